@@ -1,0 +1,43 @@
+"""API token authentication: ``Authorization: Bearer <token>`` (or ``Token <token>``)."""
+
+from __future__ import annotations
+
+import hmac
+
+from rest_framework import authentication, exceptions, permissions
+
+from docproc.audit.service import Actor, record
+from docproc.models import ApiClient
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keywords = ("bearer", "token")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() not in self.keywords:
+            self._fail(request, "malformed authorization header")
+        token = parts[1]
+        digest = ApiClient.hash_token(token)
+        client = ApiClient.objects.filter(token_prefix=token[:12], is_active=True).only(
+            "id", "name", "token_hash", "allowed_doc_types", "webhook_url", "rate_limit_per_minute").first()
+        if client is None or not hmac.compare_digest(client.token_hash, digest):
+            self._fail(request, "unknown or revoked token")
+        return (None, client)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="docproc"'
+
+    @staticmethod
+    def _fail(request, why: str):
+        record(actor=Actor("anonymous", "api"), action="api.auth_failed",
+               client_ip=request.META.get("REMOTE_ADDR"), payload={"reason": why, "path": request.path})
+        raise exceptions.AuthenticationFailed("Invalid API token.", code="invalid_token")
+
+
+class IsApiClient(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ApiClient)

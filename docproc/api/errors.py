@@ -1,0 +1,56 @@
+"""Every API error is JSON ``{"code": ..., "detail": ...}`` with a stable code, never a trace."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_handler
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    def __init__(self, code: str, detail: str, status_code: int = 400) -> None:
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.error_code = code
+
+
+CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "invalid_token",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.Throttled: "rate_limited",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.ParseError: "malformed_request",
+    exceptions.ValidationError: "invalid_request",
+}
+
+
+def exception_handler(exc, context):
+    response = drf_handler(exc, context)
+    if response is None:
+        log.exception("unhandled API error", exc_info=exc)
+        return Response({"code": "internal_error", "detail": "An unexpected error occurred; it was logged."},
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    code = getattr(exc, "error_code", None) or next((c for t, c in CODES.items() if isinstance(exc, t)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        body = {"code": code, "detail": "The request is invalid.", "errors": response.data}
+    else:
+        detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
+        body = {"code": code, "detail": str(detail)}
+    response.data = body
+    return response
+
+
+def json_404(request, exception=None):
+    return JsonResponse({"code": "not_found", "detail": "No such URL."}, status=404)
+
+
+def json_500(request):
+    return JsonResponse({"code": "internal_error", "detail": "An unexpected error occurred; it was logged."}, status=500)

@@ -1,0 +1,13 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+urlpatterns = [
+    path("documents/", views.DocumentListCreate.as_view(), name="api-documents"),
+    path("documents/<uuid:document_id>/", views.DocumentDetail.as_view(), name="api-document"),
+    path("documents/<uuid:document_id>/result/", views.DocumentResult.as_view(), name="api-document-result"),
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[], permission_classes=[]),
+         name="api-docs"),
+]

@@ -1,0 +1,86 @@
+"""REST API v1: upload, status, result, list."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from docproc import selectors, services
+from docproc.models import RESULT_READY_STATUSES, Document
+
+from .errors import ApiError
+from .serializers import DocumentSerializer, UploadSerializer
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+class DocumentListCreate(generics.ListAPIView):
+    serializer_class = DocumentSerializer
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("status", str), OpenApiParameter("doc_type", str), OpenApiParameter("external_ref", str),
+        OpenApiParameter("created_after", str), OpenApiParameter("created_before", str),
+    ])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        p = self.request.query_params
+        return selectors.documents_for_client(
+            client=self.request.auth, status=p.get("status"), doc_type=p.get("doc_type"),
+            external_ref=p.get("external_ref"), created_after=p.get("created_after"),
+            created_before=p.get("created_before"),
+        )
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: DocumentSerializer, 200: DocumentSerializer},
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
+    def post(self, request, *args, **kwargs):
+        if "file" not in request.FILES:
+            raise ApiError("missing_file", "Send the document as the multipart field 'file'.")
+        ser = UploadSerializer(data=request.data)
+        if not ser.is_valid():
+            if "doc_type" in ser.errors:
+                raise ApiError("unknown_doc_type", f"doc_type must be one of: {', '.join(ser.fields['doc_type'].choices)}.")
+            raise ApiError("invalid_request", str(ser.errors))
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > 200:
+            raise ApiError("invalid_idempotency_key", "Idempotency-Key is at most 200 characters.")
+        try:
+            outcome = services.document_upload(
+                client=request.auth, uploaded=ser.validated_data["file"], doc_type=ser.validated_data["doc_type"],
+                external_ref=ser.validated_data.get("external_ref", ""), idempotency_key=key,
+                client_ip=client_ip(request),
+            )
+        except services.UploadRefused as exc:
+            raise ApiError(exc.code, exc.detail, exc.status) from None
+        body = DocumentSerializer(outcome.document).data
+        body["duplicate"] = not outcome.created
+        return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
+
+
+class DocumentDetail(APIView):
+    @extend_schema(responses=DocumentSerializer)
+    def get(self, request, document_id):
+        doc = get_object_or_404(Document, pk=document_id, client=request.auth)
+        return Response(DocumentSerializer(doc).data)
+
+
+class DocumentResult(APIView):
+    @extend_schema(responses={200: dict, 409: dict})
+    def get(self, request, document_id):
+        doc = get_object_or_404(Document, pk=document_id, client=request.auth)
+        if doc.status not in RESULT_READY_STATUSES:
+            if doc.status in ("failed", "rejected"):
+                return Response({"code": f"document_{doc.status}", "detail": doc.error_detail or f"The document was {doc.status}.",
+                                 "error": {"code": doc.error_code, "detail": doc.error_detail},
+                                 "document": services.document_result(doc)["document"]}, status=409)
+            return Response({"code": "not_ready", "detail": f"The document is {doc.status}" + (f" ({doc.stage})" if doc.stage else "") + ".",
+                             "status": doc.status, "stage": doc.stage}, status=409)
+        return Response(services.document_result(doc))

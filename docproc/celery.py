@@ -1,0 +1,36 @@
+"""Celery application: queues ``cpu`` (ingest, render, text layer, delivery) and ``gpu`` (OCR,
+layout, extraction), JSON only, late acknowledgement for idempotent tasks."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docproc.settings")
+
+app = Celery("docproc")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_queues=(Queue("cpu"), Queue("gpu")),
+    task_default_queue="cpu",
+    task_routes={
+        "workers.tasks.document_ocr": {"queue": "gpu"},
+        "workers.tasks.document_extract": {"queue": "gpu"},
+    },
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    beat_schedule={
+        "sweep-stuck-documents": {"task": "workers.tasks.sweep_stuck_documents", "schedule": 60.0},
+        "retry-due-webhooks": {"task": "workers.tasks.webhook_retry_due", "schedule": 30.0},
+    },
+)
+
+app.autodiscover_tasks(["workers"])

@@ -1,0 +1,42 @@
+"""The app's engines, from settings, built once per process (see pipeline.registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from docproc.pipeline import registry
+from docproc.pipeline.runner import Limits
+
+
+def engine_options(kind: str, name: str) -> dict[str, Any]:
+    if kind == "ocr":
+        opts: dict[str, Any] = {"device": settings.DOCPROC_DEVICE, "threads": settings.DOCPROC_OCR_THREADS}
+        if name == "paddleocr":
+            opts["model_dir"] = settings.DOCPROC_PADDLE_MODEL_DIR
+        return opts
+    if kind == "extract" and name != "rules":
+        return {"settings": {k: getattr(settings, k) for k in dir(settings) if k.startswith("DOCPROC_")}}
+    return {}
+
+
+def get_ocr():
+    name = settings.DOCPROC_OCR_ENGINE
+    return registry.get_engine("ocr", name, engine_options("ocr", name))
+
+
+def get_extractor():
+    name = settings.DOCPROC_EXTRACT_ENGINE
+    return registry.get_engine("extract", name, engine_options("extract", name))
+
+
+def limits() -> Limits:
+    return Limits(
+        max_pages=settings.DOCPROC_MAX_PAGES,
+        max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS,
+        ocr_dpi=settings.DOCPROC_RENDER_DPI,
+    )
+
+
+reset_engines = registry.reset_engines

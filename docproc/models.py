@@ -1,0 +1,239 @@
+"""The document domain: API clients, documents and their pages, runs, fields and deliveries."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ApiClient(models.Model):
+    """An upstream system. Its token is shown once at creation and stored only as a hash."""
+
+    name = models.CharField(max_length=200, unique=True)
+    token_prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    allowed_doc_types = models.JSONField(default=list, blank=True, help_text="Empty: every type.")
+    webhook_url = models.URLField(blank=True, max_length=500)
+    webhook_secret = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    rate_limit_per_minute = models.PositiveIntegerField(default=600)
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def new_token(cls) -> str:
+        return "dp_" + secrets.token_urlsafe(32)
+
+    def set_token(self, token: str) -> None:
+        self.token_prefix = token[:12]
+        self.token_hash = self.hash_token(token)
+
+    def allows(self, doc_type: str) -> bool:
+        return not self.allowed_doc_types or doc_type in self.allowed_doc_types
+
+
+class DocumentStatus(models.TextChoices):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    NEEDS_REVIEW = "needs_review"
+    AUTO_ACCEPTED = "auto_accepted"
+    REVIEWED = "reviewed"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+S = DocumentStatus
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.RECEIVED: frozenset({S.PROCESSING, S.REJECTED, S.FAILED}),
+    # processing -> processing: a redelivered or re-queued task starts again.
+    S.PROCESSING: frozenset({S.PROCESSING, S.NEEDS_REVIEW, S.AUTO_ACCEPTED, S.FAILED}),
+    S.NEEDS_REVIEW: frozenset({S.REVIEWED, S.REJECTED, S.FAILED}),
+    S.AUTO_ACCEPTED: frozenset({S.DELIVERED, S.REVIEWED, S.FAILED}),
+    S.REVIEWED: frozenset({S.DELIVERED, S.FAILED}),
+    S.DELIVERED: frozenset({S.FAILED}),
+    S.FAILED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+FINAL_STATUSES = frozenset({S.AUTO_ACCEPTED, S.REVIEWED, S.FAILED, S.REJECTED, S.DELIVERED})
+RESULT_READY_STATUSES = frozenset({S.NEEDS_REVIEW, S.AUTO_ACCEPTED, S.REVIEWED, S.DELIVERED})
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def document_upload_path(instance: Document, filename: str) -> str:
+    return f"documents/{instance.id.hex[:2]}/{instance.id.hex}/original"
+
+
+class Document(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="documents", null=True, blank=True)
+    external_ref = models.CharField(max_length=200, blank=True, db_index=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=50, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    page_count = models.PositiveIntegerField(default=0)
+    doc_type = models.CharField(max_length=50, db_index=True)
+    file = models.FileField(upload_to=document_upload_path, max_length=300)
+    status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=S.RECEIVED, db_index=True)
+    stage = models.CharField(max_length=40, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_detail = models.TextField(blank=True)
+    priority = models.SmallIntegerField(default=0)
+    sla_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "idempotency_key"], condition=~Q(idempotency_key=""), name="uniq_client_idempotency_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "sha256"]), models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.doc_type} {self.id}"
+
+    def can_move_to(self, status: str) -> bool:
+        return (status == S.FAILED and self.status not in (S.FAILED, S.REJECTED)) or status in ALLOWED_TRANSITIONS[self.status]
+
+
+class Page(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="pages")
+    number = models.PositiveIntegerField()
+    width = models.FloatField(default=0)
+    height = models.FloatField(default=0)
+    source = models.CharField(max_length=20, blank=True)  # text-layer | ocr
+    image = models.CharField(max_length=300, blank=True)  # path under MEDIA_ROOT
+    image_width = models.PositiveIntegerField(default=0)
+    image_height = models.PositiveIntegerField(default=0)
+    thumbnail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["document", "number"], name="uniq_page_number")]
+
+
+class StageResult(models.Model):
+    """A stage's output for one page (0 = whole document), reused when a task is retried."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="stage_results")
+    page = models.PositiveIntegerField(default=0)
+    stage = models.CharField(max_length=30)
+    engine = models.CharField(max_length=50)
+    engine_version = models.CharField(max_length=50)
+    prompt_version = models.CharField(max_length=50, blank=True, default="")
+    payload = models.JSONField()
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "page", "stage", "engine", "engine_version", "prompt_version"],
+                name="uniq_stage_result",
+            )
+        ]
+
+
+class ExtractionRun(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="runs")
+    extractor = models.CharField(max_length=50)
+    extractor_version = models.CharField(max_length=50)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    calibration_version = models.CharField(max_length=50, blank=True)
+    fallback_reason = models.TextField(blank=True)
+    engines = models.JSONField(default=dict)
+    timings = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class FieldStatus(models.TextChoices):
+    AUTO_ACCEPTED = "auto_accepted"
+    NEEDS_REVIEW = "needs_review"
+    ACCEPTED = "accepted"  # a person confirmed the extracted value
+    CORRECTED = "corrected"  # a person changed the value
+
+
+class Field(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="fields")
+    run = models.ForeignKey(ExtractionRun, on_delete=models.CASCADE, related_name="fields")
+    name = models.CharField(max_length=80)
+    value = models.JSONField(null=True, blank=True)  # as printed (a list for table fields)
+    normalized = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(default=0)
+    status = models.CharField(max_length=20, choices=FieldStatus.choices, default=FieldStatus.NEEDS_REVIEW)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    bbox = models.JSONField(null=True, blank=True)
+    source_words = models.JSONField(default=list, blank=True)
+    word_ids = models.JSONField(default=list, blank=True)
+    messages = models.JSONField(default=list, blank=True)
+    signals = models.JSONField(default=dict, blank=True)
+    threshold = models.FloatField(default=0.9)
+    original_value = models.JSONField(null=True, blank=True)  # the extractor's value, kept after a correction
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="uniq_field_per_run")]
+        indexes = [models.Index(fields=["document", "status"])]
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        DEAD = "dead"  # gave up after the last attempt; visible to supervisors
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="deliveries")
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=50)
+    url = models.URLField(max_length=500)
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["number"]

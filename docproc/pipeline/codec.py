@@ -1,0 +1,34 @@
+"""Stage results to and from JSON-able dicts, for storage keyed by stage and engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .types import PageWords, Word
+
+
+def page_words_to_dict(page: PageWords) -> dict[str, Any]:
+    return {
+        "page": page.page,
+        "width": page.width,
+        "height": page.height,
+        "source": page.source,
+        "engine": page.engine,
+        "engine_version": page.engine_version,
+        "words": [[w.id, w.text, list(w.bbox), w.confidence, w.line, w.block] for w in page.words],
+    }
+
+
+def page_words_from_dict(data: dict[str, Any]) -> PageWords:
+    return PageWords(
+        page=int(data["page"]),
+        width=float(data["width"]),
+        height=float(data["height"]),
+        source=data["source"],
+        engine=data["engine"],
+        engine_version=data["engine_version"],
+        words=tuple(
+            Word(id=i, text=t, bbox=(b[0], b[1], b[2], b[3]), confidence=float(c), line=int(ln), block=int(bl))
+            for i, t, b, c, ln, bl in data["words"]
+        ),
+    )

@@ -1,0 +1,197 @@
+"""Label-anchored rules: the extractor every other extractor falls back to.
+
+A field's value is the run of words right of its printed label on the same line (up to the
+next label or a wide gap), or else the words just below the label. It reads digital forms
+exactly and needs no model; on anything it does not recognise it returns no value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from docproc.doctypes import DocType, FieldSpec
+
+from ..types import Candidate, DocumentText, ExtractionOutput, Word
+from ..validate import normalize_amount, normalize_currency, normalize_date
+
+VERSION = "1"
+GAP = 0.06  # fraction of the page width that ends a value on its line
+
+
+def _norm(token: str) -> str:
+    return re.sub(r"[^a-z0-9#]", "", token.lower())
+
+
+@dataclass(slots=True)
+class _Line:
+    page: int
+    index: int
+    words: list[Word]
+
+
+@dataclass(slots=True)
+class _Hit:
+    field: str
+    line: int  # index into lines
+    start: int  # word index in the line
+    end: int  # exclusive
+
+
+def _lines(document: DocumentText) -> list[_Line]:
+    lines: list[_Line] = []
+    for page in document.pages:
+        grouped: dict[tuple[int, int], list[Word]] = {}
+        for w in page.words:
+            grouped.setdefault((w.block, w.line), []).append(w)
+        for key in sorted(grouped):
+            lines.append(_Line(page.page, key[1], sorted(grouped[key], key=lambda w: w.bbox[0])))
+    return lines
+
+
+def _find_labels(lines: list[_Line], doctype: DocType) -> list[_Hit]:
+    labels = sorted(
+        ((f.name, lab) for f in doctype.fields for lab in f.labels),
+        key=lambda item: -len(item[1]),
+    )
+    taken: set[tuple[int, int]] = set()
+    hits: list[_Hit] = []
+    for field_name, label in labels:
+        want = [t for t in (_norm(x) for x in label.split()) if t]
+        if not want:
+            continue
+        for li, line in enumerate(lines):
+            toks = [_norm(w.text) for w in line.words]
+            for start in range(len(toks)):
+                if (li, start) in taken or toks[start] != want[0]:
+                    continue
+                j, k = start, 0
+                while j < len(toks) and k < len(want):
+                    if (li, j) in taken:
+                        break
+                    if toks[j] == "":
+                        j += 1
+                        continue
+                    if toks[j] != want[k]:
+                        break
+                    j += 1
+                    k += 1
+                if k == len(want):
+                    # Trailing punctuation-only tokens (":" "#") belong to the label.
+                    while j < len(toks) and toks[j] == "" and (li, j) not in taken:
+                        j += 1
+                    for x in range(start, j):
+                        taken.add((li, x))
+                    hits.append(_Hit(field_name, li, start, j))
+    hits.sort(key=lambda h: (h.line, h.start))
+    return hits
+
+
+class RulesExtractor:
+    name = "rules"
+    version = VERSION
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def extract(self, document: DocumentText, doctype: DocType) -> ExtractionOutput:
+        lines = _lines(document)
+        hits = _find_labels(lines, doctype)
+        label_cells = {(h.line, i) for h in hits for i in range(h.start, h.end)}
+        candidates: list[Candidate] = []
+        for spec in doctype.fields:
+            candidates.append(self._field(spec, lines, hits, label_cells, doctype))
+        return ExtractionOutput(candidates=tuple(candidates), engine=self.name, engine_version=self.version)
+
+    # -- per field ---------------------------------------------------------------------------
+    def _field(self, spec: FieldSpec, lines: list[_Line], hits: list[_Hit], label_cells: set, doctype: DocType) -> Candidate:
+        if spec.type == "list":
+            return self._items(spec, lines, label_cells)
+        for hit in (h for h in hits if h.field == spec.name):
+            words = self._right_of(hit, lines, label_cells) or self._below(hit, lines, label_cells)
+            if words:
+                value = " ".join(w.text for w in words).strip(" :")
+                if value:
+                    conf = 0.97 if words[0].bbox[1] < lines[hit.line].words[hit.end - 1].bbox[3] else 0.9
+                    return Candidate(spec.name, value, conf, tuple(w.id for w in words))
+        return self._unlabelled(spec, lines, label_cells, doctype)
+
+    def _right_of(self, hit: _Hit, lines: list[_Line], label_cells: set) -> list[Word]:
+        line = lines[hit.line]
+        out: list[Word] = []
+        prev = line.words[hit.end - 1]
+        for i in range(hit.end, len(line.words)):
+            if (hit.line, i) in label_cells:
+                break
+            w = line.words[i]
+            if w.bbox[0] - prev.bbox[2] > GAP * (2 if not out else 1) and out:
+                break
+            out.append(w)
+            prev = w
+        return out
+
+    def _below(self, hit: _Hit, lines: list[_Line], label_cells: set) -> list[Word]:
+        line = lines[hit.line]
+        x0 = line.words[hit.start].bbox[0]
+        if hit.line + 1 >= len(lines) or lines[hit.line + 1].page != line.page:
+            return []
+        nxt_index = hit.line + 1
+        nxt = lines[nxt_index]
+        # Stop at the next label to the right on the label's own line (column boundary).
+        right = next((line.words[i].bbox[0] for i in range(hit.end, len(line.words)) if (hit.line, i) in label_cells), 1.0)
+        out = [w for i, w in enumerate(nxt.words)
+               if x0 - 0.01 <= w.bbox[0] < right and (nxt_index, i) not in label_cells]
+        if nxt.words and nxt.words[0].bbox[1] - line.words[hit.start].bbox[3] > 0.05:
+            return []
+        return out
+
+    def _items(self, spec: FieldSpec, lines: list[_Line], label_cells: set) -> Candidate:
+        header = None
+        for li, line in enumerate(lines):
+            toks = {_norm(w.text) for w in line.words}
+            if "description" in toks and "amount" in toks:
+                header = li
+                break
+        if header is None:
+            return Candidate(spec.name, None, 0.5)
+        items: list[dict[str, str]] = []
+        ids: list[str] = []
+        for li in range(header + 1, len(lines)):
+            line = lines[li]
+            if any((li, i) in label_cells for i in range(len(line.words))):
+                break
+            if line.words and _norm(line.words[0].text).startswith("total"):
+                break
+            amount_word = line.words[-1] if line.words else None
+            if amount_word is None or normalize_amount(amount_word.text) is None or len(line.words) < 2:
+                break
+            desc_words = line.words[:-1]
+            items.append({"description": " ".join(w.text for w in desc_words), "amount": amount_word.text})
+            ids.extend(w.id for w in line.words)
+        if not items:
+            return Candidate(spec.name, None, 0.5)
+        return Candidate(spec.name, items, 0.9, tuple(ids))  # type: ignore[arg-type]
+
+    def _unlabelled(self, spec: FieldSpec, lines: list[_Line], label_cells: set, doctype: DocType) -> Candidate:
+        """Weak guesses for fields that have no label: low confidence, so they go to review."""
+        free = [(li, line) for li, line in enumerate(lines) if line.words]
+        if not free:
+            return Candidate(spec.name, None, 0.0)
+        if spec.name in ("company", "issuer"):
+            _, line = free[0]
+            return Candidate(spec.name, " ".join(w.text for w in line.words), 0.5, tuple(w.id for w in line.words))
+        if spec.type == "date":
+            for _, line in free:
+                for w in line.words:
+                    if normalize_date(w.text, day_first=doctype.name == "receipt"):
+                        return Candidate(spec.name, w.text, 0.5, (w.id,))
+        if spec.type == "currency":
+            for _, line in free:
+                for w in line.words:
+                    if len(w.text) <= 3 and normalize_currency(w.text):
+                        return Candidate(spec.name, w.text, 0.5, (w.id,))
+        if spec.type == "address" and len(free) > 2:
+            picked = [free[1][1], free[2][1]]
+            words = [w for line in picked for w in line.words]
+            return Candidate(spec.name, " ".join(w.text for w in words), 0.3, tuple(w.id for w in words))
+        return Candidate(spec.name, None, 0.0)

@@ -1,0 +1,220 @@
+"""The pipeline end to end, as pure functions over a file on disk.
+
+The API's workers and ``manage.py extract`` both run these functions; the workers pass a
+stage cache backed by the database so that a retried task reuses finished pages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from docproc.doctypes import DocType
+
+from . import codec
+from .confidence import combine, field_signals
+from .extract import Extractor
+from .extract.rules import RulesExtractor
+from .grounding import ground
+from .ingest import ingest_file
+from .ocr import OcrEngine
+from .render import page_image
+from .textlayer import read_text_layer, text_layer_is_usable
+from .types import (
+    DocumentText,
+    EngineUnavailable,
+    ExtractionOutput,
+    FieldResult,
+    IngestedFile,
+    MissingModel,
+    PageWords,
+)
+from .validate import cross_check, normalize_field
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_pages: int = 200
+    max_image_pixels: int = 80_000_000
+    ocr_dpi: int = 300
+
+
+class StageCache(Protocol):
+    """Stored stage results keyed by (page, stage, engine, engine version)."""
+
+    def get(self, page: int, stage: str, engine: str, version: str) -> dict[str, Any] | None: ...
+
+    def put(self, page: int, stage: str, engine: str, version: str, payload: dict[str, Any]) -> None: ...
+
+
+StageCallback = Callable[[str, int | None], None]
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 6)
+
+
+@dataclass(slots=True)
+class DocumentResult:
+    ingested: IngestedFile
+    pages: tuple[PageWords, ...]
+    fields: tuple[FieldResult, ...]
+    extraction: ExtractionOutput
+    timings: dict[str, float]
+    engines: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "auto_accepted" if all(f.status == "auto_accepted" for f in self.fields) else "needs_review"
+
+
+def read_page(
+    path: Path,
+    ingested: IngestedFile,
+    page: int,
+    *,
+    ocr: Callable[[], OcrEngine],
+    limits: Limits,
+    timings: Timings,
+    cache: StageCache | None = None,
+    on_stage: StageCallback | None = None,
+) -> PageWords:
+    """Words of one page: the PDF text layer when usable, else OCR of the rendered page."""
+    if ingested.content_type == "application/pdf":
+        if on_stage:
+            on_stage("text_layer", page)
+        with timings.stage("text_layer"):
+            words = read_text_layer(path, page)
+        if text_layer_is_usable(words):
+            return words
+    engine = ocr()
+    if cache is not None and (hit := cache.get(page, "ocr", engine.name, engine.version)) is not None:
+        return codec.page_words_from_dict(hit)
+    if on_stage:
+        on_stage("render", page)
+    with timings.stage("render"):
+        image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
+    if on_stage:
+        on_stage("ocr", page)
+    with timings.stage("ocr"):
+        words = engine.read(image)
+    if cache is not None:
+        cache.put(page, "ocr", engine.name, engine.version, codec.page_words_to_dict(words))
+    return words
+
+
+def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor) -> ExtractionOutput:
+    """The configured extractor, or the rules fallback (with the reason) when it is unavailable."""
+    try:
+        return extractor.extract(document, doctype)
+    except (EngineUnavailable, MissingModel) as exc:
+        fallback = RulesExtractor().extract(document, doctype)
+        return ExtractionOutput(
+            candidates=fallback.candidates,
+            engine=fallback.engine,
+            engine_version=fallback.engine_version,
+            fallback_reason=f"{extractor.name}: {exc.code}: {exc.detail}",
+            calls=getattr(exc, "calls", ()),
+        )
+
+
+def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput) -> tuple[FieldResult, ...]:
+    """Normalise, validate, ground, score and route each candidate."""
+    day_first = doctype.name == "receipt"
+    by_name = {c.name: c for c in extraction.candidates}
+    normalized: dict[str, Any] = {}
+    messages: dict[str, tuple[str, ...]] = {}
+    for spec in doctype.fields:
+        cand = by_name.get(spec.name)
+        normalized[spec.name], messages[spec.name] = normalize_field(spec, cand.value if cand else None, day_first=day_first)
+    for name, extra in cross_check(doctype, normalized).items():
+        messages[name] = messages[name] + extra
+    words_by_id = {w.id: w for w in document.words()}
+    results: list[FieldResult] = []
+    for spec in doctype.fields:
+        cand = by_name.get(spec.name)
+        if cand is None:
+            from .types import Candidate
+
+            cand = Candidate(spec.name, None, 0.0)
+        grounding = ground(cand, document)
+        signals = field_signals(cand, grounding, document, messages[spec.name])
+        confidence = combine(signals)
+        if cand.value is None:
+            # Nothing found: a required field is a gap for a person; an optional one is only
+            # trusted absent when the extractor says so with confidence.
+            confidence = 0.0 if spec.required else round(cand.model_confidence, 4)
+        accepted = (
+            not extraction.fallback_reason
+            and confidence >= spec.review_threshold
+            and not messages[spec.name]
+        )
+        value = cand.value
+        if isinstance(value, list):
+            printed: Any = value
+        else:
+            printed = None if value is None else str(value)
+        results.append(
+            FieldResult(
+                name=spec.name,
+                value=printed,
+                normalized=normalized[spec.name],
+                confidence=confidence,
+                status="auto_accepted" if accepted else "needs_review",
+                page=grounding.page,
+                bbox=grounding.bbox,
+                source=tuple(words_by_id[i].text for i in grounding.word_ids),
+                word_ids=grounding.word_ids,
+                messages=messages[spec.name] + ((f"fallback: {extraction.fallback_reason}",) if extraction.fallback_reason else ()),
+                signals=signals,
+            )
+        )
+    return tuple(results)
+
+
+def process_file(
+    path: Path,
+    doctype: DocType,
+    *,
+    ocr: Callable[[], OcrEngine],
+    extractor: Extractor,
+    limits: Limits,
+    cache: StageCache | None = None,
+    on_stage: StageCallback | None = None,
+) -> DocumentResult:
+    """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code."""
+    timings = Timings()
+    if on_stage:
+        on_stage("ingest", None)
+    with timings.stage("ingest"):
+        ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
+    pages = tuple(
+        read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache, on_stage=on_stage)
+        for n in range(1, ingested.page_count + 1)
+    )
+    document = DocumentText(pages)
+    if on_stage:
+        on_stage("extract", None)
+    with timings.stage("extract"):
+        extraction = run_extractor(document, doctype, extractor)
+    with timings.stage("postprocess"):
+        fields = finish_fields(document, doctype, extraction)
+    engines = {
+        "pages": [{"page": p.page, "source": p.source, "engine": p.engine, "version": p.engine_version} for p in pages],
+        "extract": {"engine": extraction.engine, "version": extraction.engine_version,
+                    "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason},
+    }
+    return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines)

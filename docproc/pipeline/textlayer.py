@@ -1,0 +1,66 @@
+"""Words and exact boxes from a PDF's text layer (pdfplumber)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .reading_order import assign_lines, renumber
+from .types import PageWords, Word
+
+ENGINE = "pdfplumber"
+
+_CID = re.compile(r"\(cid:\d+\)")
+
+
+def pdfplumber_version() -> str:
+    import pdfplumber
+
+    return getattr(pdfplumber, "__version__", "unknown")
+
+
+def read_text_layer(path: Path, page: int) -> PageWords:
+    """All words of ``page`` (1-based) with boxes normalised to the page (see types.BBox)."""
+    import pdfplumber
+
+    with pdfplumber.open(str(path)) as pdf:
+        pdf_page = pdf.pages[page - 1]
+        width, height = float(pdf_page.width), float(pdf_page.height)
+        x_off, y_off = float(pdf_page.bbox[0]), float(pdf_page.bbox[1])
+        raw = pdf_page.extract_words(keep_blank_chars=False, use_text_flow=False, x_tolerance=1.5)
+    words: list[Word] = []
+    for item in raw:
+        text = str(item["text"]).strip()
+        if not text:
+            continue
+        x0 = _clamp((float(item["x0"]) - x_off) / width)
+        x1 = _clamp((float(item["x1"]) - x_off) / width)
+        y0 = _clamp((float(item["top"]) - y_off) / height)
+        y1 = _clamp((float(item["bottom"]) - y_off) / height)
+        words.append(Word(id="", text=text, bbox=(x0, y0, x1, y1), confidence=1.0))
+    ordered = renumber(page, assign_lines(words))
+    return PageWords(
+        page=page, width=width, height=height, words=ordered, source="text-layer",
+        engine=ENGINE, engine_version=pdfplumber_version(),
+    )
+
+
+def text_layer_is_usable(words: PageWords, *, min_words: int = 3) -> bool:
+    """A text layer is usable when it has real words, not glyph ids or private-use garbage.
+
+    A page whose layer is empty, tiny or mostly unmapped glyphs is sent to OCR instead.
+    """
+    if len(words.words) < min_words:
+        return False
+    text = " ".join(w.text for w in words.words)
+    cid_chars = sum(len(m) for m in _CID.findall(text))
+    cleaned = _CID.sub("", text)
+    good = sum(1 for ch in cleaned if ch.isalnum() and ord(ch) < 0xE000)
+    visible = sum(1 for ch in text if not ch.isspace())
+    if visible == 0:
+        return False
+    return cid_chars / visible < 0.2 and good / visible > 0.5
+
+
+def _clamp(value: float) -> float:
+    return 0.0 if value < 0 else 1.0 if value > 1 else value

@@ -1,0 +1,233 @@
+"""Normalisation (dates to ISO, amounts to decimals, ...) and validators by name.
+
+An invalid value is never dropped: it is kept as printed, its normalised value is None and a
+message says why, so the field goes to review.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from docproc.doctypes import DocType, FieldSpec
+
+MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+
+
+def normalize_date(text: str, *, day_first: bool) -> str | None:
+    """ISO date from common printed forms; None when it is not a real date."""
+    t = text.strip().lower().replace(",", " ")
+    if m := re.search(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b", t):
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+        return _iso(y, mo, d)
+    if m := re.search(r"\b(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{2,4})\b", t):
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        y = _year(y)
+        if a > 12 >= b:
+            return _iso(y, b, a)
+        if b > 12 >= a:
+            return _iso(y, a, b)
+        return _iso(y, b, a) if day_first else _iso(y, a, b)
+    if m := re.search(r"\b(\d{1,2})[- ]?([a-z]{3})[a-z]*[-. ]?(\d{2,4})\b", t):
+        if m[2] in MONTHS:
+            return _iso(_year(int(m[3])), MONTHS[m[2]], int(m[1]))
+    if m := re.search(r"\b([a-z]{3})[a-z]*\.? (\d{1,2})(?:st|nd|rd|th)? (\d{4})\b", t):
+        if m[1] in MONTHS:
+            return _iso(int(m[3]), MONTHS[m[1]], int(m[2]))
+    if m := re.fullmatch(r"(\d{2})(\d{2})(\d{4})", re.sub(r"\s", "", t)):
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        return _iso(y, b, a) if day_first else _iso(y, a, b)
+    return None
+
+
+def _year(y: int) -> int:
+    if y < 100:
+        return 2000 + y if y < 70 else 1900 + y
+    return y
+
+
+def _iso(y: int, mo: int, d: int) -> str | None:
+    try:
+        return date(y, mo, d).isoformat()
+    except ValueError:
+        return None
+
+
+_AMOUNT = re.compile(r"-?\d[\d,.' ]*\d|-?\d")
+
+
+def normalize_amount(text: str) -> Decimal | None:
+    """Decimal from a printed amount: currency signs, thousands separators, '1.234,56'."""
+    t = text.strip().replace("\u00a0", " ")
+    negative = t.startswith("-") or (t.startswith("(") and t.endswith(")"))
+    matches = _AMOUNT.findall(t)
+    if not matches:
+        return None
+    raw = max(matches, key=len).replace(" ", "").replace("'", "").lstrip("-")
+    if "," in raw and "." in raw:
+        if raw.rfind(",") > raw.rfind("."):
+            raw = raw.replace(".", "").replace(",", ".")
+        else:
+            raw = raw.replace(",", "")
+    elif "," in raw:
+        head, _, tail = raw.rpartition(",")
+        raw = f"{head.replace(',', '')}.{tail}" if len(tail) == 2 else raw.replace(",", "")
+    elif raw.count(".") > 1:
+        head, _, tail = raw.rpartition(".")
+        raw = f"{head.replace('.', '')}.{tail}"
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    value = value.quantize(Decimal("0.01"))
+    return -value if negative else value
+
+
+def normalize_phone(text: str) -> str | None:
+    digits = re.sub(r"\D", "", text)
+    if text.strip().startswith("+"):
+        return "+" + digits if 8 <= len(digits) <= 15 else None
+    if len(digits) == 10:
+        return "+1" + digits
+    if len(digits) == 11 and digits.startswith("1"):
+        return "+" + digits
+    return digits if 7 <= len(digits) <= 15 else None
+
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+
+def normalize_email(text: str) -> str | None:
+    t = text.strip().strip(".,;")
+    return t.lower() if _EMAIL.match(t) else None
+
+
+def normalize_text(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+CURRENCIES = {"USD", "EUR", "GBP", "CHF", "JPY", "CAD", "AUD", "MYR", "SGD", "INR", "CNY", "SEK", "NOK",
+              "DKK", "PLN", "CZK", "HUF", "NZD", "ZAR", "BRL", "MXN", "HKD", "KRW", "TRY", "AED", "SAR"}
+CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "RM": "MYR", "₹": "INR", "Fr.": "CHF"}
+
+
+def normalize_currency(text: str) -> str | None:
+    t = text.strip()
+    if t.upper() in CURRENCIES:
+        return t.upper()
+    for symbol, code in CURRENCY_SYMBOLS.items():
+        if symbol in t:
+            return code
+    for token in re.findall(r"[A-Za-z]{3}", t):
+        if token.upper() in CURRENCIES:
+            return token.upper()
+    return None
+
+
+# --- validators ----------------------------------------------------------------------------
+
+def npi_is_valid(value: str) -> bool:
+    """NPI: 10 digits, Luhn check digit computed with the 80840 prefix."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) != 10:
+        return False
+    total = 24  # the constant contribution of the 80840 prefix
+    for i, ch in enumerate(reversed(digits[:9])):
+        n = int(ch)
+        if i % 2 == 0:
+            n *= 2
+            if n > 9:
+                n -= 9
+        total += n
+    return (10 - total % 10) % 10 == int(digits[9])
+
+
+ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
+ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
+EIN_OR_SSN = re.compile(r"^(?:\d{2}-?\d{7}|\d{3}-?\d{2}-?\d{4})$")
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "npi": npi_is_valid,
+    "icd10": lambda v: bool(ICD10.match(v.strip().upper())),
+    "zip": lambda v: bool(ZIP.search(v)),
+    "phone": lambda v: normalize_phone(v) is not None,
+    "email": lambda v: normalize_email(v) is not None,
+    "ein_or_ssn": lambda v: bool(EIN_OR_SSN.match(v.strip())),
+    "currency": lambda v: normalize_currency(v) is not None,
+    "claim_number": lambda v: bool(re.fullmatch(r"(?=.*\d)[A-Z0-9][A-Z0-9-]{3,24}", v.strip().upper())),
+}
+
+
+def normalize_field(spec: FieldSpec, value: Any, *, day_first: bool) -> tuple[Any, tuple[str, ...]]:
+    """(normalised value or None, messages). Messages are empty when the value is valid."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, (("missing: required field not found",) if spec.required else ())
+    if spec.type == "list":
+        return _normalize_items(spec, value, day_first=day_first)
+    text = str(value)
+    messages: list[str] = []
+    normalized: Any
+    if spec.type == "date":
+        normalized = normalize_date(text, day_first=day_first)
+        if normalized is None:
+            messages.append("invalid: not a date")
+    elif spec.type == "amount":
+        normalized = normalize_amount(text)
+        if normalized is None:
+            messages.append("invalid: not an amount")
+    elif spec.type == "phone":
+        normalized = normalize_phone(text)
+        if normalized is None:
+            messages.append("invalid: not a phone number")
+    elif spec.type == "email":
+        normalized = normalize_email(text)
+        if normalized is None:
+            messages.append("invalid: not an email address")
+    elif spec.type == "currency":
+        normalized = normalize_currency(text)
+        if normalized is None:
+            messages.append("invalid: not a currency")
+    else:
+        normalized = normalize_text(text)
+    for name in spec.validators:
+        check = VALIDATORS[name]
+        if not check(text):
+            messages.append(f"invalid: fails the {name} check")
+    return normalized, tuple(dict.fromkeys(messages))
+
+
+def _normalize_items(spec: FieldSpec, items: Any, *, day_first: bool) -> tuple[Any, tuple[str, ...]]:
+    if not isinstance(items, list):
+        return None, ("invalid: not a list",)
+    out: list[dict[str, Any]] = []
+    messages: list[str] = []
+    for index, item in enumerate(items):
+        row: dict[str, Any] = {}
+        for sub in spec.item_fields:
+            norm, msgs = normalize_field(sub, (item or {}).get(sub.name), day_first=day_first)
+            row[sub.name] = str(norm) if norm is not None else None
+            messages.extend(f"item {index + 1} {sub.name}: {m}" for m in msgs)
+        out.append(row)
+    return out, tuple(messages)
+
+
+def cross_check(doctype: DocType, normalized: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Messages per field from the document type's cross-field checks."""
+    found: dict[str, tuple[str, ...]] = {}
+    if "line_items_sum_to_amount_claimed" in doctype.cross_checks:
+        items, total = normalized.get("line_items"), normalized.get("amount_claimed")
+        if items and total is not None:
+            try:
+                summed = sum((Decimal(i["amount"]) for i in items if i.get("amount")), Decimal("0"))
+            except (InvalidOperation, TypeError):
+                summed = None
+            if summed is not None and summed != Decimal(str(total)):
+                msg = f"cross-check: line items add up to {summed}, not {total}"
+                found["line_items"] = (msg,)
+                found["amount_claimed"] = (msg,)
+    return found

@@ -1,0 +1,214 @@
+"""Django settings, read from the environment.
+
+Every knob is an environment variable; the defaults run on one machine with no other service
+than Redis: SQLite and files in ``./data``, the embedded OCR engine and the rules extractor
+fallback. See README.md for the full list.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+DATA_DIR = Path(env("DOCPROC_DATA_DIR", str(BASE_DIR / "data")))
+
+DEBUG = env_bool("DOCPROC_DEBUG", False)
+SECRET_KEY = env("DOCPROC_SECRET_KEY", "")
+if not SECRET_KEY:
+    # A development key is fine on one machine; production sets DOCPROC_SECRET_KEY.
+    SECRET_KEY = "docproc-insecure-development-key-set-DOCPROC_SECRET_KEY-in-production"
+ALLOWED_HOSTS = [h.strip() for h in env("DOCPROC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DOCPROC_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "docproc",
+    "docproc.audit",
+    "reviewer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "docproc.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "docproc.urls"
+WSGI_APPLICATION = "docproc.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'docproc.sqlite3'}"),
+        conn_max_age=env_int("DOCPROC_DB_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Workers and web share the file: wait for the write lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("DOCPROC_STATIC_ROOT", str(DATA_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploaded documents are never served as public media: views check the role first.
+MEDIA_ROOT = Path(env("DOCPROC_MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/_private_media/"
+FILE_UPLOAD_PERMISSIONS = 0o640
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/review/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["docproc.api.auth.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["docproc.api.auth.IsApiClient"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "docproc.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "docproc API",
+    "DESCRIPTION": "Upload documents, follow their processing and read extracted fields with provenance.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Served from the project's own static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery / Redis -----------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("DOCPROC_TASKS_EAGER", False)
+# Time limits per task; the broker's visibility timeout must stay above the longest one or
+# Redis hands a still-running task to a second worker.
+DOCPROC_TASK_SOFT_TIME_LIMIT = env_int("DOCPROC_TASK_SOFT_TIME_LIMIT", 900)
+DOCPROC_TASK_TIME_LIMIT = env_int("DOCPROC_TASK_TIME_LIMIT", 960)
+DOCPROC_VISIBILITY_TIMEOUT = env_int("DOCPROC_VISIBILITY_TIMEOUT", 3600)
+CELERY_TASK_SOFT_TIME_LIMIT = DOCPROC_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = DOCPROC_TASK_TIME_LIMIT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(DOCPROC_VISIBILITY_TIMEOUT, DOCPROC_TASK_TIME_LIMIT + 60),
+}
+
+# --- Engines ------------------------------------------------------------------------------
+DOCPROC_OCR_ENGINE = env("DOCPROC_OCR_ENGINE", "rapidocr")
+DOCPROC_LAYOUT_ENGINE = env("DOCPROC_LAYOUT_ENGINE", "pdf-structure")
+DOCPROC_EXTRACT_ENGINE = env("DOCPROC_EXTRACT_ENGINE", "rules")
+DOCPROC_DEVICE = env("DOCPROC_DEVICE", "cpu")
+DOCPROC_OCR_THREADS = env_int("DOCPROC_OCR_THREADS", 1)
+DOCPROC_PADDLE_MODEL_DIR = env("DOCPROC_PADDLE_MODEL_DIR", "")
+DOCPROC_MODELS_DIR = Path(env("DOCPROC_MODELS_DIR", str(DATA_DIR / "models")))
+DOCPROC_LLM_MODEL = env("DOCPROC_LLM_MODEL", "qwen2.5-coder-1.5b-instruct-q4_k_m")
+DOCPROC_LLM_GGUF = env("DOCPROC_LLM_GGUF", "")
+
+# --- Limits -------------------------------------------------------------------------------
+DOCPROC_MAX_UPLOAD_BYTES = env_int("DOCPROC_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+DOCPROC_MAX_PAGES = env_int("DOCPROC_MAX_PAGES", 200)
+DOCPROC_MAX_IMAGE_PIXELS = env_int("DOCPROC_MAX_IMAGE_PIXELS", 80_000_000)
+DOCPROC_RENDER_DPI = env_int("DOCPROC_RENDER_DPI", 200)
+DOCPROC_STUCK_AFTER_SECONDS = env_int("DOCPROC_STUCK_AFTER_SECONDS", 1800)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Webhooks -----------------------------------------------------------------------------
+DOCPROC_WEBHOOK_TIMEOUT = env_float("DOCPROC_WEBHOOK_TIMEOUT", 10.0)
+DOCPROC_WEBHOOK_MAX_ATTEMPTS = env_int("DOCPROC_WEBHOOK_MAX_ATTEMPTS", 8)
+DOCPROC_WEBHOOK_ALLOW_PRIVATE = env_bool("DOCPROC_WEBHOOK_ALLOW_PRIVATE", False)
+
+# --- Review -------------------------------------------------------------------------------
+DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "docproc.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": env("DOCPROC_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+if env_bool("DOCPROC_HTTPS", False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

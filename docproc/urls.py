@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from docproc import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/review/", permanent=False)),
+    path("api/v1/", include("docproc.api.urls")),
+    path("review/", include("reviewer.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]
+
+handler404 = "docproc.api.errors.json_404"
+handler500 = "docproc.api.errors.json_500"

@@ -1,0 +1,69 @@
+"""Celery tasks: thin, take ids, call services. Each is idempotent (see services)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.db import InterfaceError, OperationalError
+
+from docproc import services, webhooks
+
+log = logging.getLogger(__name__)
+
+RETRY_ON = (OperationalError, InterfaceError, ConnectionError)
+
+
+@worker_process_init.connect
+def _load_engines(**_: object) -> None:
+    """Load the configured models once per worker process, not per task."""
+    import os
+
+    from docproc import engines
+
+    queues = os.environ.get("DOCPROC_WORKER_QUEUES", "")
+    if "gpu" in queues:
+        for getter in (engines.get_ocr, engines.get_extractor):
+            try:
+                getter()
+            except Exception:  # a missing model fails the documents that need it, with a code
+                log.exception("engine failed to load at start-up")
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
+             retry_backoff=True, max_retries=5)
+def document_ingest(self, document_id: str) -> None:
+    if services.document_ingest(document_id=document_id):
+        document_extract.apply_async(args=[document_id], queue="gpu")
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
+             retry_backoff=True, max_retries=5)
+def document_extract(self, document_id: str) -> None:
+    try:
+        services.document_extract(document_id=document_id)
+    except RETRY_ON:
+        raise
+    except Exception as exc:
+        # An engine bug must not leave the document in processing forever: it fails with a code.
+        log.exception("extraction crashed")
+        services.document_fail(document_id, code="internal_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON, max_retries=5)
+def webhook_deliver(self, delivery_id: str) -> None:
+    webhooks.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task
+def webhook_retry_due() -> int:
+    due = webhooks.deliveries_due()
+    for delivery_id in due:
+        webhook_deliver.delay(delivery_id)
+    return len(due)
+
+
+@shared_task
+def sweep_stuck_documents() -> int:
+    return len(services.documents_requeue_stuck())
