@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from docproc.doctypes import DocType, FieldSpec
 
 from ..types import Candidate, DocumentText, ExtractionOutput, Word
-from ..validate import normalize_amount, normalize_currency, normalize_date
+from ..validate import (
+    ZIP,
+    normalize_amount,
+    normalize_currency,
+    normalize_date,
+    normalize_email,
+    normalize_phone,
+)
 
 VERSION = "1"
 GAP = 0.06  # fraction of the page width that ends a value on its line
@@ -76,7 +83,7 @@ def _find_labels(lines: list[_Line], doctype: DocType) -> list[_Hit]:
                         break
                     j += 1
                     k += 1
-                if k == len(want):
+                if k == len(want) and _starts_cell(line.words, start):
                     # Trailing punctuation-only tokens (":" "#") belong to the label.
                     while j < len(toks) and toks[j] == "" and (li, j) not in taken:
                         j += 1
@@ -85,6 +92,60 @@ def _find_labels(lines: list[_Line], doctype: DocType) -> list[_Hit]:
                     hits.append(_Hit(field_name, li, start, j))
     hits.sort(key=lambda h: (h.line, h.start))
     return hits
+
+
+def _starts_cell(words: list[Word], start: int) -> bool:
+    """A label starts its cell: nothing printed just before it on the line ("Order Date" is
+    not the label "Date"), unless the word before ends a label of its own with a colon."""
+    if start == 0:
+        return True
+    prev, cur = words[start - 1], words[start]
+    return cur.bbox[0] - prev.bbox[2] > 0.02 or prev.text.endswith(":")
+
+
+# A printed money amount has cents: "15.90", "1,234.56", "9,34"; a bare "3" is a count.
+_STRICT_AMOUNT = re.compile(r"^[-(]?(?:[$€£¥]|RM|USD|EUR|GBP)?\s?\d[\d,.' ]*[.,]\d{2}\)?$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+def _shape(spec: FieldSpec, words: list[Word], *, day_first: bool) -> list[Word]:
+    """Keep the words that make a value of the field's type; none when nothing fits."""
+    words = [w for w in words if w.text.strip("#:")]
+    if not words:
+        return []
+    if spec.type == "amount":
+        # Totals are right-aligned: the last amount on the line is the one the label names.
+        amounts = [w for w in words if _STRICT_AMOUNT.match(w.text) and normalize_amount(w.text) is not None]
+        return amounts[-1:]
+    if spec.type == "date":
+        for size in (1, 2, 3, 4):
+            for i in range(len(words) - size + 1):
+                chunk = words[i:i + size]
+                if normalize_date(" ".join(w.text for w in chunk), day_first=day_first):
+                    return chunk
+        return []
+    if spec.type == "code":
+        first = words[0]
+        return [first] if any(ch.isdigit() for ch in first.text) else []
+    if spec.type == "email":
+        return next(([w] for w in words if _EMAIL.match(w.text.strip(".,;"))), [])
+    return words
+
+
+def _label_confidence(spec: FieldSpec, hit: _Hit, lines: list[_Line], value: str) -> float:
+    """How much a label match is worth. A specific label ("Date of Loss", "Claim Number") names
+    one thing on a form; a one-word label ("Total", "Date") often names several (subtotal,
+    order date), so its value is only trusted when its shape proves it (an email, a phone
+    number, an address with a postcode) and otherwise goes to a person."""
+    label_tokens = sum(1 for w in lines[hit.line].words[hit.start:hit.end] if _norm(w.text).strip("#"))
+    if label_tokens >= 2:
+        return 0.97
+    strong_shape = (
+        (spec.type == "email" and normalize_email(value) is not None)
+        or (spec.type == "phone" and normalize_phone(value) is not None)
+        or (spec.type == "address" and ZIP.search(value) is not None)
+    )
+    return 0.93 if strong_shape else 0.85
 
 
 class RulesExtractor:
@@ -108,12 +169,13 @@ class RulesExtractor:
         if spec.type == "list":
             return self._items(spec, lines, label_cells)
         for hit in (h for h in hits if h.field == spec.name):
-            words = self._right_of(hit, lines, label_cells) or self._below(hit, lines, label_cells)
+            day_first = doctype.name == "receipt"
+            words = (_shape(spec, self._right_of(hit, lines, label_cells), day_first=day_first)
+                     or _shape(spec, self._below(hit, lines, label_cells), day_first=day_first))
             if words:
-                value = " ".join(w.text for w in words).strip(" :")
+                value = " ".join(w.text for w in words).strip(" :").lstrip("#").strip()
                 if value:
-                    conf = 0.97 if words[0].bbox[1] < lines[hit.line].words[hit.end - 1].bbox[3] else 0.9
-                    return Candidate(spec.name, value, conf, tuple(w.id for w in words))
+                    return Candidate(spec.name, value, _label_confidence(spec, hit, lines, value), tuple(w.id for w in words))
         return self._unlabelled(spec, lines, label_cells, doctype)
 
     def _right_of(self, hit: _Hit, lines: list[_Line], label_cells: set) -> list[Word]:

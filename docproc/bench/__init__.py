@@ -1,0 +1,1 @@
+"""Benchmark harness: accuracy, automation and speed over a dataset with ground truth."""

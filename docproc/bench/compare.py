@@ -1,0 +1,49 @@
+"""Does an extracted value match the truth? Whitespace and case never matter; dates and
+amounts compare by value; tables compare row by row."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from docproc.doctypes import FieldSpec
+from docproc.pipeline.validate import normalize_amount, normalize_date
+
+
+def _text(value: Any) -> str:
+    return re.sub(r"\s+", " ", str(value)).strip().casefold()
+
+
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, (int, float, Decimal)):
+        try:
+            return Decimal(str(value)).quantize(Decimal("0.01"))
+        except InvalidOperation:
+            return None
+    return normalize_amount(str(value)) if value is not None else None
+
+
+def values_match(spec: FieldSpec, predicted: Any, truth: Any, *, day_first: bool) -> bool:
+    if truth is None or truth == "":
+        return predicted in (None, "", [])
+    if predicted is None:
+        return False
+    if spec.type == "date":
+        p = normalize_date(str(predicted), day_first=day_first)
+        t = normalize_date(str(truth), day_first=day_first)
+        return p is not None and p == t
+    if spec.type == "amount":
+        p, t = _amount(predicted), _amount(truth)
+        return p is not None and p == t
+    if spec.type == "list":
+        if not isinstance(predicted, list) or not isinstance(truth, list) or len(predicted) != len(truth):
+            return False
+        return all(
+            all(values_match(sub, (p or {}).get(sub.name), (t or {}).get(sub.name), day_first=day_first)
+                for sub in spec.item_fields)
+            for p, t in zip(predicted, truth, strict=True)
+        )
+    if spec.type == "currency":
+        return _text(predicted).upper() == _text(truth).upper() or _text(predicted) == _text(truth)
+    return _text(predicted) == _text(truth)
