@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from docproc import engines
 from docproc.audit.service import WORKER, Actor, record
-from docproc.celery import app as celery_app
 from docproc.doctypes import UnknownDocType, get_doctype
 from docproc.logging import document_id_var
 from docproc.models import (
@@ -33,7 +32,7 @@ from docproc.models import (
     Page,
     StageResult,
 )
-from docproc.pipeline.ingest import ingest_file, sniff_content_type
+from docproc.pipeline.ingest import ingest_file, sniff_content_type, unsupported_detail
 from docproc.pipeline.runner import DocumentResult, process_file
 from docproc.pipeline.types import PageImage, PipelineError
 from docproc.results import document_json, field_json, jsonable, result_json
@@ -125,7 +124,7 @@ def document_upload(
             raise refuse("empty_file", "The file is empty.")
         content_type = sniff_content_type(head)
         if content_type is None:
-            raise refuse("unsupported_type", "The file is not a PDF, PNG, JPEG or TIFF (its content was checked, not its name).", 415)
+            raise refuse("unsupported_type", unsupported_detail(head), 415)
         sha = digest.hexdigest()
         with transaction.atomic():
             same = Document.objects.filter(client=client, sha256=sha, doc_type=doc_type).exclude(
@@ -159,8 +158,10 @@ def _tmp_dir() -> str:
 def document_enqueue(document_id) -> None:
     """Queue the pipeline's first task. Failures to reach the broker are logged, not raised:
     the document is stored and the sweeper queues it again."""
+    from workers.tasks import document_ingest  # tasks import services: import at call time
+
     try:
-        celery_app.send_task("workers.tasks.document_ingest", args=[str(document_id)], queue="cpu")
+        document_ingest.apply_async(args=[str(document_id)], queue="cpu")
     except Exception:  # broker down: the upload is safe in the database
         log.exception("could not queue document %s; the sweeper will retry", document_id)
 
@@ -363,7 +364,9 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
             continue
         Document.objects.filter(pk=doc.pk).update(updated_at=now)
         if doc.status == S.PROCESSING:
-            celery_app.send_task("workers.tasks.document_extract", args=[str(doc.id)])
+            from workers.tasks import document_extract
+
+            document_extract.apply_async(args=[str(doc.id)], queue="gpu")
         else:
             document_enqueue(doc.id)
         requeued.append(str(doc.id))
@@ -399,8 +402,10 @@ def webhook_enqueue(document_id, *, event: str) -> None:
 
     delivery = delivery_create(document_id=document_id, event=event)
     if delivery is not None:
+        from workers.tasks import webhook_deliver
+
         try:
-            celery_app.send_task("workers.tasks.webhook_deliver", args=[str(delivery.id)], queue="cpu")
+            webhook_deliver.apply_async(args=[str(delivery.id)], queue="cpu")
         except Exception:
             log.exception("could not queue webhook %s; the retry job will send it", delivery.id)
 

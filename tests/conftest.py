@@ -55,6 +55,18 @@ def api(make_api_client):
     return http, client
 
 
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks run in process, exceptions propagating (the app reads CELERY_* keys)."""
+    from docproc.celery import app
+
+    app.conf.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.CELERY_TASK_EAGER_PROPAGATES = True
+    yield app
+    app.conf.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.CELERY_TASK_EAGER_PROPAGATES = False
+
+
 @pytest.fixture(scope="session")
 def claim_files(tmp_path_factory):
     """Digital claims in every layout, with their ground truth."""

@@ -1,0 +1,61 @@
+"""The walking skeleton for real: API upload -> Redis -> a Celery worker process -> database."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from docproc.models import Document, Field
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_uploaded_claim_is_processed_by_a_real_worker(api, claim_files, celery_worker_process):
+    """Given a worker consuming the real Redis, when a digital claim is uploaded over the API,
+    then the worker reads its text layer and the API returns every claim field with value,
+    confidence, page and box."""
+    http, _ = api
+    path, truth = claim_files[1]
+    resp = http.post("/api/v1/documents/", {"file": SimpleUploadedFile("claim.pdf", path.read_bytes()),
+                                             "doc_type": "claim"}, format="multipart")
+    assert resp.status_code == 201, resp.content
+    doc_id = resp.json()["id"]
+
+    def finished():
+        doc = Document.objects.get(pk=doc_id)
+        return doc.status if doc.status not in ("received", "processing") else None
+
+    status = wait_for(finished, timeout=120)
+    assert status == "auto_accepted", celery_worker_process.log_path.read_text()[-3000:]
+    result = http.get(f"/api/v1/documents/{doc_id}/result/")
+    assert result.status_code == 200
+    fields = result.json()["fields"]
+    expected = truth.fields()
+    assert set(fields) == set(expected)
+    for name, value in expected.items():
+        assert fields[name]["value"] == value, name
+        assert fields[name]["page"] == 1 and len(fields[name]["bbox"]) == 4
+        assert fields[name]["confidence"] > 0
+    # Exactly one run's fields: no duplicates from redelivery.
+    assert Field.objects.filter(document_id=doc_id).count() == len(expected)
+    doc = Document.objects.get(pk=doc_id)
+    page = doc.pages.get(number=1)
+    assert page.source == "text-layer" and page.image
+
+
+def test_bad_file_fails_in_the_worker_with_a_code(api, claim_files, celery_worker_process):
+    http, _ = api
+    data = claim_files[0][0].read_bytes()
+    # A PDF header followed by garbage: accepted by the sniffer, refused by the PDF reader.
+    resp = http.post("/api/v1/documents/", {"file": SimpleUploadedFile("x.pdf", b"%PDF-1.7\n" + b"\x00garbage" * 50),
+                                             "doc_type": "claim"}, format="multipart")
+    assert resp.status_code == 201
+    doc_id = resp.json()["id"]
+    wait_for(lambda: Document.objects.get(pk=doc_id).status == "failed", timeout=60)
+    doc = Document.objects.get(pk=doc_id)
+    assert doc.error_code == "corrupt_pdf"
+    # The good document next to it is unaffected.
+    ok = http.post("/api/v1/documents/", {"file": SimpleUploadedFile("ok.pdf", data), "doc_type": "claim"},
+                   format="multipart")
+    wait_for(lambda: Document.objects.get(pk=ok.json()["id"]).status == "auto_accepted", timeout=120)
