@@ -23,6 +23,26 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT.mkdir()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _audit_truncate_allowed():
+    """Transactional tests empty every table with TRUNCATE between tests; on PostgreSQL the audit
+    table's trigger refuses that unless the connection opts in (docproc/audit/migrations/0003)."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    def allow(sender, connection, **kwargs):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SET docproc.audit_allow_truncate = 'on'")
+
+    connection_created.connect(allow, weak=False, dispatch_uid="audit-truncate-in-tests")
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            allow(None, conn)
+    yield
+    connection_created.disconnect(dispatch_uid="audit-truncate-in-tests")
+
+
 @pytest.fixture
 def datasets() -> Path:
     if not SHARED_DATASETS.is_dir():

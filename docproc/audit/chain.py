@@ -1,12 +1,30 @@
-"""Canonical form and hashing of audit events (shared by writing, verifying and exports)."""
+"""Canonical form and hashing of audit events (shared by writing, verifying and exports).
+
+``hash = SHA-256(prev_hash + canonical JSON of the event body)``. The body holds every column but
+the payload, which enters through its digest: a retention purge can replace a payload with a
+marker and the chain still verifies. This module has no Django imports, so an exported file can
+be verified anywhere.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+
+BODY_FIELDS = (
+    "seq", "at", "actor_type", "actor", "action", "object_type", "object_id", "document_id",
+    "payload_digest", "request_id", "client_ip",
+)
+# One exported line / row: the hashed body, the links, and the payload (or its purge marker).
+EXPORT_FIELDS = (*BODY_FIELDS, "prev_hash", "hash", "payload", "payload_masked")
+
+PURGE_KEY = "_purged"
 
 
 def canonical(obj: Any) -> str:
@@ -15,6 +33,11 @@ def canonical(obj: Any) -> str:
 
 def digest(obj: Any) -> str:
     return hashlib.sha256(canonical(obj).encode()).hexdigest()
+
+
+def at_text(at: datetime) -> str:
+    """The hashed form of an event's time: ISO 8601 in UTC."""
+    return at.astimezone(UTC).isoformat()
 
 
 def event_body(e: dict[str, Any]) -> dict[str, Any]:
@@ -37,3 +60,118 @@ def event_body(e: dict[str, Any]) -> dict[str, Any]:
 
 def event_hash(prev_hash: str, e: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(event_body(e))).encode()).hexdigest()
+
+
+def is_purged(payload: Any) -> bool:
+    return isinstance(payload, dict) and len(payload) == 1 and PURGE_KEY in payload
+
+
+def purge_marker(*, purge_seq: int, at: str) -> dict[str, Any]:
+    """What replaces a purged payload: when, and the ``retention.purged`` event that did it."""
+    return {PURGE_KEY: {"at": at, "event": purge_seq}}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    seq: int | None
+    line: int | None
+    code: str  # gap | reordered | prev_hash | hash | payload_digest | format | unpurged_marker ...
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else f"line {self.line}"
+        return f"{where}: {self.code}: {self.detail}"
+
+
+@dataclass(slots=True)
+class ChainReport:
+    checked: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    purged: int = 0
+    masked: int = 0
+    problems: list[Problem] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        return self.problems[0].seq if self.problems else None
+
+
+def verify_events(
+    events: Iterable[dict[str, Any]],
+    *,
+    expect_prev: str | None = None,
+    contiguous: bool = True,
+    max_problems: int = 20,
+) -> ChainReport:
+    """Check a run of events in ``seq`` order: each hash, each payload digest (unless purged or
+    masked), and, when ``contiguous``, that sequence numbers have no gap and each ``prev_hash`` is
+    the hash before it. ``expect_prev`` is the hash that must precede the first event
+    (``GENESIS`` when it is seq 1). Stops collecting after ``max_problems``."""
+    report = ChainReport(problems=[])
+    problems = report.problems
+    assert problems is not None
+    prev_seq: int | None = None
+    prev_hash: str | None = expect_prev
+    for e in events:
+        seq = e["seq"]
+        report.checked += 1
+        if report.first_seq is None:
+            report.first_seq = seq
+        if len(problems) < max_problems:
+            if prev_seq is not None and seq <= prev_seq:
+                problems.append(Problem(seq, None, "reordered", f"follows seq {prev_seq}"))
+            elif contiguous and prev_seq is not None and seq != prev_seq + 1:
+                problems.append(Problem(prev_seq + 1, None, "gap",
+                                        f"seq {prev_seq + 1}..{seq - 1} missing (next present is {seq})"))
+            if contiguous and prev_hash is not None and e["prev_hash"] != prev_hash:
+                problems.append(Problem(seq, None, "prev_hash", "does not match the hash of the event before it"))
+            if event_hash(e["prev_hash"], e) != e["hash"]:
+                problems.append(Problem(seq, None, "hash", "the stored hash does not match the event's fields"))
+            payload = e.get("payload")
+            if is_purged(payload):
+                report.purged += 1
+            elif e.get("payload_masked"):
+                report.masked += 1
+            elif payload is not None and digest(payload) != e["payload_digest"]:
+                problems.append(Problem(seq, None, "payload_digest", "the payload does not match its digest"))
+        prev_seq, prev_hash = seq, e["hash"]
+    report.last_seq, report.last_hash = prev_seq, prev_hash if report.checked else None
+    return report
+
+
+def export_line(e: dict[str, Any]) -> str:
+    """One JSON Lines record, canonical so that re-encoding it gives the same bytes."""
+    return canonical({k: e[k] for k in EXPORT_FIELDS})
+
+
+def parse_export_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | Problem]]:
+    """Parse an exported JSON Lines file; yields (line number, event) or (line number, Problem)
+    for a line that is not exactly the canonical encoding of a complete event."""
+    for number, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, Problem(None, number, "format", "not UTF-8")
+            continue
+        if not text.endswith("\n"):
+            yield number, Problem(None, number, "format", "line does not end with a newline")
+            continue
+        text = text[:-1]
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            yield number, Problem(None, number, "format", f"not JSON: {exc}")
+            continue
+        if not isinstance(obj, dict) or set(obj) != set(EXPORT_FIELDS):
+            yield number, Problem(None, number, "format", f"expected exactly the fields {', '.join(EXPORT_FIELDS)}")
+            continue
+        if canonical(obj) != text:
+            yield number, Problem(obj.get("seq"), number, "format", "not in canonical form (bytes were changed)")
+            continue
+        yield number, obj

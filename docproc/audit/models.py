@@ -1,8 +1,17 @@
-"""Audit events: each stores the hash of the previous one, so any change breaks the chain."""
+"""Audit events: each stores the hash of the previous one, so any change breaks the chain.
+
+The ORM refuses update and delete; on PostgreSQL triggers (migration 0002) refuse UPDATE,
+DELETE and TRUNCATE too, except the one audited retention path that replaces a payload with a
+purge marker (docproc/audit/retention.py).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+
+from .chain import at_text, is_purged
 
 
 class AppendOnlyError(Exception):
@@ -37,6 +46,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        permissions = [("export_auditevent", "Can export audit events")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -45,3 +58,27 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("audit events cannot be deleted")
+
+    @property
+    def purged(self) -> bool:
+        return is_purged(self.payload)
+
+    def chain_dict(self) -> dict[str, Any]:
+        """The event as the chain hashes it, with its links and payload (see chain.EXPORT_FIELDS)."""
+        return {
+            "seq": self.seq,
+            "at": at_text(self.at),
+            "actor_type": self.actor_type,
+            "actor": self.actor,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "document_id": str(self.document_id) if self.document_id else None,
+            "payload_digest": self.payload_digest,
+            "request_id": self.request_id,
+            "client_ip": self.client_ip or None,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "payload": self.payload,
+            "payload_masked": False,
+        }

@@ -1,0 +1,100 @@
+"""The audit log's fixed vocabulary of actions.
+
+``record`` refuses an action that is not listed here, so an auditor filtering by action sees every
+kind of event the code can write, and a typo cannot hide an event under a name nobody searches for.
+An app adds its own actions with ``register_action`` from its ``AppConfig.ready()``.
+
+Each action says which payload keys hold document content (field values, model output): those
+are masked in exports and in the auditor UI when masking applies. ``keep_on_purge`` marks events
+whose payload holds no document content (statuses, stage names, counts): a retention purge keeps
+them; every other payload of a purged document is replaced by a purge marker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class UnknownAuditAction(ValueError):
+    """``record`` was given an action outside the vocabulary."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    name: str
+    description: str
+    sensitive: tuple[str, ...] = ()
+    keep_on_purge: bool = False
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+ACTIONS: dict[str, ActionSpec] = {}
+
+
+def register_action(
+    name: str, description: str, *, sensitive: tuple[str, ...] = (), keep_on_purge: bool = False
+) -> ActionSpec:
+    """Add ``name`` (``family.verb``, at most 60 characters) to the vocabulary. Registering the
+    same name twice with the same meaning is harmless; a different meaning raises."""
+    if not _NAME.match(name) or len(name) > 60:
+        raise ValueError(f"audit action {name!r} must look like 'family.verb' (lower case, at most 60 characters)")
+    spec = ActionSpec(name, description, tuple(sensitive), keep_on_purge)
+    existing = ACTIONS.get(name)
+    if existing is not None and existing != spec:
+        raise ValueError(f"audit action {name!r} is already registered as {existing}")
+    ACTIONS[name] = spec
+    return spec
+
+
+def get_action(name: str) -> ActionSpec:
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise UnknownAuditAction(
+            f"unknown audit action {name!r}: add it to docproc/audit/actions.py or call "
+            f"docproc.audit.actions.register_action() from your app's ready(); known: {', '.join(sorted(ACTIONS))}"
+        ) from None
+
+
+VALUE_KEYS = ("before", "after", "value", "values", "old_value", "new_value")
+
+_BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    # documents and the pipeline
+    ("document.uploaded", "An upload was accepted and stored", ("file", "external_ref"), False),
+    ("document.upload_refused", "An upload was refused, with the reason", ("file",), False),
+    ("document.status_changed", "A document moved along its state machine", (), True),
+    ("document.auto_accepted", "Every field was at or above its threshold", (), True),
+    ("pipeline.stage_started", "A pipeline stage started", (), True),
+    ("pipeline.stage_finished", "A pipeline stage finished", (), True),
+    ("pipeline.stage_failed", "A pipeline stage failed, with its error code", (), True),
+    ("model.called", "A model was called (links to the model-call log)", ("prompt", "output", "response", "raw"), False),
+    ("webhook.queued", "A webhook delivery was created", (), True),
+    ("webhook.attempted", "A webhook delivery was attempted", (), True),
+    ("api.auth_failed", "An API request carried a bad or revoked token", (), True),
+    # review (the reviewer app writes these)
+    ("review.claimed", "A reviewer claimed a document", (), True),
+    ("review.released", "A review lock was released (by its holder, a supervisor or expiry)", (), True),
+    ("review.reassigned", "A supervisor gave a document to another reviewer", (), True),
+    ("review.field_edited", "A reviewer changed a field's value", VALUE_KEYS, False),
+    ("review.field_accepted", "A reviewer confirmed a field's value", VALUE_KEYS, False),
+    ("review.accepted", "A reviewer accepted a document", VALUE_KEYS, False),
+    ("review.rejected", "A reviewer rejected a document, with a reason code", (), True),
+    ("review.escalated", "A reviewer escalated or postponed a document to a supervisor", (), True),
+    # people, roles and settings
+    ("auth.signed_in", "A person signed in", (), True),
+    ("auth.sign_in_failed", "A sign-in failed", (), True),
+    ("auth.signed_out", "A person signed out", (), True),
+    ("user.created", "A user account was created", (), True),
+    ("user.flags_changed", "A user's active, staff or superuser flag changed", (), True),
+    ("role.changed", "A user's groups changed", (), True),
+    ("permission.changed", "A user's or a group's permissions changed", (), True),
+    ("setting.changed", "An operational setting changed", (), True),
+    ("threshold.changed", "A field's review threshold changed", (), True),
+    # the audit log itself
+    ("audit.exported", "Audit events were exported (filters, count, last hash)", (), True),
+    ("retention.purged", "A document's files, field values and audit payloads were purged", (), True),
+)
+
+for _name, _description, _sensitive, _keep in _BUILTIN:
+    register_action(_name, _description, sensitive=_sensitive, keep_on_purge=_keep)
