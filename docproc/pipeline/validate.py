@@ -20,7 +20,7 @@ MONTHS = {m: i for i, m in enumerate(
 
 def normalize_date(text: str, *, day_first: bool) -> str | None:
     """ISO date from common printed forms; None when it is not a real date."""
-    t = text.strip().lower().replace(",", " ")
+    t = re.sub(r"\s+", " ", text.strip().lower().replace(",", " "))
     if m := re.search(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b", t):
         y, mo, d = int(m[1]), int(m[2]), int(m[3])
         return _iso(y, mo, d)

@@ -1,0 +1,71 @@
+"""The rules extractor on digital claims in every layout, through the pure pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from docproc.doctypes import get_doctype
+from docproc.pipeline.extract.rules import RulesExtractor
+from docproc.pipeline.runner import Limits, process_file
+from fixtures.claims import LAYOUTS, make_claim, write_claim_pdf
+
+
+def no_ocr():
+    raise AssertionError("a digital page must never be OCR'd")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_claim_field_in_every_layout(tmp_path, layout):
+    for seed in range(3):
+        truth = make_claim(seed * 7 + len(layout))
+        pdf = write_claim_pdf(truth, tmp_path / f"{layout}-{seed}.pdf", layout=layout)
+        result = process_file(pdf, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits())
+        got = {f.name: f for f in result.fields}
+        for name, value in truth.fields().items():
+            assert got[name].value == value, (layout, name)
+            assert got[name].status == "auto_accepted", (layout, name, got[name].messages)
+            assert got[name].page == 1 and got[name].bbox is not None
+        assert result.status == "auto_accepted"
+        assert {p.source for p in result.pages} == {"text-layer"}
+
+
+def test_items_that_do_not_add_up_go_to_review(tmp_path):
+    truth = replace(make_claim(3), amount_claimed="1.00")
+    pdf = write_claim_pdf(truth, tmp_path / "bad-total.pdf")
+    result = process_file(pdf, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits())
+    got = {f.name: f for f in result.fields}
+    assert got["amount_claimed"].status == "needs_review"
+    assert any("cross-check" in m for m in got["amount_claimed"].messages)
+    assert result.status == "needs_review"
+
+
+def test_value_boxes_lie_on_the_printed_value(tmp_path):
+    """The claim number's box covers the printed claim number, not its label."""
+    import pdfplumber
+
+    truth = make_claim(11)
+    pdf = write_claim_pdf(truth, tmp_path / "c.pdf", layout="inline")
+    result = process_file(pdf, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits())
+    field = next(f for f in result.fields if f.name == "claim_number")
+    with pdfplumber.open(pdf) as doc:
+        page = doc.pages[0]
+        word = next(w for w in page.extract_words() if w["text"] == truth.claim_number)
+        expected = (word["x0"] / page.width, word["top"] / page.height, word["x1"] / page.width, word["bottom"] / page.height)
+    assert field.bbox == pytest.approx(expected, abs=0.003)
+
+
+def test_missing_required_field_goes_to_review(tmp_path):
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "blank.pdf"
+    c = canvas.Canvas(str(path))
+    c.drawString(72, 720, "Claim Number: CLM-2024-123456")
+    c.drawString(72, 700, "Some unrelated text on the page")
+    c.save()
+    result = process_file(path, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits())
+    got = {f.name: f for f in result.fields}
+    assert got["claim_number"].value == "CLM-2024-123456"
+    assert got["policy_number"].value is None and got["policy_number"].status == "needs_review"
+    assert got["policy_number"].confidence == 0.0
