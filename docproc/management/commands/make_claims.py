@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from fixtures.claims import generate_dataset
 
@@ -17,7 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=12)
         parser.add_argument("--no-scans", action="store_true")
         parser.add_argument("--seed", type=int, default=1000)
+        parser.add_argument("--cms1500-form", type=Path, default=None,
+                            help="the blank CMS-1500 PDF (with AcroForm fields) to fill")
+        parser.add_argument("--cms1500", type=int, default=0, help="how many CMS-1500 claims to fill")
 
-    def handle(self, *args, out: Path, count: int, no_scans: bool, seed: int, **opts):
-        manifest = generate_dataset(out, count=count, scans=not no_scans, seed=seed)
+    def handle(self, *args, out: Path, count: int, no_scans: bool, seed: int, cms1500_form: Path | None,
+               cms1500: int, **opts):
+        if cms1500 and (cms1500_form is None or not cms1500_form.is_file()):
+            raise CommandError("--cms1500 needs --cms1500-form pointing at the blank form")
+        manifest = generate_dataset(out, count=count, scans=not no_scans, seed=seed,
+                                    cms1500_form=cms1500_form, cms1500_count=cms1500)
         self.stdout.write(f"wrote {manifest}")
