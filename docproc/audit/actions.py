@@ -72,15 +72,15 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("webhook.queued", "A webhook delivery was created", (), True),
     ("webhook.attempted", "A webhook delivery was attempted", (), True),
     ("api.auth_failed", "An API request carried a bad or revoked token", (), True),
-    # review (the reviewer app writes these)
+    # review (reviewer/services.py writes these)
     ("review.claimed", "A reviewer claimed a document", (), True),
-    ("review.released", "A review lock was released (by its holder, a supervisor or expiry)", (), True),
+    ("review.released", "A review lock was released or the document postponed", ("note",), False),
     ("review.reassigned", "A supervisor gave a document to another reviewer", (), True),
-    ("review.field_edited", "A reviewer changed a field's value", VALUE_KEYS, False),
-    ("review.field_accepted", "A reviewer confirmed a field's value", VALUE_KEYS, False),
-    ("review.accepted", "A reviewer accepted a document", VALUE_KEYS, False),
-    ("review.rejected", "A reviewer rejected a document, with a reason code", (), True),
-    ("review.escalated", "A reviewer escalated or postponed a document to a supervisor", (), True),
+    ("review.escalated", "A reviewer escalated a document to a supervisor", ("note",), False),
+    ("field.edited", "A reviewer changed a field's value (old and new value, reason)", VALUE_KEYS, False),
+    ("field.accepted", "A reviewer confirmed a field's value", VALUE_KEYS, False),
+    ("document.reviewed", "A reviewer accepted a document", VALUE_KEYS, False),
+    ("document.rejected", "A reviewer rejected a document, with a reason code", ("note",), False),
     # people, roles and settings
     ("auth.signed_in", "A person signed in", (), True),
     ("auth.sign_in_failed", "A sign-in failed", (), True),
@@ -89,8 +89,8 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("user.flags_changed", "A user's active, staff or superuser flag changed", (), True),
     ("role.changed", "A user's groups changed", (), True),
     ("permission.changed", "A user's or a group's permissions changed", (), True),
-    ("setting.changed", "An operational setting changed", (), True),
-    ("threshold.changed", "A field's review threshold changed", (), True),
+    ("settings.changed", "An operational setting changed", (), True),
+    ("settings.threshold_changed", "A field's review threshold changed", (), True),
     # the audit log itself
     ("audit.exported", "Audit events were exported (filters, count, last hash)", (), True),
     ("retention.purged", "A document's files, field values and audit payloads were purged", (), True),

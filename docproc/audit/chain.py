@@ -106,17 +106,19 @@ def verify_events(
     events: Iterable[dict[str, Any]],
     *,
     expect_prev: str | None = None,
+    start_seq: int | None = None,
     contiguous: bool = True,
     max_problems: int = 20,
 ) -> ChainReport:
     """Check a run of events in ``seq`` order: each hash, each payload digest (unless purged or
-    masked), and, when ``contiguous``, that sequence numbers have no gap and each ``prev_hash`` is
-    the hash before it. ``expect_prev`` is the hash that must precede the first event
-    (``GENESIS`` when it is seq 1). Stops collecting after ``max_problems``."""
+    masked), and that each ``prev_hash`` is the hash of the event before it wherever the two are
+    consecutive. With ``contiguous`` a gap in ``seq`` is a problem too. ``start_seq`` and
+    ``expect_prev`` say what must come first (1 and ``GENESIS`` for a whole chain). Stops
+    collecting after ``max_problems``."""
     report = ChainReport(problems=[])
     problems = report.problems
     assert problems is not None
-    prev_seq: int | None = None
+    prev_seq: int | None = None if start_seq is None else start_seq - 1
     prev_hash: str | None = expect_prev
     for e in events:
         seq = e["seq"]
@@ -124,12 +126,13 @@ def verify_events(
         if report.first_seq is None:
             report.first_seq = seq
         if len(problems) < max_problems:
+            linked = prev_seq is not None and seq == prev_seq + 1
             if prev_seq is not None and seq <= prev_seq:
                 problems.append(Problem(seq, None, "reordered", f"follows seq {prev_seq}"))
-            elif contiguous and prev_seq is not None and seq != prev_seq + 1:
+            elif contiguous and prev_seq is not None and not linked:
                 problems.append(Problem(prev_seq + 1, None, "gap",
                                         f"seq {prev_seq + 1}..{seq - 1} missing (next present is {seq})"))
-            if contiguous and prev_hash is not None and e["prev_hash"] != prev_hash:
+            if (linked or contiguous) and prev_hash is not None and e["prev_hash"] != prev_hash:
                 problems.append(Problem(seq, None, "prev_hash", "does not match the hash of the event before it"))
             if event_hash(e["prev_hash"], e) != e["hash"]:
                 problems.append(Problem(seq, None, "hash", "the stored hash does not match the event's fields"))
@@ -138,10 +141,11 @@ def verify_events(
                 report.purged += 1
             elif e.get("payload_masked"):
                 report.masked += 1
-            elif payload is not None and digest(payload) != e["payload_digest"]:
+            elif digest(payload) != e["payload_digest"]:
                 problems.append(Problem(seq, None, "payload_digest", "the payload does not match its digest"))
         prev_seq, prev_hash = seq, e["hash"]
-    report.last_seq, report.last_hash = prev_seq, prev_hash if report.checked else None
+    if report.checked:
+        report.last_seq, report.last_hash = prev_seq, prev_hash
     return report
 
 
