@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -280,10 +281,19 @@ def document_extract(*, document_id) -> str | None:
     def on_stage(stage: str, page: int | None) -> None:
         Document.objects.filter(pk=doc.pk).update(stage=stage if page is None else f"{stage}:{page}", updated_at=timezone.now())
 
+    upright: dict[int, PageImage] = {}  # OCR'd pages as their boxes see them (rotation corrected)
+
+    def keep_upright(image: PageImage) -> None:
+        scale = min(1.0, PREVIEW_DPI / max(image.dpi, 1.0))  # keep previews, not 300-DPI pages, in memory
+        if scale < 1.0:
+            image = dataclasses.replace(image, dpi=PREVIEW_DPI, image=image.image.resize(
+                (max(1, int(image.width * scale)), max(1, int(image.height * scale)))))
+        upright[image.page] = image
+
     try:
         result = process_file(
             Path(doc.file.path), doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
-            limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage,
+            limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage, on_image=keep_upright,
         )
     except PipelineError as exc:
         with transaction.atomic():
@@ -295,8 +305,9 @@ def document_extract(*, document_id) -> str | None:
         try:
             from docproc.pipeline.render import page_image
 
-            image = page_image(Path(doc.file.path), result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
-                               max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
+            image = upright.get(page.page) or page_image(
+                Path(doc.file.path), result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
+                max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
             previews[page.page] = _store_page_image(doc.id, image)
         except Exception:  # a preview is a convenience; the extraction stands without it
             log.exception("page preview failed for %s page %s", doc.id, page.page)

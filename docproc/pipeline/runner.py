@@ -22,8 +22,9 @@ from .extract.rules import RulesExtractor
 from .grounding import ground
 from .ingest import ingest_file
 from .ocr import OcrEngine
+from .preprocess import apply_transform, prepare_page
 from .render import page_image
-from .textlayer import read_text_layer, text_layer_is_usable
+from .textlayer import MIN_INK_COVERAGE, read_text_layer, text_layer_ink_coverage, text_layer_is_usable
 from .types import (
     DocumentText,
     EngineUnavailable,
@@ -31,6 +32,7 @@ from .types import (
     FieldResult,
     IngestedFile,
     MissingModel,
+    PageImage,
     PageWords,
 )
 from .validate import cross_check, normalize_field
@@ -52,6 +54,8 @@ class StageCache(Protocol):
 
 
 StageCallback = Callable[[str, int | None], None]
+# Receives the upright page image that an OCR'd page's boxes refer to (for the stored preview).
+ImageCallback = Callable[[PageImage], None]
 
 
 class Timings:
@@ -91,28 +95,47 @@ def read_page(
     timings: Timings,
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
+    on_image: ImageCallback | None = None,
 ) -> PageWords:
-    """Words of one page: the PDF text layer when usable, else OCR of the rendered page."""
+    """Words of one page: the PDF text layer when usable and covering what is visible, else
+    OCR of the rendered page made upright, deskewed and sized for the engine (``preprocess``).
+
+    ``on_image`` receives the upright image an OCR'd page's boxes refer to; on a cache hit the
+    stored correction is applied to a fresh rendering instead of detecting it again.
+    """
     if ingested.content_type == "application/pdf":
         if on_stage:
             on_stage("text_layer", page)
         with timings.stage("text_layer"):
             words = read_text_layer(path, page)
-        if text_layer_is_usable(words):
+            usable = text_layer_is_usable(words) and text_layer_ink_coverage(path, page, words) >= MIN_INK_COVERAGE
+        if usable:
             return words
     engine = ocr()
     if cache is not None and (hit := cache.get(page, "ocr", engine.name, engine.version)) is not None:
+        if on_image is not None:
+            transform = hit.get("transform") or {}
+            image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
+            on_image(apply_transform(image, rotation=int(transform.get("rotation", 0)),
+                                     skew=float(transform.get("skew", 0.0))))
         return codec.page_words_from_dict(hit)
     if on_stage:
         on_stage("render", page)
     with timings.stage("render"):
         image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
+    with timings.stage("preprocess"):
+        image = prepare_page(image, target_char_height=getattr(engine, "target_char_height", None),
+                             scorer=getattr(engine, "upright_score", None))
+    if on_image is not None:
+        on_image(image)
     if on_stage:
         on_stage("ocr", page)
     with timings.stage("ocr"):
         words = engine.read(image)
     if cache is not None:
-        cache.put(page, "ocr", engine.name, engine.version, codec.page_words_to_dict(words))
+        payload = codec.page_words_to_dict(words)
+        payload["transform"] = {"rotation": image.rotation, "skew": image.skew, "dpi": image.dpi}
+        cache.put(page, "ocr", engine.name, engine.version, payload)
     return words
 
 
@@ -194,6 +217,7 @@ def process_file(
     limits: Limits,
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
+    on_image: ImageCallback | None = None,
 ) -> DocumentResult:
     """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code."""
     timings = Timings()
@@ -202,7 +226,8 @@ def process_file(
     with timings.stage("ingest"):
         ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
     pages = tuple(
-        read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache, on_stage=on_stage)
+        read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache, on_stage=on_stage,
+                  on_image=on_image)
         for n in range(1, ingested.page_count + 1)
     )
     document = DocumentText(pages)

@@ -64,3 +64,43 @@ def text_layer_is_usable(words: PageWords, *, min_words: int = 3) -> bool:
 
 def _clamp(value: float) -> float:
     return 0.0 if value < 0 else 1.0 if value > 1 else value
+
+
+# Below this share of the page's text-like ink inside text-layer words, the page is OCR'd.
+MIN_INK_COVERAGE = 0.7
+COVERAGE_DPI = 50
+
+
+def text_layer_ink_coverage(path: Path, page: int, words: PageWords, *, dpi: int = COVERAGE_DPI) -> float:
+    """The share of the rendered page's text-like ink that lies inside the text layer's words.
+
+    A scanned page with a few digital words stamped on it (a header, a Bates number, an OCR
+    layer of one paragraph) has a usable-looking text layer that covers little of what a
+    person sees. Rendering at ``dpi`` and removing ruling lines and large pictures' edges
+    keeps this cheap (a few milliseconds) and blind to form boxes.
+    """
+    import cv2
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        gray = np.asarray(pdf[page - 1].render(scale=dpi / 72.0, grayscale=True).to_pil().convert("L"))
+    finally:
+        pdf.close()
+    ink = (gray < 160).astype(np.uint8)
+    h, w = ink.shape
+    lines = cv2.bitwise_or(
+        cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(w // 12, 8), 1))),
+        cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(h // 12, 8)))),
+    )
+    ink = cv2.bitwise_and(ink, cv2.bitwise_not(lines) & 1)
+    total = int(ink.sum())
+    if total < 20:
+        return 1.0  # nothing visible beyond the text layer
+    covered = np.zeros_like(ink)
+    pad = 2  # pixels: glyphs overhang pdfplumber's boxes a little
+    for word in words.words:
+        x0, y0, x1, y1 = word.bbox
+        covered[max(0, int(y0 * h) - pad): int(y1 * h) + pad + 1, max(0, int(x0 * w) - pad): int(x1 * w) + pad + 1] = 1
+    return float((ink & covered).sum()) / total

@@ -1,0 +1,145 @@
+"""RapidOCR 3.x: PaddleOCR's PP-OCR models in ONNX, shipped inside the ``rapidocr`` wheel.
+
+The model files are named explicitly, so the package never reaches for its download code:
+a wheel without them raises ``MissingModel``. Word boxes come from RapidOCR's own word
+segmentation (``return_word_box``); a line it cannot segment is split by characters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..types import MissingModel, PageImage, PageWords, Word
+from .words import clamp01, page_words, polygon_bbox, split_line
+
+log = logging.getLogger(__name__)
+
+DET_MODEL = "PP-OCRv6_det_small.onnx"
+REC_MODEL = "PP-OCRv6_rec_small.onnx"
+CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+# Bumped when this adapter's pre- or post-processing changes what it returns for a page.
+ADAPTER_VERSION = "a1"
+
+
+def cuda_available() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+class RapidOcrEngine:
+    """``read(page)``: words with boxes and scores in [0, 1]; one ONNX thread unless ``threads``."""
+
+    name = "rapidocr"
+    # The recogniser's input is 48 px high; characters of about this height read best and cost
+    # least (the detector shrinks any page to 2000 px on its long side anyway).
+    target_char_height = 16.0
+
+    def __init__(self, *, device: str = "cpu", threads: int = 1, **_: Any) -> None:
+        try:
+            import rapidocr
+            from rapidocr import RapidOCR
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise MissingModel("OCR engine 'rapidocr' needs the rapidocr package (pip install docproc)") from exc
+        models = Path(rapidocr.__file__).parent / "models"
+        paths = {name: models / name for name in (DET_MODEL, REC_MODEL, CLS_MODEL)}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise MissingModel(
+                f"OCR engine 'rapidocr' expects the models shipped in rapidocr==3.10.0; missing: {', '.join(missing)}. "
+                "Reinstall that exact version or set DOCPROC_OCR_ENGINE to another engine; "
+                "no model is downloaded at run time."
+            )
+        self.device = "cuda" if device == "cuda" and cuda_available() else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            log.warning("DOCPROC_DEVICE=cuda but onnxruntime has no CUDA provider (install onnxruntime-gpu); using CPU")
+        threads = max(1, int(threads or 1))
+        params = {
+            "Global.log_level": "warning",
+            "Global.return_word_box": True,
+            "Det.model_path": str(paths[DET_MODEL]),
+            "Rec.model_path": str(paths[REC_MODEL]),
+            "Cls.model_path": str(paths[CLS_MODEL]),
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "EngineConfig.onnxruntime.use_cuda": self.device == "cuda",
+        }
+        self._ocr = RapidOCR(params=params)
+        self._lock = threading.Lock()  # one page at a time per instance: the sessions are shared
+        self.version = (
+            f"rapidocr-{_package_version()}/{DET_MODEL.removesuffix('.onnx')}+{REC_MODEL.removesuffix('.onnx')}"
+            f"+{CLS_MODEL.removesuffix('.onnx')}/{ADAPTER_VERSION}"
+        )
+
+    def read(self, page: PageImage) -> PageWords:
+        bgr = np.ascontiguousarray(np.asarray(page.image.convert("RGB"))[:, :, ::-1])
+        with self._lock:
+            out = self._ocr(bgr, use_det=True, use_cls=True, use_rec=True, return_word_box=True)
+        words = self._words(out, float(page.width), float(page.height))
+        return page_words(page, words, engine=self.name, version=self.version)
+
+    @staticmethod
+    def _words(out: Any, width: float, height: float) -> list[Word]:
+        txts = getattr(out, "txts", None)
+        boxes = getattr(out, "boxes", None)
+        if not txts or boxes is None:
+            return []
+        scores = out.scores
+        word_results = out.word_results or ()
+        # RapidOCR drops lines it could not segment from word_results, which then no longer
+        # lines up with txts; segmentation is only trusted when the counts agree.
+        aligned = len(word_results) == len(txts)
+        words: list[Word] = []
+        for i, text in enumerate(txts):
+            quad = [[float(x), float(y)] for x, y in boxes[i]]
+            segmented: list[Word] = []
+            if aligned:
+                for item in word_results[i]:
+                    token, score, poly = item[0], item[1], item[2]
+                    token = str(token).strip()
+                    if not token or poly is None:
+                        continue
+                    for part in _split_spaces(token, poly, float(score), width, height):
+                        segmented.append(part)
+            if not segmented or "".join(w.text for w in segmented) != "".join(str(text).split()):
+                segmented = split_line(str(text), quad, float(scores[i]), width, height)
+            words.extend(segmented)
+        return words
+
+    def upright_score(self, gray: np.ndarray) -> float:
+        """The text-direction classifier's vote over the page's lines: > 0 upright, < 0 upside down."""
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        bgr = np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+        with self._lock:
+            det = self._ocr._load_det_model()(bgr)
+            if det.boxes is None or len(det.boxes) == 0:
+                return 0.0
+            crops = [get_rotate_crop_image(bgr, np.array(box, dtype=np.float32)) for box in det.boxes[:60]]
+            crops = [c for c in crops if c.shape[1] >= c.shape[0]]
+            if not crops:
+                return 0.0
+            labels = self._ocr._load_cls_model()(crops).cls_res
+        vote = 0.0
+        for label, score in labels:
+            vote += float(score) if str(label) == "0" else -float(score)
+        return vote / len(labels)
+
+
+def _split_spaces(token: str, poly: Any, score: float, width: float, height: float) -> list[Word]:
+    """A segment that still holds spaces is split by characters inside its own box."""
+    points = [[float(x), float(y)] for x, y in poly]
+    if " " not in token:
+        return [Word(id="", text=token, bbox=polygon_bbox(points, width, height), confidence=clamp01(score))]
+    return split_line(token, points, score, width, height)
+
+
+def _package_version() -> str:
+    from importlib.metadata import version
+
+    return version("rapidocr")
