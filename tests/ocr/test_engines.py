@@ -45,7 +45,7 @@ def test_rapidocr_reads_a_page_scanned_sideways(claim_pdfs, rapid_engine, tmp_pa
     _, (page,) = read_all(scan, rapid_engine, images=images)
 
     assert_sane(page)
-    assert page.source == "ocr" and page.engine == "rapidocr" and "PP-OCRv6" in page.engine_version
+    assert page.source == "ocr" and page.engine == "rapidocr" and "PP-OCRv6" in page.engine_version and len(page.engine_version) <= 50
     (upright,) = images
     assert upright.rotation == 270 and upright.height > upright.width
     word = find_word(page.words, truth.claim_number)
@@ -79,7 +79,7 @@ def test_tesseract_reads_a_multipage_tiff_with_an_upside_down_page(claim_pdfs, t
     assert [p.page for p in pages] == [1, 2]
     for page in pages:
         assert_sane(page)
-        assert page.engine == "tesseract" and "eng.traineddata" in page.engine_version
+        assert page.engine == "tesseract" and "eng:" in page.engine_version and len(page.engine_version) <= 50
     assert images[0].rotation == 0 and images[1].rotation == 180 and abs(images[1].skew + 1.2) < 0.3
     w1 = find_word(pages[0].words, truth1.claim_number)
     assert centre_distance(w1.bbox, truth_box(pdf1, truth1.claim_number)) < 0.02

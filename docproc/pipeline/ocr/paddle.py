@@ -55,8 +55,8 @@ class PaddleOcrEngine:
         self.package_version = str(getattr(paddleocr, "__version__", "unknown"))
         self._ocr = self._build(paddleocr, device=device, threads=max(1, int(threads or 1)))
         self._lock = threading.Lock()
-        models = "+".join(f"{name}:{_folder_id(path)}" for name, path in sorted(self.folders.items()))
-        self.version = f"paddleocr-{self.package_version}/{models}/{ADAPTER_VERSION}"
+        # Stored with every stage result (50 characters at most): package, model folders, adapter.
+        self.version = f"paddleocr{self.package_version}/{'+'.join(sorted(self.folders))}:{_folder_id(self.folders)}/{ADAPTER_VERSION}"
 
     def _build(self, paddleocr: Any, *, device: str, threads: int) -> Any:
         major = int(self.package_version.split(".")[0]) if self.package_version[:1].isdigit() else 2
@@ -103,12 +103,15 @@ class PaddleOcrEngine:
         return page_words(page, words, engine=self.name, version=self.version)
 
 
-def _folder_id(path: Path) -> str:
-    """A short fingerprint of a model folder (its file names and sizes) for the version string."""
+def _folder_id(folders: dict[str, Path]) -> str:
+    """A short fingerprint of the model folders (file names, sizes and first bytes) for the version."""
     import hashlib
 
     digest = hashlib.sha256()
-    for item in sorted(path.rglob("*")):
-        if item.is_file():
-            digest.update(f"{item.relative_to(path)}:{item.stat().st_size}".encode())
-    return digest.hexdigest()[:10]
+    for name, path in sorted(folders.items()):
+        for item in sorted(path.rglob("*")):
+            if item.is_file():
+                with item.open("rb") as fh:
+                    head = fh.read(1 << 16)
+                digest.update(f"{name}/{item.relative_to(path)}:{item.stat().st_size}:".encode() + head)
+    return digest.hexdigest()[:12]

@@ -71,10 +71,8 @@ class RapidOcrEngine:
         }
         self._ocr = RapidOCR(params=params)
         self._lock = threading.Lock()  # one page at a time per instance: the sessions are shared
-        self.version = (
-            f"rapidocr-{_package_version()}/{DET_MODEL.removesuffix('.onnx')}+{REC_MODEL.removesuffix('.onnx')}"
-            f"+{CLS_MODEL.removesuffix('.onnx')}/{ADAPTER_VERSION}"
-        )
+        # Stored with every stage result (50 characters at most): package, models, adapter.
+        self.version = f"rapidocr{_package_version()}/PP-OCRv6-det-s+rec-s+cls-m2.0/{ADAPTER_VERSION}"
 
     def read(self, page: PageImage) -> PageWords:
         bgr = np.ascontiguousarray(np.asarray(page.image.convert("RGB"))[:, :, ::-1])

@@ -32,8 +32,8 @@ def remove_ruling_lines(gray: np.ndarray) -> np.ndarray:
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, 31, 15)
     h, w = binary.shape
     # A ruling line is far longer than any character: a twentieth of the page's side at least.
-    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(w // 20, 15), 1)))
-    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(h // 20, 15))))
+    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(w // 20, 40), 1)))
+    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(h // 20, 40))))
     lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
     cleaned = cv2.bitwise_and(binary, cv2.bitwise_not(lines))
     return 255 - cleaned
@@ -66,7 +66,8 @@ class TesseractEngine:
             )
         digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
         self.has_osd = (tessdata / "osd.traineddata").is_file()
-        self.version = f"tesseract-{release}/{language}.traineddata:{digest}/{ADAPTER_VERSION}{'-lines' if remove_lines else ''}"
+        # Stored with every stage result (50 characters at most): binary, model file, adapter.
+        self.version = f"tesseract{release}/{language}:{digest}/{ADAPTER_VERSION}{'-lines' if remove_lines else ''}"
 
     def _tessdata(self) -> Path:
         out = subprocess.run([self.binary, "--list-langs"], capture_output=True, text=True, timeout=30)
