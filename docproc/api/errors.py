@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -32,7 +33,18 @@ CODES = {
 }
 
 
+# Django refuses these request bodies while parsing them; they are the caller's fault (4xx).
+REQUEST_LIMITS = {
+    RequestDataTooBig: (413, "The request body is larger than the server accepts outside the file field."),
+    TooManyFieldsSent: (400, "The request has more form fields than the server accepts."),
+    TooManyFilesSent: (400, "The request has more files than the server accepts; send one file per request."),
+}
+
+
 def exception_handler(exc, context):
+    for kind, (status_code, detail) in REQUEST_LIMITS.items():
+        if isinstance(exc, kind):
+            return Response({"code": "request_too_large", "detail": detail}, status=status_code)
     response = drf_handler(exc, context)
     if response is None:
         log.exception("unhandled API error", exc_info=exc)

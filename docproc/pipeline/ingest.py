@@ -35,6 +35,19 @@ def sniff_content_type(head: bytes) -> str | None:
     return None
 
 
+# ISO-BMFF brands of HEIF/HEIC/AVIF photos (phones' default format): named in the refusal so
+# that the caller knows to convert them.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+
+
+def unsupported_detail(head: bytes) -> str:
+    """Why ``head`` is refused, naming the format when it is a known one we do not read."""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return ("HEIC/HEIF photos are not supported; convert the photo to JPEG or PNG "
+                "(most phones can export JPEG) and upload it again.")
+    return "The file is not a PDF, PNG, JPEG or TIFF (its content was checked, not its name)."
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -56,10 +69,7 @@ def ingest_file(path: Path, *, max_pages: int, max_image_pixels: int) -> Ingeste
         head = fh.read(1024)
     content_type = sniff_content_type(head)
     if content_type is None:
-        raise IngestError(
-            "The file is not a PDF, PNG, JPEG or TIFF (its content was checked, not its name).",
-            code="unsupported_type",
-        )
+        raise IngestError(unsupported_detail(head), code="unsupported_type")
     if content_type == "application/pdf":
         pages = _pdf_page_count(path)
     else:
@@ -80,14 +90,25 @@ def _pdf_page_count(path: Path) -> int:
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
-        message = str(exc).lower()
-        if "password" in message or "security" in message:
+        # PDFium's last-error value is per process and is not reset by every failure: after an
+        # encrypted file, a later broken one may still read "password". Only a file that has an
+        # encryption dictionary is called encrypted.
+        if getattr(exc, "err_code", None) in (_FPDF_ERR_PASSWORD, _FPDF_ERR_SECURITY) and _has_encrypt_dict(path):
             raise IngestError("The PDF is encrypted with a password.", code="encrypted_pdf") from exc
         raise IngestError(f"The PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
     try:
         return len(pdf)
     finally:
         pdf.close()
+
+
+_FPDF_ERR_PASSWORD = 4
+_FPDF_ERR_SECURITY = 5
+
+
+def _has_encrypt_dict(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return any(b"/Encrypt" in chunk for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
 def _image_page_count(path: Path, *, max_image_pixels: int) -> int:

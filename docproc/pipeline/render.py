@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .ingest import IngestError, open_image_checked
@@ -11,18 +12,38 @@ from .types import PageImage
 NOMINAL_DPI = 300.0
 
 
-def render_pdf_page(path: Path, page: int, *, dpi: int) -> PageImage:
+# Without a pixel limit, a PDF page may be 200 x 200 inches: 1.6 gigapixels at 200 dpi.
+DEFAULT_MAX_RENDER_PIXELS = 80_000_000
+
+
+def render_pdf_page(path: Path, page: int, *, dpi: int, max_pixels: int = DEFAULT_MAX_RENDER_PIXELS) -> PageImage:
+    """Page ``page`` (1-based) at ``dpi``, lowered so that the bitmap stays under ``max_pixels``."""
     import pypdfium2 as pdfium
 
-    pdf = pdfium.PdfDocument(str(path))
     try:
-        pdf_page = pdf[page - 1]
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        raise IngestError(f"The PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
+    try:
+        try:
+            pdf_page = pdf[page - 1]
+        except (pdfium.PdfiumError, IndexError) as exc:
+            raise IngestError(f"Page {page} of the PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
+        width_pt, height_pt = pdf_page.get_size()
+        dpi = _capped_dpi(width_pt, height_pt, dpi, max_pixels)
         bitmap = pdf_page.render(scale=dpi / 72.0)
         image = bitmap.to_pil().convert("RGB")
         pdf_page.close()
     finally:
         pdf.close()
     return PageImage(page=page, image=image, dpi=float(dpi))
+
+
+def _capped_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int) -> float:
+    area_in = max(width_pt, 1.0) / 72.0 * max(height_pt, 1.0) / 72.0
+    if area_in * dpi * dpi <= max_pixels:
+        return dpi
+    return max(1.0, (max_pixels / area_in) ** 0.5)
 
 
 def load_image_page(path: Path, page: int, *, max_image_pixels: int) -> PageImage:
@@ -64,7 +85,34 @@ def _to_rgb(img, Image):
     return img.convert("RGB")
 
 
+# OCR detectors resize pages to a multiple of 32 pixels on each side; a 12000 x 12 strip has no
+# such size and makes them fail. Pages longer than this ratio get white margins on the short side.
+MAX_ASPECT_RATIO = 20.0
+
+
 def page_image(path: Path, content_type: str, page: int, *, dpi: int, max_image_pixels: int) -> PageImage:
     if content_type == "application/pdf":
-        return render_pdf_page(path, page, dpi=dpi)
-    return load_image_page(path, page, max_image_pixels=max_image_pixels)
+        image = render_pdf_page(path, page, dpi=dpi, max_pixels=max_image_pixels)
+    else:
+        image = load_image_page(path, page, max_image_pixels=max_image_pixels)
+    return pad_extreme_aspect(image)
+
+
+def pad_extreme_aspect(page: PageImage, *, max_ratio: float = MAX_ASPECT_RATIO, min_side: int = 32) -> PageImage:
+    """The page centred on white margins so that neither side is under ``min_side`` pixels nor
+    shorter than the long side / ``max_ratio``; other pages are returned unchanged."""
+    from PIL import Image
+
+    img = page.image
+    long_side = max(img.width, img.height)
+    target_short = max(min_side, int(long_side / max_ratio + 0.5))
+    if img.width >= img.height:
+        width, height = img.width, max(img.height, target_short)
+    else:
+        width, height = max(img.width, target_short), img.height
+    width, height = max(width, min_side), max(height, min_side)
+    if (width, height) == (img.width, img.height):
+        return page
+    canvas = Image.new(img.mode, (width, height), "white")
+    canvas.paste(img, ((width - img.width) // 2, (height - img.height) // 2))
+    return replace(page, image=canvas)

@@ -23,11 +23,22 @@ def read_text_layer(path: Path, page: int) -> PageWords:
     """All words of ``page`` (1-based) with boxes normalised to the page (see types.BBox)."""
     import pdfplumber
 
-    with pdfplumber.open(str(path)) as pdf:
-        pdf_page = pdf.pages[page - 1]
-        width, height = float(pdf_page.width), float(pdf_page.height)
-        x_off, y_off = float(pdf_page.bbox[0]), float(pdf_page.bbox[1])
-        raw = pdf_page.extract_words(keep_blank_chars=False, use_text_flow=False, x_tolerance=1.5)
+    try:
+        with pdfplumber.open(str(path)) as pdf:
+            pdf_page = pdf.pages[page - 1]
+            width, height = float(pdf_page.width), float(pdf_page.height)
+            x_off, y_off = float(pdf_page.bbox[0]), float(pdf_page.bbox[1])
+            raw = pdf_page.extract_words(keep_blank_chars=False, use_text_flow=False, x_tolerance=1.5)
+    except MemoryError:
+        raise
+    except Exception:
+        # PDFium repaired a file that pdfminer cannot walk (broken cross-reference table, odd
+        # page tree): no usable text layer, so the page is rendered and read by OCR instead.
+        return PageWords(page=page, width=0.0, height=0.0, words=(), source="text-layer",
+                         engine=ENGINE, engine_version=pdfplumber_version())
+    if width <= 0 or height <= 0:
+        return PageWords(page=page, width=0.0, height=0.0, words=(), source="text-layer",
+                         engine=ENGINE, engine_version=pdfplumber_version())
     words: list[Word] = []
     for item in raw:
         text = str(item["text"]).strip()
