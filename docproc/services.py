@@ -352,6 +352,10 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
             record(actor=WORKER, action="document.auto_accepted", object_type="document", object_id=doc.id,
                    document_id=doc.id, payload={"fields": [f.name for f in result.fields]})
             transaction.on_commit(lambda: webhook_enqueue(document_id, event="document.completed"))
+        else:
+            from reviewer.services import review_task_open
+
+            review_task_open(document=doc)  # the review queue reads tasks, opened with the status
         return status
 
 

@@ -1,10 +1,383 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Thin views over reviewer.services and reviewer.selectors. Every page needs a signed-in user
+with the right permission; every change is a POST with a CSRF token."""
 
-from docproc.models import Document, DocumentStatus
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from docproc.audit.models import AuditEvent
+from docproc.doctypes import DOC_TYPES
+from docproc.models import ApiClient, Document, DocumentStatus, ExtractionRun, Field, FieldStatus, Page
+
+from . import roles, selectors, services
+from .charts import bar_chart
+from .models import CorrectionReason, FieldCorrection, RejectReason, ReviewTask, ThresholdSetting
+from .services import ReviewError
+
+
+def permission(perm: str):
+    """login_required, then a 403 page for a signed-in user without ``perm``."""
+
+    def wrap(view):
+        def inner(request: HttpRequest, *args, **kwargs):
+            if not request.user.has_perm(perm):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        inner.__name__ = view.__name__
+        inner.__doc__ = view.__doc__
+        return login_required(inner)
+
+    return wrap
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _refused(request: HttpRequest, exc: ReviewError, back: str) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status)
+    messages.error(request, exc.detail)
+    return redirect(back)
+
+
+def _open_next(request: HttpRequest) -> HttpResponse:
+    task = services.review_task_claim_next(user=request.user)
+    if task is None:
+        messages.info(request, "The queue is empty: nothing left to review.")
+        return redirect("reviewer:queue")
+    return redirect("reviewer:review", document_id=task.document_id)
+
+
+# --- queue -------------------------------------------------------------------------------------
+
+@permission(roles.VIEW)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    f = {k: request.GET.get(k, "") for k in ("doc_type", "client", "older_than", "scope")}
+    tasks = selectors.queue_tasks(user=request.user, doc_type=f["doc_type"], client_id=f["client"],
+                                  older_than=f["older_than"], scope=f["scope"] or "open")
+    stats = selectors.queue_stats(tasks)
+    rows = list(tasks.select_related("document", "assignee", "client")[:50])
+    reviewers = []
+    if request.user.has_perm(roles.SUPERVISE):
+        reviewers = list(get_user_model().objects.filter(is_active=True, groups__name__in=[roles.REVIEWER, roles.SUPERVISOR])
+                         .distinct().order_by("username"))
+    return render(request, "reviewer/queue.html", {
+        "rows": rows, "stats": stats, "filters": f, "doc_types": sorted(DOC_TYPES),
+        "clients": ApiClient.objects.order_by("name").only("id", "name"), "age_filters": list(selectors.AGE_FILTERS),
+        "can_review": request.user.has_perm(roles.REVIEW), "can_supervise": request.user.has_perm(roles.SUPERVISE),
+        "reviewers": reviewers, "now": timezone.now(),
+    })
+
+
+@permission(roles.REVIEW)
+@require_POST
+def next_document(request: HttpRequest) -> HttpResponse:
+    return _open_next(request)
+
+
+@permission(roles.REVIEW)
+@require_POST
+def claim(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask, document_id=document_id, state=ReviewTask.State.OPEN)
+    try:
+        services.review_task_claim(task=task, user=request.user)
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:queue"))
+    return redirect("reviewer:review", document_id=document_id)
+
+
+# --- review screen ------------------------------------------------------------------------------
+
+def _latest_fields(document_id) -> list[Field]:
+    run_id = ExtractionRun.objects.filter(document_id=document_id).order_by("-created_at", "-id").values("id")[:1]
+    return list(Field.objects.filter(document_id=document_id, run=run_id).order_by("position"))
+
+
+def _field_view(f: Field, thresholds: dict[str, float]) -> dict[str, Any]:
+    threshold = thresholds.get(f.name, f.threshold)
+    is_table = isinstance(f.value, list) or isinstance(f.original_value, list)
+    text = json.dumps(f.value, ensure_ascii=False) if is_table else ("" if f.value is None else str(f.value))
+    box = None
+    if f.bbox and len(f.bbox) == 4:
+        x0, y0, x1, y1 = (max(0.0, min(1.0, float(v))) for v in f.bbox)
+        box = {"left": x0 * 100, "top": y0 * 100, "width": max(0.3, (x1 - x0) * 100), "height": max(0.3, (y1 - y0) * 100)}
+    band = "high" if f.confidence >= threshold else ("mid" if f.confidence >= threshold - 0.25 else "low")
+    return {"f": f, "text": text, "is_table": is_table, "threshold": threshold, "box": box, "band": band,
+            "confidence_pct": round(f.confidence * 100), "pending": f.status == FieldStatus.NEEDS_REVIEW}
+
+
+@permission(roles.REVIEW)
+@require_GET
+def review(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask.objects.select_related("document", "document__client"), document_id=document_id)
+    if task.state != ReviewTask.State.OPEN or task.assignee_id != request.user.pk:
+        messages.info(request, "You do not hold this document; it opens read-only.")
+        return redirect("reviewer:document", document_id=document_id)
+    doc = task.document
+    thresholds = services.thresholds_for(doc.doc_type)
+    fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
+    pages = list(Page.objects.filter(document=doc).order_by("number"))
+    return render(request, "reviewer/review.html", {
+        "task": task, "doc": doc, "fields": fields, "pages": pages,
+        "pending": sum(1 for f in fields if f["pending"]),
+        "confident_pending": sum(1 for f in fields if f["pending"] and f["f"].confidence >= f["threshold"]),
+        "correction_reasons": CorrectionReason.choices, "reject_reasons": RejectReason.choices,
+        "renew_every": max(5, min(60, services.lock_seconds() // 3)),
+    })
+
+
+@permission(roles.REVIEW)
+@require_POST
+def heartbeat(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask, document_id=document_id)
+    try:
+        task = services.review_task_renew(task=task, user=request.user)
+    except ReviewError as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status)
+    return JsonResponse({"locked_until": task.locked_until.isoformat()})
+
+
+@permission(roles.REVIEW)
+@require_POST
+def field_action(request: HttpRequest, document_id, field_id: int) -> HttpResponse:
+    back = reverse("reviewer:review", kwargs={"document_id": document_id})
+    try:
+        if request.POST.get("action") == "accept":
+            field = services.field_accept(document_id=document_id, field_id=field_id, user=request.user)
+        else:
+            field = services.field_correct(document_id=document_id, field_id=field_id, user=request.user,
+                                           raw_value=request.POST.get("value", ""), reason=request.POST.get("reason", ""),
+                                           note=request.POST.get("note", ""))
+    except ReviewError as exc:
+        return _refused(request, exc, back)
+    if _wants_json(request):
+        view = _field_view(field, services.thresholds_for(field.document.doc_type))
+        pending = Field.objects.filter(document_id=document_id, status=FieldStatus.NEEDS_REVIEW,
+                                       run_id=field.run_id).count()
+        return JsonResponse({"id": field.pk, "status": field.status, "text": view["text"],
+                             "messages": list(field.messages or []), "pending": pending})
+    return redirect(back)
+
+
+@permission(roles.REVIEW)
+@require_POST
+def accept_confident(request: HttpRequest, document_id) -> HttpResponse:
+    back = reverse("reviewer:review", kwargs={"document_id": document_id})
+    try:
+        names = services.fields_accept_confident(document_id=document_id, user=request.user)
+    except ReviewError as exc:
+        return _refused(request, exc, back)
+    messages.success(request, f"Accepted {len(names)} confident field(s)." if names else "No waiting field reaches its threshold.")
+    return redirect(back)
+
+
+@permission(roles.REVIEW)
+@require_POST
+def submit(request: HttpRequest, document_id) -> HttpResponse:
+    try:
+        services.document_review_submit(document_id=document_id, user=request.user)
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:review", kwargs={"document_id": document_id}))
+    messages.success(request, "Review submitted.")
+    return _open_next(request)
+
+
+@permission(roles.REVIEW)
+@require_POST
+def reject(request: HttpRequest, document_id) -> HttpResponse:
+    try:
+        services.document_reject(document_id=document_id, user=request.user, reason=request.POST.get("reason", ""),
+                                 note=request.POST.get("note", ""))
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:review", kwargs={"document_id": document_id}))
+    messages.success(request, "Document rejected.")
+    return _open_next(request)
+
+
+@permission(roles.REVIEW)
+@require_POST
+def postpone(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask, document_id=document_id)
+    try:
+        services.review_task_postpone(task=task, user=request.user, note=request.POST.get("note", ""))
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:review", kwargs={"document_id": document_id}))
+    messages.info(request, "Postponed: the document went back to the queue.")
+    return _open_next(request)
+
+
+@permission(roles.REVIEW)
+@require_POST
+def escalate(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask, document_id=document_id)
+    try:
+        services.review_task_escalate(task=task, user=request.user, note=request.POST.get("note", ""))
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:review", kwargs={"document_id": document_id}))
+    messages.info(request, "Escalated to a supervisor.")
+    return _open_next(request)
 
 
 @login_required
-def queue(request):
-    docs = Document.objects.filter(status=DocumentStatus.NEEDS_REVIEW).order_by("created_at")[:100]
-    return render(request, "reviewer/queue.html", {"documents": docs})
+@require_POST
+def release(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask, document_id=document_id)
+    try:
+        services.review_task_release(task=task, user=request.user, note=request.POST.get("note", ""))
+    except ReviewError as exc:
+        if exc.status == 403:
+            raise PermissionDenied from None
+        return _refused(request, exc, reverse("reviewer:queue"))
+    messages.info(request, "Released: the document is back in the queue.")
+    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/review/") else "reviewer:queue")
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def reassign(request: HttpRequest, document_id) -> HttpResponse:
+    task = get_object_or_404(ReviewTask, document_id=document_id)
+    to_user = get_object_or_404(get_user_model(), pk=request.POST.get("to_user") or 0)
+    try:
+        services.review_task_reassign(task=task, user=request.user, to_user=to_user)
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:queue"))
+    messages.success(request, f"Reassigned to {to_user.get_username()}.")
+    return redirect("reviewer:queue")
+
+
+# --- page images --------------------------------------------------------------------------------
+
+@permission(roles.VIEW)
+@require_GET
+def page_image(request: HttpRequest, document_id, number: int) -> HttpResponse:
+    """A page preview, from private storage, to staff allowed to see results only."""
+    page = get_object_or_404(Page, document_id=document_id, number=number)
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / page.image).resolve() if page.image else None
+    if path is None or not path.is_relative_to(root) or not path.is_file():
+        raise Http404("no image for this page")
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+# --- document page ------------------------------------------------------------------------------
+
+@permission(roles.VIEW)
+@require_GET
+def document(request: HttpRequest, document_id) -> HttpResponse:
+    doc = get_object_or_404(Document.objects.select_related("client"), pk=document_id)
+    task = ReviewTask.objects.select_related("assignee", "closed_by").filter(document=doc).first()
+    events = list(AuditEvent.objects.filter(document_id=doc.pk).order_by("seq")[:500])
+    runs = list(ExtractionRun.objects.filter(document=doc).order_by("-created_at"))
+    thresholds = services.thresholds_for(doc.doc_type)
+    fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
+    history = list(FieldCorrection.objects.filter(document=doc).select_related("user").order_by("at", "id"))
+    pages = list(Page.objects.filter(document=doc).order_by("number"))
+    return render(request, "reviewer/document.html", {
+        "doc": doc, "task": task, "events": events, "runs": runs, "fields": fields, "history": history, "pages": pages,
+        "timeline": selectors.document_timeline(doc, events), "live": doc.status in (DocumentStatus.RECEIVED, DocumentStatus.PROCESSING),
+        "can_supervise": request.user.has_perm(roles.SUPERVISE),
+        "can_claim": bool(task and task.state == ReviewTask.State.OPEN and request.user.has_perm(roles.REVIEW)),
+    })
+
+
+@permission(roles.VIEW)
+@require_GET
+def document_status(request: HttpRequest, document_id) -> HttpResponse:
+    row = Document.objects.filter(pk=document_id).values("status", "stage", "updated_at").first()
+    if row is None:
+        raise Http404
+    return JsonResponse({"status": row["status"], "stage": row["stage"], "updated_at": row["updated_at"].isoformat()})
+
+
+# --- dashboard ----------------------------------------------------------------------------------
+
+@permission(roles.VIEW)
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    data = selectors.dashboard(user=request.user)
+    can_thresholds = request.user.has_perm(roles.THRESHOLDS)
+    can_supervise = request.user.has_perm(roles.SUPERVISE)
+    charts = [
+        bar_chart([(str(r["day"])[5:], r["auto"] / r["total"] if r["total"] else 0) for r in data["daily_docs"]],
+                  title="Documents auto-accepted per day", percent=True),
+        bar_chart([(str(r["day"])[5:], r["n"]) for r in data["daily_reviews"]], title="Reviews per day"),
+        bar_chart([(r["field_name"], r["rate"]) for r in data["per_field"]], title="Correction rate per field", percent=True),
+    ]
+    ctx: dict[str, Any] = {"d": data, "charts": charts, "can_thresholds": can_thresholds, "can_supervise": can_supervise,
+                           "can_export": request.user.has_perm(roles.EXPORT)}
+    if can_supervise:
+        ctx["held"] = list(ReviewTask.objects.filter(state=ReviewTask.State.OPEN, assignee__isnull=False)
+                           .select_related("assignee", "document").order_by("locked_until")[:100])
+        ctx["escalated"] = list(ReviewTask.objects.filter(state=ReviewTask.State.OPEN, escalated=True)
+                                .select_related("document").order_by(*services.queue_order())[:100])
+    if can_thresholds:
+        overrides = {(t.doc_type, t.field_name): t for t in ThresholdSetting.objects.select_related("updated_by")}
+        ctx["thresholds"] = [
+            {"doc_type": dt.name, "field": spec.name, "default": spec.review_threshold,
+             "override": overrides.get((dt.name, spec.name))}
+            for dt in DOC_TYPES.values() for spec in dt.fields
+        ]
+    return render(request, "reviewer/dashboard.html", ctx)
+
+
+@permission(roles.THRESHOLDS)
+@require_POST
+def threshold(request: HttpRequest) -> HttpResponse:
+    try:
+        value = float(request.POST.get("threshold", ""))
+    except ValueError:
+        messages.error(request, "A threshold is a number between 0 and 1.")
+        return redirect("reviewer:dashboard")
+    try:
+        services.threshold_set(user=request.user, doc_type=request.POST.get("doc_type", ""),
+                               field_name=request.POST.get("field_name", ""), threshold=value)
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:dashboard"))
+    messages.success(request, "Threshold saved.")
+    return redirect("reviewer:dashboard")
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@permission(roles.EXPORT)
+@require_GET
+def export_corrections(request: HttpRequest) -> HttpResponse:
+    """Every field decision as CSV, for auditors and supervisors."""
+    rows = FieldCorrection.objects.select_related("user").order_by("at", "id").iterator(chunk_size=2000)
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(["at", "document", "doc_type", "field", "action", "old_value", "new_value",
+                               "previous_status", "confidence", "reason", "note", "user"])
+        for c in rows:
+            yield writer.writerow([c.at.isoformat(), c.document_id, c.doc_type, c.field_name, c.action,
+                                   json.dumps(c.old_value, ensure_ascii=False), json.dumps(c.new_value, ensure_ascii=False),
+                                   c.previous_status, c.confidence, c.reason, c.note,
+                                   c.user.get_username() if c.user else ""])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="field-corrections.csv"'
+    return response
+
