@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "docproc.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -192,6 +193,13 @@ DOCPROC_WEBHOOK_ALLOW_PRIVATE = env_bool("DOCPROC_WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- Review -------------------------------------------------------------------------------
 DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)
+
+# --- Audit --------------------------------------------------------------------------------
+# Mask field values in every audit export and in the auditor UI, whoever asks.
+DOCPROC_AUDIT_MASK_VALUES = env_bool("DOCPROC_AUDIT_MASK_VALUES", False)
+# Otherwise these groups (and superusers) see field values; supervisors see them masked.
+DOCPROC_AUDIT_UNMASKED_GROUPS = [g.strip() for g in env("DOCPROC_AUDIT_UNMASKED_GROUPS", "auditor,admin").split(",") if g.strip()]
+DOCPROC_AUDIT_PAGE_SIZE = env_int("DOCPROC_AUDIT_PAGE_SIZE", 50)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/review/", permanent=False)),
     path("api/v1/", include("docproc.api.urls")),
     path("review/", include("reviewer.urls")),
+    path("audit/", include("docproc.audit.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

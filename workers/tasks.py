@@ -67,3 +67,11 @@ def webhook_retry_due() -> int:
 @shared_task
 def sweep_stuck_documents() -> int:
     return len(services.documents_requeue_stuck())
+
+
+@shared_task
+def purge_expired_documents() -> int:
+    """Retention: purge documents older than their client's retention_days (beat, hourly)."""
+    from docproc.audit.retention import documents_purge_expired
+
+    return len(documents_purge_expired())

@@ -1,3 +1,4 @@
+"""Append-only, hash-chained audit log. ``record`` is the one way to write an event."""
 from django.apps import AppConfig
 
 
@@ -6,3 +7,8 @@ class AuditConfig(AppConfig):
     label = "audit"
     verbose_name = "Audit log"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

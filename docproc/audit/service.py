@@ -23,7 +23,7 @@ from django.utils import timezone
 from docproc.logging import request_id_var
 
 from .actions import get_action
-from .chain import GENESIS, at_text, canonical, digest, event_hash
+from .chain import GENESIS, at_text, digest, event_hash
 from .models import AuditEvent
 
 _LOCK_KEY = 0x646F6370  # advisory lock id for the chain head on PostgreSQL
@@ -47,8 +47,9 @@ WORKER = Actor("worker", "pipeline")
 SYSTEM = Actor("system", "docproc")
 
 # Who is acting and from where, for events written by code that has no request at hand (signal
-# receivers for group changes made in the admin, for instance). Set by AuditContextMiddleware.
-current_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
+# receivers for group changes made in the admin, for instance). Set by AuditContextMiddleware;
+# the request is kept rather than its user so that requests that write no event never load one.
+current_request: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_request", default=None)
 current_client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_client_ip", default=None)
 
 
@@ -69,6 +70,10 @@ def _document_uuid(value: Any) -> uuid.UUID | None:
     if value in (None, ""):
         return None
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _as_stored(value: Any) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _field(name: str, value: str) -> str:
@@ -100,11 +105,11 @@ def record(
     get_action(action)
     # Store exactly what was digested: a round trip through canonical JSON turns UUIDs, dates
     # and decimals into text and integer keys into strings, as the database would.
-    data_payload: dict[str, Any] = json.loads(canonical(dict(payload or {})))
+    data_payload: dict[str, Any] = _as_stored(dict(payload or {}))
     extra = {"before": before, "after": after, "reason": reason or None, "versions": versions}
     for key, value in extra.items():
         if value is not None:
-            data_payload[key] = json.loads(canonical(value))
+            data_payload[key] = _as_stored(value)
     doc_uuid = _document_uuid(document_id)
     ip = normalize_ip(client_ip if client_ip is not None else current_client_ip.get())
     with transaction.atomic():
@@ -141,5 +146,9 @@ def record(
 
 def acting() -> Actor:
     """The actor for an event written outside a request's own code: the signed-in user of the
-    current request if there is one, else the system."""
-    return current_actor.get() or SYSTEM
+    current request if there is one, else the system (a management command, a migration)."""
+    request = current_request.get()
+    user = getattr(request, "user", None) if request is not None else None
+    if user is not None and user.is_authenticated:
+        return Actor.user(user)
+    return SYSTEM

@@ -1,0 +1,155 @@
+"""Retention: after a client's ``retention_days``, a finished document's file, page images,
+OCR results and field values are purged, and so are the payloads of its audit events that hold
+document content, while the hash chain still verifies.
+
+How an audit payload is purged, and why the chain survives it: an event's hash covers the
+digest of its payload, not the payload. The purge first appends a ``retention.purged`` event
+(seq P) for the document, then, in the same transaction, replaces each content-bearing payload
+of that document with ``{"_purged": {"at": ..., "event": P}}``. That UPDATE is the one the
+PostgreSQL trigger lets through, and only while ``docproc.audit_purge`` is set for the
+transaction; it may change nothing but the payload, and only to such a marker. ``audit_verify``
+skips the digest check for a marker but requires event P to be a retention purge of the same
+document, so a payload blanked any other way is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from docproc.models import FINAL_STATUSES, ApiClient, Document, Field, Page, StageResult, WebhookDelivery
+
+from .actions import ACTIONS
+from .chain import at_text, purge_marker
+from .models import AuditEvent
+from .service import SYSTEM, Actor, record
+
+log = logging.getLogger(__name__)
+
+# Sent inside the purge's transaction, so other apps clear their own copies of field values
+# (the reviewer app's correction history, for instance): receivers get ``document``.
+document_purging = Signal()
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    document_id: str
+    files_deleted: int
+    fields_purged: int
+    events_purged: int
+    purge_seq: int
+
+
+def _media(rel: str) -> Path | None:
+    if not rel:
+        return None
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def _delete_files(doc: Document) -> int:
+    """Delete the original and the page images (before the database says so: if this fails
+    half-way, the next run finishes it; a file is never left behind a 'purged' document)."""
+    deleted = 0
+    paths = [_media(doc.file.name)] if doc.file else []
+    for image, thumb in Page.objects.filter(document=doc).values_list("image", "thumbnail"):
+        paths += [_media(image), _media(thumb)]
+    for path in paths:
+        if path is not None and path.is_file():
+            path.unlink()
+            deleted += 1
+    pages_dir = _media(f"pages/{doc.id}")
+    if pages_dir is not None and pages_dir.is_dir():
+        shutil.rmtree(pages_dir, ignore_errors=True)
+    original_dir = _media(f"documents/{doc.id.hex[:2]}/{doc.id.hex}")
+    if original_dir is not None and original_dir.is_dir() and not any(original_dir.iterdir()):
+        original_dir.rmdir()
+    return deleted
+
+
+def _purge_audit_payloads(event_ids: list[int], marker: dict) -> None:
+    """The one UPDATE of audit events the application makes (see the module docstring)."""
+    if not event_ids:
+        return
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cur:
+        if postgres:
+            cur.execute("SELECT set_config('docproc.audit_purge', 'on', true)")
+        try:
+            for i in range(0, len(event_ids), 500):
+                # Past AuditQuerySet.update, which refuses every update on purpose.
+                models.QuerySet.update(AuditEvent.objects.filter(pk__in=event_ids[i : i + 500]), payload=marker)
+        finally:
+            if postgres:
+                cur.execute("SELECT set_config('docproc.audit_purge', 'off', true)")
+
+
+def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retention", now: datetime | None = None
+                   ) -> PurgeResult | None:
+    """Purge one document's content (see the module docstring). Idempotent: a document already
+    purged returns None."""
+    now = now or timezone.now()
+    doc = Document.objects.filter(pk=document_id).first()
+    if doc is None or doc.purged_at is not None:
+        return None
+    files_deleted = _delete_files(doc)
+    keep = [name for name, spec in ACTIONS.items() if spec.keep_on_purge]
+    with transaction.atomic():
+        doc = Document.objects.select_for_update().get(pk=document_id)
+        if doc.purged_at is not None:
+            return None
+        event_ids = list(
+            AuditEvent.objects.filter(document_id=doc.id).exclude(action__in=keep).exclude(payload={})
+            .exclude(payload__has_key="_purged").values_list("pk", flat=True)
+        )
+        fields_purged = Field.objects.filter(document=doc).update(
+            value=None, normalized=None, original_value=None, source_words=[], word_ids=[])
+        purge = record(
+            actor=actor, action="retention.purged", object_type="document", object_id=doc.id, document_id=doc.id,
+            reason=reason,
+            payload={"retention_days": doc.client.retention_days if doc.client else None,
+                     "files_deleted": files_deleted, "fields_purged": fields_purged, "events_purged": len(event_ids)},
+        )
+        _purge_audit_payloads(event_ids, purge_marker(purge_seq=purge.seq, at=at_text(now)))
+        StageResult.objects.filter(document=doc).delete()
+        Page.objects.filter(document=doc).update(image="", thumbnail="")
+        WebhookDelivery.objects.filter(document=doc).update(payload={"purged": True})
+        document_purging.send(sender=Document, document=doc)
+        Document.objects.filter(pk=doc.pk).update(file="", purged_at=now)
+    return PurgeResult(str(doc.id), files_deleted, fields_purged, len(event_ids), purge.seq)
+
+
+def documents_expired(*, now: datetime | None = None):
+    """Finished, not yet purged documents older than their client's retention period, oldest first."""
+    now = now or timezone.now()
+    q = models.Q(pk__in=[])
+    for client_id, days in ApiClient.objects.filter(retention_days__isnull=False).values_list("id", "retention_days"):
+        q |= models.Q(client_id=client_id, created_at__lt=now - timedelta(days=days))
+    return (Document.objects.filter(q, purged_at__isnull=True, status__in=list(FINAL_STATUSES))
+            .order_by("created_at"))
+
+
+def documents_purge_expired(*, now: datetime | None = None, limit: int | None = None) -> list[PurgeResult]:
+    """Purge every expired document (at most ``limit``). A failure on one is logged and the
+    others go on; the next run tries it again."""
+    now = now or timezone.now()
+    results = []
+    ids = documents_expired(now=now).values_list("pk", flat=True)
+    for document_id in list(ids[:limit] if limit else ids):
+        try:
+            result = document_purge(document_id=document_id, now=now)
+        except Exception:
+            log.exception("purge of document %s failed; the next run retries it", document_id)
+            continue
+        if result is not None:
+            results.append(result)
+    return results
