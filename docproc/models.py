@@ -237,3 +237,25 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["number"]
+
+
+class ModelCall(models.Model):
+    """One call to an extraction model (or an answer from its cache), for cost and audit."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="model_calls", null=True, blank=True)
+    run = models.ForeignKey(ExtractionRun, on_delete=models.CASCADE, related_name="model_calls", null=True, blank=True)
+    backend = models.CharField(max_length=50)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    cache_hit = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["backend", "model", "created_at"])]

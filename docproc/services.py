@@ -10,6 +10,7 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from docproc.models import (
     ExtractionRun,
     Field,
     InvalidTransition,
+    ModelCall,
     Page,
     StageResult,
 )
@@ -328,7 +330,7 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
         run = ExtractionRun.objects.create(
             document=doc, extractor=result.extraction.engine, extractor_version=result.extraction.engine_version,
             prompt_version=result.extraction.prompt_version, fallback_reason=result.extraction.fallback_reason,
-            engines=result.engines, timings=result.timings,
+            calibration_version=result.calibration_version, engines=result.engines, timings=result.timings,
         )
         Field.objects.bulk_create([
             Field(
@@ -341,6 +343,7 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
             for i, f in enumerate(result.fields)
         ])
         if result.extraction.calls:
+            model_calls_record(document=doc, run=run, calls=result.extraction.calls)
             for call in result.extraction.calls:
                 record(actor=Actor("model", str(call.get("model", result.extraction.engine))), action="model.called",
                        object_type="document", object_id=doc.id, document_id=doc.id, payload=jsonable(dict(call)))
@@ -357,6 +360,22 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
 
             review_task_open(document=doc)  # the review queue reads tasks, opened with the status
         return status
+
+
+def model_calls_record(*, document: Document | None, run: ExtractionRun | None, calls) -> list[ModelCall]:
+    """One ModelCall row per model call of an extraction (the audit events are written apart)."""
+    rows = [
+        ModelCall(
+            document=document, run=run, backend=str(c.get("backend", ""))[:50], model=str(c.get("model", ""))[:200],
+            prompt_version=str(c.get("prompt_version", ""))[:50], tokens_in=int(c.get("tokens_in") or 0),
+            tokens_out=int(c.get("tokens_out") or 0), cached_tokens=int(c.get("cached_tokens") or 0),
+            latency_ms=round(float(c.get("latency_s") or 0.0) * 1000),
+            cost=Decimal(str(c.get("cost") or 0)).quantize(Decimal("0.00000001")),
+            cache_hit=bool(c.get("cache_hit")), error=str(c.get("error", "")),
+        )
+        for c in calls
+    ]
+    return ModelCall.objects.bulk_create(rows)
 
 
 # --- sweeper ---------------------------------------------------------------------------------

@@ -176,6 +176,20 @@ DOCPROC_PADDLE_MODEL_DIR = env("DOCPROC_PADDLE_MODEL_DIR", "")
 DOCPROC_MODELS_DIR = Path(env("DOCPROC_MODELS_DIR", str(DATA_DIR / "models")))
 DOCPROC_LLM_MODEL = env("DOCPROC_LLM_MODEL", "qwen2.5-coder-1.5b-instruct-q4_k_m")
 DOCPROC_LLM_GGUF = env("DOCPROC_LLM_GGUF", "")
+# LLM extraction (llamacpp, transformers, openai backends); see docproc/pipeline/extract/.
+DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache"))  # "" keeps answers in memory only
+DOCPROC_LLM_THREADS = env_int("DOCPROC_LLM_THREADS", 4)
+DOCPROC_LLM_CTX = env_int("DOCPROC_LLM_CTX", 4096)
+DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
+DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 0)  # e.g. 99 with a CUDA build of xllamacpp
+DOCPROC_LLM_PRICE_INPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)  # for the cost estimate
+DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)
+DOCPROC_HF_MODEL_DIR = env("DOCPROC_HF_MODEL_DIR", "")  # a transformers model folder; else the GGUF above
+DOCPROC_OPENAI_BASE_URL = env("DOCPROC_OPENAI_BASE_URL", "")  # e.g. http://vllm:8000/v1
+DOCPROC_OPENAI_MODEL = env("DOCPROC_OPENAI_MODEL", "")
+DOCPROC_OPENAI_API_KEY = env("DOCPROC_OPENAI_API_KEY", "")
+DOCPROC_OPENAI_TIMEOUT = env_float("DOCPROC_OPENAI_TIMEOUT", 60.0)
+DOCPROC_OPENAI_RETRIES = env_int("DOCPROC_OPENAI_RETRIES", 2)
 
 # --- Limits -------------------------------------------------------------------------------
 DOCPROC_MAX_UPLOAD_BYTES = env_int("DOCPROC_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)

@@ -7,8 +7,9 @@ a model's invention, and the confidence built on it sends the field to review.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
+from typing import Any
 
 from .types import BBox, Candidate, DocumentText, Word, union_bbox
 
@@ -81,3 +82,76 @@ def _search(target: str, document: DocumentText) -> Grounding:
     if best[0] < 0.6:
         return NOT_FOUND
     return _grounding(best[1], best[0])
+
+
+# --- snapping a model's value to what is printed ------------------------------------------------
+
+POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
+LineKey = tuple[int, int, int]  # (page, block, line)
+
+
+def _lines_of(document: DocumentText) -> tuple[dict[str, LineKey], dict[LineKey, list[Word]], list[LineKey]]:
+    line_of: dict[str, LineKey] = {}
+    lines: dict[LineKey, list[Word]] = {}
+    for page in document.pages:
+        for w in page.words:
+            key = (page.page, w.block, w.line)
+            line_of[w.id] = key
+            lines.setdefault(key, []).append(w)
+    order = sorted(lines)
+    for key in order:
+        lines[key].sort(key=lambda w: w.bbox[0])
+    return line_of, lines, order
+
+
+def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> Candidate:
+    """The candidate tied to the printed words that best match it.
+
+    Small models shorten, re-space or slightly misspell what they copy. For free-text fields
+    without a printed label (a receipt's company or address) the value becomes the whole OCR
+    line(s) it was read from, when it covers most of each line; an address that stops just
+    before its postcode line is extended to it. Other fields keep the model's value and only
+    gain the word ids. ``extra`` records what was done (``snap``) and the original value.
+    """
+    if candidate.value is None or isinstance(candidate.value, list):
+        return candidate
+    target = _key(str(candidate.value))
+    if not target:
+        return candidate
+    found = _search(target, document)
+    extra = {**candidate.extra, "model_value": candidate.extra.get("model_value", candidate.value),
+             "snap_score": found.score}
+    if not found.word_ids:
+        return replace(candidate, extra={**extra, "snap": "none"})
+    if spec.type not in ("text", "name", "address") or spec.labels:
+        return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
+    line_of, lines, order = _lines_of(document)
+    matched = set(found.word_ids)
+    touched = list(dict.fromkeys(line_of[i] for i in found.word_ids))
+    words: list[Word] = []
+    whole = 0
+    for key in touched:
+        line_words = lines[key]
+        inside = [w for w in line_words if w.id in matched]
+        line_chars = len(_key(" ".join(w.text for w in line_words))) or 1
+        if len(_key(" ".join(w.text for w in inside))) / line_chars >= 0.5:
+            words.extend(line_words)
+            whole += 1
+        else:
+            words.extend(inside)
+    extended = 0
+    if spec.type == "address" and not POSTCODE.search(" ".join(w.text for w in words)):
+        last = order.index(touched[-1])
+        for step in (1, 2):
+            if last + step >= len(order) or order[last + step][0] != touched[-1][0]:
+                break
+            nxt = lines[order[last + step]]
+            if POSTCODE.search(" ".join(w.text for w in nxt)):
+                for k in range(1, step + 1):
+                    words.extend(lines[order[last + k]])
+                extended = step
+                break
+    value = " ".join(w.text for w in words)
+    snap = "lines" if whole == len(touched) else ("partial-lines" if whole else "words")
+    return replace(candidate, value=value, word_ids=tuple(w.id for w in words),
+                   extra={**extra, "snap": snap, "extended_lines": extended})

@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from docproc.doctypes import DocType
 
 from . import codec
-from .confidence import combine, field_signals
+from .confidence import Calibration, calibration_for, combine, field_signals
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .grounding import ground
@@ -35,7 +35,7 @@ from .types import (
     PageImage,
     PageWords,
 )
-from .validate import cross_check, normalize_field
+from .validate import cross_check, field_check, normalize_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ class DocumentResult:
     extraction: ExtractionOutput
     timings: dict[str, float]
     engines: dict[str, Any] = field(default_factory=dict)
+    calibration_version: str = ""  # of the confidence calibration applied ("" when none)
 
     @property
     def status(self) -> str:
@@ -154,8 +155,10 @@ def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor
         )
 
 
-def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput) -> tuple[FieldResult, ...]:
-    """Normalise, validate, ground, score and route each candidate."""
+def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput,
+                  calibration: Calibration | None = None) -> tuple[FieldResult, ...]:
+    """Normalise, validate, ground, score and route each candidate. With a ``calibration``
+    the confidence is its probability that the value is right; else the uncalibrated combination."""
     day_first = doctype.name == "receipt"
     by_name = {c.name: c for c in extraction.candidates}
     normalized: dict[str, Any] = {}
@@ -174,8 +177,10 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
 
             cand = Candidate(spec.name, None, 0.0)
         grounding = ground(cand, document)
-        signals = field_signals(cand, grounding, document, messages[spec.name])
-        confidence = combine(signals)
+        check = field_check(doctype, spec, cand.value, normalized[spec.name], document)
+        signals = field_signals(cand, grounding, document, messages[spec.name], check)
+        calibrated = calibration.score(doctype.name, spec.name, signals) if calibration and cand.value is not None else None
+        confidence = combine(signals) if calibrated is None else calibrated
         if cand.value is None:
             # Nothing found: a required field is a gap for a person; an optional one is only
             # trusted absent when the extractor says so with confidence.
@@ -235,11 +240,17 @@ def process_file(
         on_stage("extract", None)
     with timings.stage("extract"):
         extraction = run_extractor(document, doctype, extractor)
+    calibration = None if extraction.fallback_reason else calibration_for(
+        extraction.engine, extraction.engine_version, extraction.prompt_version)
+    if calibration is not None:
+        extraction = replace(extraction, calibration_version=calibration.version)
     with timings.stage("postprocess"):
-        fields = finish_fields(document, doctype, extraction)
+        fields = finish_fields(document, doctype, extraction, calibration)
     engines = {
         "pages": [{"page": p.page, "source": p.source, "engine": p.engine, "version": p.engine_version} for p in pages],
         "extract": {"engine": extraction.engine, "version": extraction.engine_version,
-                    "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason},
+                    "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
+                    "calibration_version": extraction.calibration_version},
     }
-    return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines)
+    return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines,
+                          calibration_version=extraction.calibration_version)

@@ -168,6 +168,7 @@ class ExtractionOutput:
     prompt_version: str = ""
     fallback_reason: str = ""  # set when a fallback extractor ran instead of the configured one
     calls: tuple[dict[str, Any], ...] = ()  # model-call records (tokens, latency, cache hit ...)
+    calibration_version: str = ""  # of the confidence calibration applied to these candidates
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,3 +231,61 @@ def cross_check(doctype: DocType, normalized: dict[str, Any]) -> dict[str, tuple
                 found["line_items"] = (msg,)
                 found["amount_claimed"] = (msg,)
     return found
+
+
+# --- field-specific checks -----------------------------------------------------------------
+# Evidence about a value that is not a validity rule: a receipt's total that is not on its
+# TOTAL line may still be right, so these feed the confidence (signal "check") and never
+# invalidate the value.
+
+_ZIP_OR_POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
+_NOT_TOTAL = re.compile(r"sub\s*-?\s*total|total\s*(?:qty|quantity|items?|gst|tax|sr|zr|discount|savings?)|"
+                        r"excl|before|incl\.?\s*gst\s*\d", re.IGNORECASE)
+
+
+def _document_lines(document: Any) -> list[str]:
+    lines: list[str] = []
+    for page in document.pages:
+        grouped: dict[tuple[int, int], list[Any]] = {}
+        for w in page.words:
+            grouped.setdefault((w.block, w.line), []).append(w)
+        lines.extend(" ".join(w.text for w in sorted(ws, key=lambda w: w.bbox[0])) for _, ws in sorted(grouped.items()))
+    return lines
+
+
+def labelled_amounts(document: Any, labels: tuple[str, ...]) -> list[Decimal]:
+    """Amounts printed on the lines that carry one of ``labels`` (in reading order), and on the
+    line just below a label printed alone; 'sub total', 'total qty' and similar are skipped."""
+    lines = _document_lines(document)
+    words = {w.lower() for label in labels for w in label.split()}
+    found: list[Decimal] = []
+    for i, line in enumerate(lines):
+        low = line.lower()
+        if not any(re.search(rf"\b{re.escape(w)}\b", low) for w in words) or _NOT_TOTAL.search(low):
+            continue
+        amounts = [a for t in re.findall(r"-?\d[\d,.]*\.\d{2}\b", line) if (a := normalize_amount(t)) is not None]
+        if not amounts and i + 1 < len(lines):
+            amounts = [a for t in re.findall(r"-?\d[\d,.]*\.\d{2}\b", lines[i + 1]) if (a := normalize_amount(t)) is not None]
+        found.extend(amounts)
+    return found
+
+
+def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, document: Any) -> float | None:
+    """1.0 when a field-specific check supports the value, 0.0 when it does not, None when no
+    check applies: the amount is on a labelled total line, an address has a postcode, a
+    company is one of the first lines of the first page."""
+    if value is None or isinstance(value, list) or document is None:
+        return None
+    text = str(value)
+    if spec.type == "amount" and spec.labels:
+        amounts = labelled_amounts(document, spec.labels)
+        if not amounts or normalized is None:
+            return 0.0
+        return 1.0 if normalized in amounts else 0.0
+    if spec.type == "address" and not spec.labels:
+        return 1.0 if _ZIP_OR_POSTCODE.search(text) else 0.0
+    if spec.name in ("company", "issuer") and not spec.labels:
+        head = " ".join(_document_lines(document)[:6]).lower()
+        letters = sum(ch.isalpha() for ch in text)
+        return 1.0 if text.lower() in head and letters >= 0.5 * len(text.replace(" ", "")) else 0.0
+    return None

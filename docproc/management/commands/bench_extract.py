@@ -1,0 +1,222 @@
+"""``manage.py bench_extract DATASET_DIR --out DIR --backends rules,llamacpp [--model NAME] [--limit N]``
+
+Measures field extraction alone, over one OCR reading per page cached on disk (so a re-run
+costs only the extraction): per-field accuracy, automation, precision of the auto-accepted
+fields, the precision/automation curve over thresholds and seconds per document, with the
+rules baseline in the same run.
+
+Documents are split in two by a hash of their id. The confidence calibration (Platt, per
+field) and the per-field thresholds are fitted on the "fit" half only; every figure in
+``report.json`` is measured on the other ("report") half with that calibration. The fitted
+calibration is written to DIR (and, with ``--install-calibration``, where the pipeline loads
+it), fitted on the fit half only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from docproc import engines
+from docproc.bench.compare import values_match
+from docproc.doctypes import get_doctype
+from docproc.pipeline import registry
+from docproc.pipeline.confidence import CALIBRATION_DIR, Calibration, fit_platt
+from docproc.pipeline.ingest import ingest_file
+from docproc.pipeline.runner import Timings, finish_fields, read_page, run_extractor
+from docproc.pipeline.types import DocumentText, PipelineError
+
+THRESHOLDS = [round(0.5 + 0.01 * i, 2) for i in range(50)] + [0.995, 0.999]
+
+
+class DiskStageCache:
+    """OCR words per page on disk, keyed like the database's stage cache."""
+
+    def __init__(self, folder: Path, doc_id: str) -> None:
+        self.folder = folder
+        self.doc_id = doc_id
+
+    def _path(self, page: int, stage: str, engine: str, version: str) -> Path:
+        return self.folder / engine / version / f"{self.doc_id}-p{page}-{stage}.json"
+
+    def get(self, page: int, stage: str, engine: str, version: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._path(page, stage, engine, version).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, page: int, stage: str, engine: str, version: str, payload: dict[str, Any]) -> None:
+        path = self._path(page, stage, engine, version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload))
+
+
+def split_of(doc_id: str) -> str:
+    return "fit" if int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 2 == 0 else "report"
+
+
+def curve(samples: list[tuple[float, bool, bool]]) -> list[dict[str, Any]]:
+    """Automation and precision of auto-accepted fields at each threshold.
+    ``samples``: (confidence, valid-and-not-fallback, correct)."""
+    out = []
+    n = len(samples) or 1
+    for t in THRESHOLDS:
+        auto = [ok for conf, eligible, ok in samples if eligible and conf >= t]
+        out.append({"threshold": t, "automation": round(len(auto) / n, 4),
+                    "precision": round(sum(auto) / len(auto), 4) if auto else None})
+    return out
+
+
+def pick_threshold(samples: list[tuple[float, bool, bool]], target: float) -> float:
+    """The lowest threshold whose auto-accepted fields reach ``target`` precision (on the
+    fit half); 1.01 (nothing accepted) when none does."""
+    for point in curve(samples):
+        if point["precision"] is not None and point["precision"] >= target:
+            return point["threshold"]
+    return 1.01
+
+
+class Command(BaseCommand):
+    help = "Benchmark extraction backends on a manifest.jsonl dataset (OCR cached on disk)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset", type=Path)
+        parser.add_argument("--out", type=Path, required=True)
+        parser.add_argument("--backends", default="rules,llamacpp")
+        parser.add_argument("--model", default="", help="DOCPROC_LLM_MODEL for the llamacpp/transformers backends")
+        parser.add_argument("--limit", type=int, default=0)
+        parser.add_argument("--target-precision", type=float, default=0.99)
+        parser.add_argument("--install-calibration", action="store_true",
+                            help="also write the fitted calibration where the pipeline loads it")
+
+    def handle(self, *args, **opts):
+        dataset: Path = opts["dataset"]
+        manifest = dataset / "manifest.jsonl"
+        if not manifest.is_file():
+            raise CommandError(f"{manifest} does not exist")
+        entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+        if opts["limit"]:
+            entries = entries[: opts["limit"]]
+        out: Path = opts["out"]
+        out.mkdir(parents=True, exist_ok=True)
+        ocr_cache = Path(settings.DATA_DIR) / "bench-ocr" / dataset.name
+        documents = self._read(dataset, entries, ocr_cache)
+        report: dict[str, Any] = {"dataset": str(dataset.name), "documents": len(documents),
+                                  "splits": {s: sum(1 for d in documents if d["split"] == s) for s in ("fit", "report")},
+                                  "backends": {}}
+        for backend in [b.strip() for b in opts["backends"].split(",") if b.strip()]:
+            report["backends"][backend] = self._bench(backend, documents, opts, out)
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+        self.stdout.write(json.dumps({b: r["summary"] for b, r in report["backends"].items()}, indent=2))
+
+    # -- OCR once ------------------------------------------------------------------------------
+    def _read(self, dataset: Path, entries: list[dict[str, Any]], cache_dir: Path) -> list[dict[str, Any]]:
+        documents = []
+        limits = engines.limits()
+        for entry in entries:
+            path = dataset / entry["file"]
+            timings = Timings()
+            try:
+                ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
+                pages = tuple(
+                    read_page(path, ingested, n, ocr=engines.get_ocr, limits=limits, timings=timings,
+                              cache=DiskStageCache(cache_dir, entry["id"]))
+                    for n in range(1, ingested.page_count + 1)
+                )
+            except PipelineError as exc:
+                self.stderr.write(f"{entry['id']}: {exc.code}: {exc.detail}")
+                continue
+            documents.append({"id": entry["id"], "doc_type": entry["doc_type"], "truth": entry["fields"],
+                              "document": DocumentText(pages), "split": split_of(entry["id"])})
+        return documents
+
+    # -- one backend ---------------------------------------------------------------------------
+    def _bench(self, backend: str, documents: list[dict[str, Any]], opts: dict[str, Any], out: Path) -> dict[str, Any]:
+        options = engines.engine_options("extract", backend)
+        if opts["model"] and "settings" in options:
+            options["settings"] = {**options["settings"], "DOCPROC_LLM_MODEL": opts["model"], "DOCPROC_LLM_GGUF": ""}
+        extractor = registry.build_engine("extract", backend, options)
+        rows: list[dict[str, Any]] = []
+        seconds: list[float] = []
+        engine_version = prompt_version = ""
+        for doc in documents:
+            doctype = get_doctype(doc["doc_type"])
+            start = time.perf_counter()
+            extraction = run_extractor(doc["document"], doctype, extractor)
+            elapsed = time.perf_counter() - start
+            if not any(c.get("cache_hit") for c in extraction.calls):
+                seconds.append(elapsed)
+            engine_version, prompt_version = extraction.engine_version, extraction.prompt_version
+            fields = finish_fields(doc["document"], doctype, extraction)
+            for f in fields:
+                spec = doctype.field(f.name)
+                ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.name == "receipt")
+                rows.append({"doc": doc["id"], "split": doc["split"], "doctype": doctype.name, "field": f.name,
+                             "value": f.value, "truth": doc["truth"].get(f.name), "correct": ok,
+                             "signals": f.signals, "raw_confidence": f.confidence,
+                             "eligible": not extraction.fallback_reason and not f.messages,
+                             "fallback": extraction.fallback_reason})
+            self.stderr.write(f"{backend} {doc['id']} {elapsed:.1f}s")
+        # Calibration on the fit half, per (doctype, field); rules confidences stay as they are.
+        calibration = None
+        if backend != "rules":
+            coefficients = {}
+            for key in sorted({(r["doctype"], r["field"]) for r in rows}):
+                fit = [(r["signals"], r["correct"]) for r in rows
+                       if (r["doctype"], r["field"]) == key and r["split"] == "fit" and r["value"] is not None]
+                if len(fit) >= 4:
+                    coefficients[f"{key[0]}.{key[1]}"] = fit_platt(fit)
+            stamp = time.strftime("%Y%m%d")
+            model = engine_version.split(":", 1)[-1]
+            calibration = Calibration(f"{backend}-{model}-{prompt_version}-{stamp}", backend, model, prompt_version,
+                                      coefficients)
+            (out / f"calibration-{backend}-{model}.json").write_text(json.dumps(calibration.to_json(), indent=2))
+            if opts["install_calibration"]:
+                CALIBRATION_DIR.mkdir(parents=True, exist_ok=True)
+                (CALIBRATION_DIR / f"{backend}-{model}.json").write_text(json.dumps(calibration.to_json(), indent=2) + "\n")
+        for r in rows:
+            calibrated = calibration.score(r["doctype"], r["field"], r["signals"]) if calibration and r["value"] is not None else None
+            r["confidence"] = r["raw_confidence"] if calibrated is None else calibrated
+        by_field: dict[str, Any] = {}
+        thresholds: dict[str, float] = {}
+        for name in sorted({r["field"] for r in rows}):
+            fit = [(r["confidence"], r["eligible"], r["correct"]) for r in rows if r["field"] == name and r["split"] == "fit"]
+            rep = [r for r in rows if r["field"] == name and r["split"] == "report"]
+            thresholds[name] = pick_threshold(fit, opts["target_precision"])
+            auto = [r for r in rep if r["eligible"] and r["confidence"] >= thresholds[name]]
+            by_field[name] = {
+                "report_n": len(rep),
+                "accuracy": round(sum(r["correct"] for r in rep) / len(rep), 4) if rep else None,
+                "accuracy_all_documents": round(sum(r["correct"] for r in rows if r["field"] == name)
+                                                / max(1, sum(1 for r in rows if r["field"] == name)), 4),
+                "threshold_from_fit_half": thresholds[name],
+                "automation": round(len(auto) / len(rep), 4) if rep else None,
+                "auto_precision": round(sum(r["correct"] for r in auto) / len(auto), 4) if auto else None,
+                "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rep]),
+            }
+        rep_rows = [r for r in rows if r["split"] == "report"]
+        auto_rows = [r for r in rep_rows if r["eligible"] and r["confidence"] >= thresholds[r["field"]]]
+        summary = {
+            "engine_version": engine_version, "prompt_version": prompt_version,
+            "calibration_version": calibration.version if calibration else "",
+            "report_fields": len(rep_rows),
+            "accuracy": round(sum(r["correct"] for r in rep_rows) / len(rep_rows), 4) if rep_rows else None,
+            "accuracy_all_documents": round(sum(r["correct"] for r in rows) / len(rows), 4) if rows else None,
+            "automation": round(len(auto_rows) / len(rep_rows), 4) if rep_rows else None,
+            "auto_precision": round(sum(r["correct"] for r in auto_rows) / len(auto_rows), 4) if auto_rows else None,
+            "seconds_per_document_uncached": round(sum(seconds) / len(seconds), 2) if seconds else None,
+            "fallbacks": sum(1 for d in {(r["doc"], r["fallback"]) for r in rows} if d[1]),
+        }
+        (out / f"rows-{backend}.jsonl").write_text("\n".join(json.dumps(_jsonable(r)) for r in rows) + "\n")
+        return {"summary": summary, "thresholds": thresholds, "fields": by_field,
+                "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rep_rows])}
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v)) for k, v in row.items()}

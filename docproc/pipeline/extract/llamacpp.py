@@ -1,0 +1,123 @@
+"""The embedded default: a GGUF model run in process by llama.cpp (``xllamacpp``).
+
+The answer is constrained by a grammar built from the document type's schema, so it is
+always the schema's JSON object; token log-probs come back with it. The server keeps the
+prompt's KV cache between calls, and the prompt puts everything fixed first, so a call reads
+only the document's tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..types import EngineUnavailable, MissingModel
+from .llm import Completion, LlmExtractor, _settings_get
+from .models import model_path
+from .prompts import Prompt
+
+VERSION = "1"
+
+
+class LlamaCppExtractor(LlmExtractor):
+    name = "llamacpp"
+    version = VERSION
+
+    def __init__(self, *, settings: Mapping[str, Any] | None = None, **kwargs: object) -> None:
+        super().__init__(settings=settings, **kwargs)
+        self.missing: MissingModel | None = None
+        try:
+            self.path = model_path(self.settings)
+            self.model = self.path.stem
+        except MissingModel as exc:
+            # Raised on use, so that the runner falls back to the rules and says why.
+            self.missing = exc
+            self.path = Path()
+            self.model = str(_settings_get(self.settings, "DOCPROC_LLM_MODEL", "")) or "missing"
+        self.n_ctx = int(_settings_get(self.settings, "DOCPROC_LLM_CTX", 4096))
+        self.threads = int(_settings_get(self.settings, "DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1)))
+        self.max_tokens = int(_settings_get(self.settings, "DOCPROC_LLM_MAX_TOKENS", 512))
+        self.gpu_layers = int(_settings_get(self.settings, "DOCPROC_LLM_GPU_LAYERS", 0))
+        self.max_chars = min(self.max_chars, int(self.n_ctx * 2.2))  # ~3 characters a token, room for the answer
+        self._server: Any = None
+        self._grammars: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self.missing is not None:
+            raise self.missing
+        if self._server is None:
+            try:
+                import xllamacpp as xlc
+            except ImportError:
+                raise MissingModel("the llamacpp extractor needs the 'llm' extra: pip install 'docproc[llm]'") from None
+            params = xlc.CommonParams()
+            params.model.path = str(self.path)
+            params.n_ctx = self.n_ctx
+            params.n_parallel = 1  # one slot: its KV cache holds the last prompt's prefix
+            params.n_predict = self.max_tokens
+            params.cpuparams.n_threads = self.threads
+            params.cpuparams_batch.n_threads = self.threads
+            params.n_gpu_layers = self.gpu_layers
+            params.sampling.temp = 0
+            params.sampling.top_k = 1
+            params.cache_prompt = True
+            params.warmup = False
+            params.verbosity = -1
+            try:
+                self._server = xlc.Server(params)
+            except Exception as exc:  # a corrupt or incompatible file
+                raise EngineUnavailable(f"llama.cpp could not load {self.path}: {exc}") from exc
+        return self._server
+
+    def grammar(self, prompt: Prompt) -> str:
+        if prompt.version not in self._grammars:
+            import json
+
+            import xllamacpp as xlc
+
+            self._grammars[prompt.version] = xlc.json_schema_to_grammar(json.dumps(prompt.schema))
+        return self._grammars[prompt.version]
+
+    def _complete(self, prompt: Prompt, text: str) -> Completion:
+        with self._lock:  # one slot, one request at a time: keeps its prefix cache useful
+            server = self._load()
+            request = {
+                "messages": prompt.messages(text),
+                "grammar": self.grammar(prompt),
+                "max_tokens": self.max_tokens,
+                "temperature": 0,
+                "logprobs": True,
+                "top_logprobs": 1,
+                "cache_prompt": True,
+            }
+            try:
+                result = server.handle_chat_completions(request)
+            except Exception as exc:
+                raise EngineUnavailable(f"llama.cpp failed: {exc}") from exc
+        return completion_from_openai(result)
+
+
+def completion_from_openai(result: Mapping[str, Any]) -> Completion:
+    """A chat-completions answer (OpenAI shape, as llama.cpp and vLLM give it) as a Completion."""
+    if "error" in result:
+        raise EngineUnavailable(f"the model server answered with an error: {str(result['error'])[:300]}")
+    try:
+        choice = result["choices"][0]
+        content = choice["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        raise EngineUnavailable(f"the model server's answer has no choices: {str(result)[:300]}") from None
+    tokens = None
+    logprobs = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+    if logprobs:
+        tokens = tuple(
+            (bytes(t["bytes"]).decode("utf-8", "replace") if t.get("bytes") else t.get("token", ""), float(t["logprob"]))
+            for t in logprobs
+        )
+    usage = result.get("usage") or {}
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or (result.get("timings") or {}).get("cache_n") or 0
+    return Completion(content=content, tokens=tokens, tokens_in=int(usage.get("prompt_tokens") or 0),
+                      tokens_out=int(usage.get("completion_tokens") or 0), cached_tokens=int(cached))

@@ -1,0 +1,320 @@
+"""What every LLM backend shares: prompt, pages in chunks, JSON parsing, per-field token
+probabilities, snapping to the document's words, the result cache and the model-call log.
+
+A backend only implements ``_complete(prompt, text) -> Completion``; ``LlmExtractor`` does the
+rest, so the three backends differ only in how they reach the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docproc.doctypes import DocType, FieldSpec
+
+from ..grounding import snap_candidate
+from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput, PageWords
+from .prompts import Prompt, build_prompt, numbered_text, schema_key
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One answer from a model: its text and, when the backend has them, token log-probs."""
+
+    content: str
+    tokens: tuple[tuple[str, float], ...] | None  # (token text, natural log-prob)
+    tokens_in: int
+    tokens_out: int
+    cached_tokens: int = 0
+
+
+class ExtractionFailed(EngineUnavailable):
+    """The backend answered, but not with the schema's JSON (the grammar should prevent it)."""
+
+
+@dataclass(slots=True)
+class CallLog:
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _settings_get(settings: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = settings.get(key)
+    return default if value in (None, "") else value
+
+
+class ResultCache:
+    """Answers by (text hash, schema, prompt version, model): in memory, and on disk when a
+    folder is given so that every worker process and a re-run share them."""
+
+    def __init__(self, folder: Path | None, *, size: int = 256) -> None:
+        self.folder = folder
+        self.size = size
+        self._mem: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(text: str, schema: str, prompt_version: str, model: str) -> str:
+        raw = json.dumps([hashlib.sha256(text.encode()).hexdigest(), schema, prompt_version, model])
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            if key in self._mem:
+                self._mem.move_to_end(key)
+                return self._mem[key]
+        if self.folder is not None:
+            path = self.folder / key[:2] / f"{key}.json"
+            try:
+                value = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return None
+            self._remember(key, value)
+            return value
+        return None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self._remember(key, value)
+        if self.folder is not None:
+            path = self.folder / key[:2] / f"{key}.json"
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(value))
+                tmp.replace(path)
+            except OSError:
+                pass  # a cache that cannot be written is only slower
+
+    def _remember(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._mem[key] = value
+            self._mem.move_to_end(key)
+            while len(self._mem) > self.size:
+                self._mem.popitem(last=False)
+
+
+def value_probabilities(content: str, tokens: tuple[tuple[str, float], ...] | None, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Per top-level field: geometric-mean, minimum and first-token probability of the
+    tokens that spell its value in ``content``. Fields without tokens are left out."""
+    if not tokens:
+        return {}
+    starts: list[tuple[int, int, float]] = []
+    pos = 0
+    for text, logprob in tokens:
+        starts.append((pos, pos + len(text), logprob))
+        pos += len(text)
+    if pos != len(content):
+        # Token texts do not spell the content exactly (multi-byte splits): align from the end.
+        shift = len(content) - pos
+        starts = [(a + shift, b + shift, lp) for a, b, lp in starts]
+    spans = _value_spans(content, names)
+    out: dict[str, dict[str, float]] = {}
+    for name, (a, b) in spans.items():
+        lps = [lp for s, e, lp in starts if e > a and s < b]
+        if not lps:
+            continue
+        out[name] = {
+            "p_mean": math.exp(sum(lps) / len(lps)),
+            "p_min": math.exp(min(lps)),
+            "p_first": math.exp(lps[0]),
+        }
+    return out
+
+
+def _value_spans(content: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Character span of each top-level key's value in a JSON object's text."""
+    decoder = json.JSONDecoder()
+    spans: dict[str, tuple[int, int]] = {}
+    i = content.find("{") + 1
+    if i <= 0:
+        return spans
+    n = len(content)
+    while i < n:
+        while i < n and content[i] in " \t\r\n,":
+            i += 1
+        if i >= n or content[i] == "}":
+            break
+        try:
+            key, i = decoder.raw_decode(content, i)
+        except ValueError:
+            break
+        while i < n and content[i] in " \t\r\n:":
+            i += 1
+        try:
+            _, end = decoder.raw_decode(content, i)
+        except ValueError:
+            break
+        if isinstance(key, str) and key in names:
+            a, b = i, end
+            if content[a] == '"':  # the quotes are grammar, not the model's belief in the value
+                a, b = a + 1, b - 1
+            spans[key] = (a, max(a + 1, b))
+        i = end
+    return spans
+
+
+def parse_answer(content: str, doctype: DocType) -> dict[str, Any]:
+    text = content.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ExtractionFailed(f"the model's answer is not JSON: {exc}: {content[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise ExtractionFailed(f"the model's answer is not a JSON object: {content[:200]!r}")
+    out: dict[str, Any] = {}
+    for spec in doctype.fields:
+        value = data.get(spec.name)
+        if spec.type == "list":
+            out[spec.name] = _items(value, spec)
+        elif value is None or (isinstance(value, str) and not value.strip()):
+            out[spec.name] = None
+        else:
+            out[spec.name] = str(value).strip()
+    return out
+
+
+def _items(value: Any, spec: FieldSpec) -> list[dict[str, str | None]] | None:
+    if not isinstance(value, list):
+        return None
+    rows = []
+    for row in value:
+        if isinstance(row, dict):
+            rows.append({s.name: (None if row.get(s.name) in (None, "") else str(row.get(s.name))) for s in spec.item_fields})
+    return rows or None
+
+
+def chunk_pages(pages: tuple[PageWords, ...], max_chars: int) -> list[tuple[PageWords, ...]]:
+    """Consecutive pages grouped so that each group's text stays under ``max_chars``; a page
+    longer than that is its own group (its text is cut by the backend's context)."""
+    groups: list[list[PageWords]] = []
+    size = 0
+    for page in pages:
+        length = len(page.text) + 40
+        if groups and size + length <= max_chars:
+            groups[-1].append(page)
+            size += length
+        else:
+            groups.append([page])
+            size = length
+    return [tuple(g) for g in groups]
+
+
+class LlmExtractor:
+    """Base of the LLM backends. Subclasses set ``name``, ``version``, ``model`` and implement
+    ``_complete``; they raise ``EngineUnavailable`` when the model cannot answer."""
+
+    name = "llm"
+    version = "1"
+    model = ""
+    prices: tuple[float, float] = (0.0, 0.0)  # cost per 1M input / output tokens
+    max_chars = 6000  # of document text per model call; longer documents go by pages
+
+    def __init__(self, *, settings: Mapping[str, Any] | None = None, **_: object) -> None:
+        self.settings: Mapping[str, Any] = settings or {}
+        folder = self.settings.get("DOCPROC_LLM_CACHE_DIR")
+        self.cache = ResultCache(Path(folder) if folder else None)
+        self.prices = (float(_settings_get(self.settings, "DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)),
+                       float(_settings_get(self.settings, "DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)))
+        self.max_chars = int(_settings_get(self.settings, "DOCPROC_LLM_MAX_CHARS", self.max_chars))
+        self._prompts: dict[str, Prompt] = {}
+
+    # -- to implement ------------------------------------------------------------------------
+    def _complete(self, prompt: Prompt, text: str) -> Completion:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- the Extractor protocol ----------------------------------------------------------------
+    def prompt_for(self, doctype: DocType) -> Prompt:
+        if doctype.name not in self._prompts:
+            self._prompts[doctype.name] = build_prompt(doctype)
+        return self._prompts[doctype.name]
+
+    def extract(self, document: DocumentText, doctype: DocType) -> ExtractionOutput:
+        prompt = self.prompt_for(doctype)
+        calls: list[dict[str, Any]] = []
+        parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []
+        for pages in chunk_pages(document.pages, self.max_chars):
+            text, rows = numbered_text(pages)
+            answer, probs = self._answer(prompt, doctype, text, calls)
+            parts.append((pages, answer, probs, rows))
+        candidates = tuple(self._merge(doctype, document, parts))
+        return ExtractionOutput(
+            candidates=candidates, engine=self.name, engine_version=f"{self.version}:{self.model}",
+            prompt_version=prompt.version, calls=tuple(calls),
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+    def _answer(self, prompt: Prompt, doctype: DocType, text: str, calls: list[dict[str, Any]]):
+        key = ResultCache.key(text, schema_key(doctype), prompt.version, self.model)
+        start = time.perf_counter()
+        hit = self.cache.get(key)
+        if hit is not None:
+            calls.append(self._record(prompt, 0, 0, time.perf_counter() - start, cache_hit=True, cached_tokens=0))
+            return hit["answer"], hit["probs"]
+        try:
+            completion = self._complete(prompt, text)
+        except EngineUnavailable as exc:
+            calls.append(self._record(prompt, 0, 0, time.perf_counter() - start, cache_hit=False, cached_tokens=0,
+                                      error=f"{exc.code}: {exc.detail}"[:300]))
+            exc.calls = tuple(calls)  # type: ignore[attr-defined]
+            raise
+        latency = time.perf_counter() - start
+        calls.append(self._record(prompt, completion.tokens_in, completion.tokens_out, latency, cache_hit=False,
+                                  cached_tokens=completion.cached_tokens))
+        try:
+            answer = parse_answer(completion.content, doctype)
+        except ExtractionFailed as exc:
+            exc.calls = tuple(calls)  # type: ignore[attr-defined]
+            raise
+        probs = value_probabilities(completion.content, completion.tokens, doctype.field_names)
+        self.cache.put(key, {"answer": answer, "probs": probs})
+        return answer, probs
+
+    def _record(self, prompt: Prompt, tokens_in: int, tokens_out: int, latency: float, *, cache_hit: bool,
+                cached_tokens: int, error: str = "") -> dict[str, Any]:
+        cost = (tokens_in * self.prices[0] + tokens_out * self.prices[1]) / 1_000_000
+        record = {
+            "backend": self.name, "model": self.model, "prompt_version": prompt.version,
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "cached_tokens": cached_tokens,
+            "latency_s": round(latency, 4), "cost": round(cost, 8), "cache_hit": cache_hit,
+        }
+        if error:
+            record["error"] = error
+        return record
+
+    def _merge(self, doctype: DocType, document: DocumentText, parts) -> list[Candidate]:
+        out: list[Candidate] = []
+        for spec in doctype.fields:
+            if spec.type == "list":
+                rows: list[dict[str, Any]] = []
+                confs: list[float] = []
+                for _pages, answer, probs, _ in parts:
+                    if answer.get(spec.name):
+                        rows.extend(answer[spec.name])
+                        confs.append(probs.get(spec.name, {}).get("p_mean", 0.8))
+                conf = min(confs) if confs else 0.5
+                out.append(Candidate(spec.name, rows or None, conf,  # type: ignore[arg-type]
+                                     extra={"p_mean": conf}))
+                continue
+            best: Candidate | None = None
+            for pages, answer, probs, _ in parts:
+                value = answer.get(spec.name)
+                p = probs.get(spec.name, {})
+                cand = Candidate(spec.name, value, p.get("p_mean", 0.8 if value else 0.5),
+                                 extra={**p, "model_value": value, "pages": [pg.page for pg in pages]})
+                if value is not None:
+                    cand = snap_candidate(cand, spec, DocumentText(pages))
+                if best is None or (best.value is None and cand.value is not None) or (
+                        cand.value is not None and cand.model_confidence > best.model_confidence):
+                    best = cand
+            assert best is not None
+            out.append(best)
+        return out
