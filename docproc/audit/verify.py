@@ -85,12 +85,13 @@ def load_manifest(path: Path) -> dict[str, Any]:
 
 
 def verify_file(path: Path, *, fmt: str | None = None, manifest: Path | None = None,
-                use_manifest: bool = True) -> tuple[ChainReport, dict[str, Any] | None]:
+                use_manifest: bool = True, allow_gaps: bool = False) -> tuple[ChainReport, dict[str, Any] | None]:
     """Check an exported file without the database: every line is a canonical, complete event
-    whose hash and payload digest match, linked to the one before wherever their sequence
-    numbers are consecutive. When a manifest is given, or sits next to the file
-    (``FILE.manifest.json``), the file's SHA-256, count, first and last event must match it,
-    and a contiguous export must have no gap."""
+    whose hash and payload digest match, linked to the one before it. When a manifest is given,
+    or sits next to the file (``FILE.manifest.json``), the file's SHA-256, count, first and
+    last event must match it, and it says whether the export is a contiguous piece of the chain
+    or a filtered one (whose gaps are expected). Without a manifest the file must be contiguous
+    unless ``allow_gaps``; then lines are linked only where their numbers are consecutive."""
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     manifest = manifest or manifest_path(path)
     meta = load_manifest(manifest) if use_manifest and manifest.exists() else None
@@ -113,11 +114,11 @@ def verify_file(path: Path, *, fmt: str | None = None, manifest: Path | None = N
                     except (KeyError, ValueError, TypeError) as exc:
                         extra.append(Problem(None, number, "format", f"bad row: {exc}"))
 
-    contiguous = bool(meta and meta.get("contiguous"))
+    contiguous = bool(meta.get("contiguous")) if meta is not None else not allow_gaps
     report = verify_events(
         events(), contiguous=contiguous,
-        expect_prev=(meta or {}).get("first_prev_hash") if contiguous else None,
-        start_seq=(meta or {}).get("first_seq") if contiguous else None,
+        expect_prev=meta.get("first_prev_hash") if meta is not None and contiguous else None,
+        start_seq=meta.get("first_seq") if meta is not None and contiguous else None,
     )
     if meta is not None:
         actual_sha = sha256_file(path)

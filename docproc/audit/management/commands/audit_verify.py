@@ -23,6 +23,8 @@ class Command(BaseCommand):
                             help="the export's manifest; with --file it defaults to FILE.manifest.json; "
                                  "without --file its last event must still be in the database's chain")
         parser.add_argument("--no-manifest", action="store_true", help="with --file, ignore a manifest next to it")
+        parser.add_argument("--allow-gaps", action="store_true",
+                            help="with --file and no manifest: the file is a filtered export, gaps in seq are expected")
 
     def handle(self, *args, **opts):
         started = time.perf_counter()
@@ -33,7 +35,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{path} is not a file")
             try:
                 report, meta = verify_file(path, fmt=opts["format"], manifest=opts["manifest"],
-                                           use_manifest=not opts["no_manifest"])
+                                           use_manifest=not opts["no_manifest"], allow_gaps=opts["allow_gaps"])
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
             what = f"{path}" + (" with its manifest" if meta else " (no manifest: checked line by line)")
