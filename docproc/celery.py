@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docproc.settings")
@@ -35,3 +36,13 @@ app.conf.update(
 )
 
 app.autodiscover_tasks(["workers"])
+
+
+@setup_logging.connect
+def _django_logging(**_: object) -> None:
+    """Workers log like the web: JSON lines with the request and document ids (Django's LOGGING)."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

@@ -26,5 +26,12 @@ def readyz(request):
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        from docproc.metrics import workers_seen
+
+        seen = workers_seen()
+        checks["workers"] = "ok" if seen else f"error: no worker heartbeat in {settings.DOCPROC_WORKER_STALE_SECONDS}s"
+    except Exception as exc:
+        checks["workers"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)

@@ -296,6 +296,7 @@ def document_extract(*, document_id) -> str | None:
         result = process_file(
             Path(doc.file.path), doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
             limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage, on_image=keep_upright,
+            layout=engines.get_layout if engines.get_layout() is not None else None,
         )
     except PipelineError as exc:
         with transaction.atomic():
@@ -347,6 +348,9 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
             for call in result.extraction.calls:
                 record(actor=Actor("model", str(call.get("model", result.extraction.engine))), action="model.called",
                        object_type="document", object_id=doc.id, document_id=doc.id, payload=jsonable(dict(call)))
+        from docproc.metrics import observe_run
+
+        transaction.on_commit(lambda: observe_run(timings=result.timings, calls=result.extraction.calls or ()))
         status = S.AUTO_ACCEPTED if result.status == "auto_accepted" else S.NEEDS_REVIEW
         _stage_event(doc.id, "extract", "finished", seconds=result.timings,
                      extractor=result.extraction.engine, fallback_reason=result.extraction.fallback_reason)

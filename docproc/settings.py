@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "docproc.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "docproc.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -138,6 +139,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["docproc.api.throttling.ApiClientRateThrottle",
+                                 "docproc.api.throttling.DailyUploadQuotaThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "docproc API",
@@ -173,6 +176,14 @@ DOCPROC_EXTRACT_ENGINE = env("DOCPROC_EXTRACT_ENGINE", "rules")
 DOCPROC_DEVICE = env("DOCPROC_DEVICE", "cpu")
 DOCPROC_OCR_THREADS = env_int("DOCPROC_OCR_THREADS", 1)
 DOCPROC_PADDLE_MODEL_DIR = env("DOCPROC_PADDLE_MODEL_DIR", "")
+# OCR: Tesseract's language (a traineddata Debian installs), and the share of a PDF page's
+# visible text its text layer must cover before the page is trusted without OCR.
+DOCPROC_TESSERACT_LANG = env("DOCPROC_TESSERACT_LANG", "eng")
+DOCPROC_TEXT_LAYER_MIN_COVERAGE = env_float("DOCPROC_TEXT_LAYER_MIN_COVERAGE", 0.7)
+# Layout: DOCPROC_LAYOUT_ENGINE=none turns the stage off; layoutparser needs these files.
+DOCPROC_LAYOUTPARSER_CONFIG = env("DOCPROC_LAYOUTPARSER_CONFIG", "")
+DOCPROC_LAYOUTPARSER_WEIGHTS = env("DOCPROC_LAYOUTPARSER_WEIGHTS", "")
+DOCPROC_LAYOUTPARSER_LABELS = env("DOCPROC_LAYOUTPARSER_LABELS", "")
 DOCPROC_MODELS_DIR = Path(env("DOCPROC_MODELS_DIR", str(DATA_DIR / "models")))
 DOCPROC_LLM_MODEL = env("DOCPROC_LLM_MODEL", "qwen2.5-coder-1.5b-instruct-q4_k_m")
 DOCPROC_LLM_GGUF = env("DOCPROC_LLM_GGUF", "")
@@ -204,6 +215,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DOCPROC_WEBHOOK_TIMEOUT = env_float("DOCPROC_WEBHOOK_TIMEOUT", 10.0)
 DOCPROC_WEBHOOK_MAX_ATTEMPTS = env_int("DOCPROC_WEBHOOK_MAX_ATTEMPTS", 8)
 DOCPROC_WEBHOOK_ALLOW_PRIVATE = env_bool("DOCPROC_WEBHOOK_ALLOW_PRIVATE", False)
+
+# --- Limits per client, metrics, worker liveness ----------------------------------------------
+# Upload requests per API client per UTC day (0: no quota); the per-minute rate limit is
+# ApiClient.rate_limit_per_minute. Both are counted in Redis.
+DOCPROC_DAILY_UPLOAD_QUOTA = env_int("DOCPROC_DAILY_UPLOAD_QUOTA", 0)
+# /metrics answers a scraper sending "Authorization: Bearer <this token>", and staff users.
+DOCPROC_METRICS_TOKEN = env("DOCPROC_METRICS_TOKEN", "")
+# Workers write a heartbeat this often; /readyz wants one seen within DOCPROC_WORKER_STALE_SECONDS.
+DOCPROC_WORKER_HEARTBEAT_SECONDS = env_int("DOCPROC_WORKER_HEARTBEAT_SECONDS", 15)
+DOCPROC_WORKER_STALE_SECONDS = env_int("DOCPROC_WORKER_STALE_SECONDS", 90)
 
 # --- Review -------------------------------------------------------------------------------
 DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)

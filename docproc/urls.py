@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from docproc import health
+from docproc import health, metrics, ops
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/review/", permanent=False)),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    path("ops/webhooks/", ops.webhook_deliveries, name="ops-webhooks"),
 ]
 
 handler404 = "docproc.api.errors.json_404"

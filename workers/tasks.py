@@ -9,6 +9,7 @@ from celery.signals import worker_process_init
 from django.db import InterfaceError, OperationalError
 
 from docproc import services, webhooks
+from workers import observability  # noqa: F401  (heartbeat and log context signals)
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from docproc.audit.service import Actor, record
@@ -41,3 +42,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 class IsApiClient(permissions.BasePermission):
     def has_permission(self, request, view):
         return isinstance(request.auth, ApiClient)
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Names the bearer token in the OpenAPI schema."""
+
+    target_class = "docproc.api.auth.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API client's token: `Authorization: Bearer dp_...`"}

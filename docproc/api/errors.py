@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -50,6 +51,11 @@ def exception_handler(exc, context):
         log.exception("unhandled API error", exc_info=exc)
         return Response({"code": "internal_error", "detail": "An unexpected error occurred; it was logged."},
                         status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    # DRF answers Django's Http404 and PermissionDenied as its own NotFound and PermissionDenied.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     code = getattr(exc, "error_code", None) or next((c for t, c in CODES.items() if isinstance(exc, t)), "error")
     if isinstance(exc, exceptions.ValidationError):
         body = {"code": code, "detail": "The request is invalid.", "errors": response.data}

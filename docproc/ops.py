@@ -1,0 +1,32 @@
+"""Operations pages for supervisors: webhook deliveries that gave up (the dead-letter list)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+
+from docproc.models import WebhookDelivery
+
+SUPERVISE = "reviewer.supervise_reviews"
+
+
+@login_required
+def webhook_deliveries(request):
+    """Webhook deliveries by status (default ``dead``), newest first, as JSON. Supervisors and
+    staff only; a delivery's payload is not shown, only where it went and why it failed."""
+    if not (request.user.has_perm(SUPERVISE) or request.user.is_staff):
+        return JsonResponse({"code": "permission_denied", "detail": "Supervisors only."}, status=403)
+    status = request.GET.get("status", WebhookDelivery.Status.DEAD)
+    if status not in WebhookDelivery.Status.values:
+        return JsonResponse({"code": "invalid_request", "detail": f"status is one of {WebhookDelivery.Status.values}."},
+                            status=400)
+    rows = (WebhookDelivery.objects.filter(status=status).select_related("client").order_by("-created_at")
+            .prefetch_related("attempt_log")[:200])
+    return JsonResponse({"status": status, "deliveries": [
+        {"id": str(d.id), "document": str(d.document_id), "client": d.client.name, "event": d.event, "url": d.url,
+         "attempts": d.attempts, "last_status_code": d.last_status_code, "last_error": d.last_error,
+         "created_at": d.created_at.isoformat(),
+         "attempt_log": [{"number": a.number, "at": a.at.isoformat(), "status_code": a.status_code, "error": a.error}
+                         for a in d.attempt_log.all()]}
+        for d in rows
+    ]})

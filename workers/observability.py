@@ -1,0 +1,74 @@
+"""Worker liveness and log context.
+
+Every worker writes its name and the time to Redis every DOCPROC_WORKER_HEARTBEAT_SECONDS;
+``/readyz`` and ``/metrics`` read them. A task carries the request id of the web request that
+queued it (a message header), and a document task logs with its document id; both are cleared
+when the task ends so that the next task of the process does not inherit them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready, worker_shutdown
+
+from docproc.logging import document_id_var, request_id_var
+
+REQUEST_ID_HEADER = "docproc_request_id"
+DOCUMENT_TASKS = frozenset({"workers.tasks.document_ingest", "workers.tasks.document_extract",
+                            "workers.tasks.document_ocr"})
+_tokens: dict[str, tuple] = {}
+
+_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_heartbeat(sender=None, **_: object) -> None:
+    from django.conf import settings
+
+    from docproc.metrics import worker_heartbeat
+
+    name = getattr(sender, "hostname", None) or "worker"
+    interval = max(1, settings.DOCPROC_WORKER_HEARTBEAT_SECONDS)
+
+    def beat() -> None:
+        while True:
+            worker_heartbeat(name)
+            if _stop.wait(interval):
+                return
+
+    _stop.clear()
+    threading.Thread(target=beat, name="docproc-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender=None, **_: object) -> None:
+    _stop.set()
+    try:
+        from docproc.metrics import HEARTBEAT_KEY, _redis
+
+        _redis().hdel(HEARTBEAT_KEY, getattr(sender, "hostname", None) or "worker")
+    except Exception:  # Redis down at shutdown: the entry goes stale on its own
+        pass
+
+
+@before_task_publish.connect
+def _send_request_id(headers=None, **_: object) -> None:
+    rid = request_id_var.get()
+    if rid and headers is not None and REQUEST_ID_HEADER not in headers:
+        headers[REQUEST_ID_HEADER] = rid
+
+
+@task_prerun.connect
+def _enter_task_context(task_id=None, task=None, args=None, **_: object) -> None:
+    rid = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
+    doc = str(args[0]) if task is not None and task.name in DOCUMENT_TASKS and args else None
+    _tokens[task_id] = (request_id_var.set(rid), document_id_var.set(doc))
+
+
+@task_postrun.connect
+def _leave_task_context(task_id=None, **_: object) -> None:
+    tokens = _tokens.pop(task_id, None)
+    if tokens is not None:
+        request_id_var.reset(tokens[0])
+        document_id_var.reset(tokens[1])
