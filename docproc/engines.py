@@ -15,6 +15,14 @@ def engine_options(kind: str, name: str) -> dict[str, Any]:
         opts: dict[str, Any] = {"device": settings.DOCPROC_DEVICE, "threads": settings.DOCPROC_OCR_THREADS}
         if name == "paddleocr":
             opts["model_dir"] = settings.DOCPROC_PADDLE_MODEL_DIR
+        if name == "tesseract":
+            opts["language"] = settings.DOCPROC_TESSERACT_LANG
+        return opts
+    if kind == "layout":
+        opts = {"device": settings.DOCPROC_DEVICE, "threads": settings.DOCPROC_OCR_THREADS}
+        if name == "layoutparser":
+            opts.update(config=settings.DOCPROC_LAYOUTPARSER_CONFIG, weights=settings.DOCPROC_LAYOUTPARSER_WEIGHTS,
+                        labels=settings.DOCPROC_LAYOUTPARSER_LABELS)
         return opts
     if kind == "extract" and name != "rules":
         return {"settings": {k: getattr(settings, k) for k in dir(settings) if k.startswith("DOCPROC_")}}
@@ -24,6 +32,14 @@ def engine_options(kind: str, name: str) -> dict[str, Any]:
 def get_ocr():
     name = settings.DOCPROC_OCR_ENGINE
     return registry.get_engine("ocr", name, engine_options("ocr", name))
+
+
+def get_layout():
+    """The configured layout engine, or None when DOCPROC_LAYOUT_ENGINE is empty or 'none'."""
+    name = settings.DOCPROC_LAYOUT_ENGINE
+    if not name or name == "none":
+        return None
+    return registry.get_engine("layout", name, engine_options("layout", name))
 
 
 def get_extractor():
@@ -36,6 +52,7 @@ def limits() -> Limits:
         max_pages=settings.DOCPROC_MAX_PAGES,
         max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS,
         ocr_dpi=settings.DOCPROC_RENDER_DPI,
+        min_text_coverage=settings.DOCPROC_TEXT_LAYER_MIN_COVERAGE,
     )
 
 

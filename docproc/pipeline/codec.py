@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .types import PageWords, Word
+from .types import PageLayout, PageWords, Region, Word
 
 
 def page_words_to_dict(page: PageWords) -> dict[str, Any]:
@@ -31,4 +31,24 @@ def page_words_from_dict(data: dict[str, Any]) -> PageWords:
             Word(id=i, text=t, bbox=(b[0], b[1], b[2], b[3]), confidence=float(c), line=int(ln), block=int(bl))
             for i, t, b, c, ln, bl in data["words"]
         ),
+    )
+
+
+def page_layout_to_dict(layout: PageLayout) -> dict[str, Any]:
+    return {
+        "page": layout.page,
+        "engine": layout.engine,
+        "engine_version": layout.engine_version,
+        "regions": [[r.kind, list(r.bbox), r.confidence] for r in layout.regions],
+        "rulings": [list(b) for b in layout.rulings],
+    }
+
+
+def page_layout_from_dict(data: dict[str, Any]) -> PageLayout:
+    return PageLayout(
+        page=int(data["page"]),
+        engine=data["engine"],
+        engine_version=data["engine_version"],
+        regions=tuple(Region(kind=k, bbox=(b[0], b[1], b[2], b[3]), confidence=float(c)) for k, b, c in data["regions"]),
+        rulings=tuple((b[0], b[1], b[2], b[3]) for b in data.get("rulings", [])),
     )

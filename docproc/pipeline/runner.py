@@ -21,8 +21,10 @@ from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .grounding import ground
 from .ingest import ingest_file
+from .layout import LayoutEngine
 from .ocr import OcrEngine
 from .preprocess import apply_transform, prepare_page
+from .reading_order import order_words, renumber
 from .render import page_image
 from .textlayer import MIN_INK_COVERAGE, read_text_layer, text_layer_ink_coverage, text_layer_is_usable
 from .types import (
@@ -33,6 +35,7 @@ from .types import (
     IngestedFile,
     MissingModel,
     PageImage,
+    PageLayout,
     PageWords,
 )
 from .validate import cross_check, field_check, normalize_field
@@ -43,6 +46,8 @@ class Limits:
     max_pages: int = 200
     max_image_pixels: int = 80_000_000
     ocr_dpi: int = 300
+    # share of a PDF page's text-like ink its text layer must cover to be read without OCR
+    min_text_coverage: float = MIN_INK_COVERAGE
 
 
 class StageCache(Protocol):
@@ -79,6 +84,7 @@ class DocumentResult:
     extraction: ExtractionOutput
     timings: dict[str, float]
     engines: dict[str, Any] = field(default_factory=dict)
+    layouts: tuple[PageLayout, ...] = ()  # one per page when a layout engine ran
     calibration_version: str = ""  # of the confidence calibration applied ("" when none)
 
     @property
@@ -109,7 +115,7 @@ def read_page(
             on_stage("text_layer", page)
         with timings.stage("text_layer"):
             words = read_text_layer(path, page)
-            usable = text_layer_is_usable(words) and text_layer_ink_coverage(path, page, words) >= MIN_INK_COVERAGE
+            usable = text_layer_is_usable(words) and text_layer_ink_coverage(path, page, words) >= limits.min_text_coverage
         if usable:
             return words
     engine = ocr()
@@ -138,6 +144,41 @@ def read_page(
         payload["transform"] = {"rotation": image.rotation, "skew": image.skew, "dpi": image.dpi}
         cache.put(page, "ocr", engine.name, engine.version, payload)
     return words
+
+
+def layout_page(
+    path: Path,
+    ingested: IngestedFile,
+    words: PageWords,
+    *,
+    engine: LayoutEngine,
+    limits: Limits,
+    timings: Timings,
+    image: PageImage | None = None,
+    cache: StageCache | None = None,
+) -> tuple[PageWords, PageLayout]:
+    """Regions of one page and its words in reading order (columns one after the other).
+
+    A digital page goes to the engine's ``analyse_pdf`` when it has one (PDF structure); an
+    engine that reads pixels gets ``image`` (the upright page OCR read) or a fresh rendering.
+    """
+    with timings.stage("layout"):
+        hit = cache.get(words.page, "layout", engine.name, engine.version) if cache is not None else None
+        if hit is not None:
+            result = codec.page_layout_from_dict(hit)
+        else:
+            analyse_pdf = getattr(engine, "analyse_pdf", None)
+            if words.source == "text-layer" and analyse_pdf is not None:
+                result = analyse_pdf(path, words)
+            else:
+                if image is None and getattr(engine, "needs_image", True):
+                    image = page_image(path, ingested.content_type, words.page, dpi=limits.ocr_dpi,
+                                       max_image_pixels=limits.max_image_pixels)
+                result = engine.analyse(image, words)
+            if cache is not None:
+                cache.put(words.page, "layout", engine.name, engine.version, codec.page_layout_to_dict(result))
+        ordered = replace(words, words=renumber(words.page, order_words(words.words)))
+    return ordered, result
 
 
 def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor) -> ExtractionOutput:
@@ -223,18 +264,37 @@ def process_file(
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
+    layout: Callable[[], LayoutEngine] | None = None,
 ) -> DocumentResult:
-    """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code."""
+    """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code.
+
+    With ``layout``, each page also gets regions and its words are put in reading order.
+    """
     timings = Timings()
     if on_stage:
         on_stage("ingest", None)
     with timings.stage("ingest"):
         ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
-    pages = tuple(
-        read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache, on_stage=on_stage,
-                  on_image=on_image)
-        for n in range(1, ingested.page_count + 1)
-    )
+    read: list[PageWords] = []
+    layouts: list[PageLayout] = []
+    for n in range(1, ingested.page_count + 1):
+        upright: list[PageImage] = []
+
+        def keep(image: PageImage, upright: list[PageImage] = upright) -> None:
+            upright.append(image)
+            if on_image is not None:
+                on_image(image)
+
+        words = read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache,
+                          on_stage=on_stage, on_image=keep if layout is not None else on_image)
+        if layout is not None:
+            if on_stage:
+                on_stage("layout", n)
+            words, page_layout = layout_page(path, ingested, words, engine=layout(), limits=limits, timings=timings,
+                                             image=upright[0] if upright else None, cache=cache)
+            layouts.append(page_layout)
+        read.append(words)
+    pages = tuple(read)
     document = DocumentText(pages)
     if on_stage:
         on_stage("extract", None)
@@ -248,9 +308,11 @@ def process_file(
         fields = finish_fields(document, doctype, extraction, calibration)
     engines = {
         "pages": [{"page": p.page, "source": p.source, "engine": p.engine, "version": p.engine_version} for p in pages],
+        "layout": [{"page": lay.page, "engine": lay.engine, "version": lay.engine_version,
+                    "regions": [r.kind for r in lay.regions]} for lay in layouts],
         "extract": {"engine": extraction.engine, "version": extraction.engine_version,
                     "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
                     "calibration_version": extraction.calibration_version},
     }
     return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines,
-                          calibration_version=extraction.calibration_version)
+                          layouts=tuple(layouts), calibration_version=extraction.calibration_version)
