@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _encode_str  # what ensure_ascii=False uses
 from typing import Any
 
 GENESIS = "0" * 64
@@ -27,8 +28,18 @@ EXPORT_FIELDS = (*BODY_FIELDS, "prev_hash", "hash", "payload", "payload_masked")
 PURGE_KEY = "_purged"
 
 
+# One encoder, built once: json.dumps with options builds a new one per call, which costs as
+# much as encoding a small event.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(obj)
+
+
+def _s(value: str | None) -> str:
+    """A JSON string (or null) exactly as ``canonical`` writes it."""
+    return "null" if value is None else _encode_str(value)
 
 
 def digest(obj: Any) -> str:
@@ -58,8 +69,18 @@ def event_body(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def body_text(e: dict[str, Any]) -> str:
+    """``canonical(event_body(e))``, written out in sorted key order (faster; tested equal)."""
+    return (
+        f'{{"action":{_s(e["action"])},"actor":{_s(e["actor"])},"actor_type":{_s(e["actor_type"])},'
+        f'"at":{_s(e["at"])},"client_ip":{_s(e["client_ip"])},"document_id":{_s(e["document_id"])},'
+        f'"object_id":{_s(e["object_id"])},"object_type":{_s(e["object_type"])},'
+        f'"payload_digest":{_s(e["payload_digest"])},"request_id":{_s(e["request_id"])},"seq":{int(e["seq"])}}}'
+    )
+
+
 def event_hash(prev_hash: str, e: dict[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical(event_body(e))).encode()).hexdigest()
+    return hashlib.sha256((prev_hash + body_text(e)).encode()).hexdigest()
 
 
 def is_purged(payload: Any) -> bool:
@@ -150,8 +171,18 @@ def verify_events(
 
 
 def export_line(e: dict[str, Any]) -> str:
-    """One JSON Lines record, canonical so that re-encoding it gives the same bytes."""
-    return canonical({k: e[k] for k in EXPORT_FIELDS})
+    """One JSON Lines record: exactly ``canonical`` of the event's EXPORT_FIELDS, so that
+    re-encoding a parsed line gives the same bytes. Written out field by field in sorted key
+    order (the payload through the canonical encoder), which is twice as fast as encoding a
+    dict and sorting its keys; tests/audit/test_export.py checks the two agree."""
+    return (
+        f'{{"action":{_s(e["action"])},"actor":{_s(e["actor"])},"actor_type":{_s(e["actor_type"])},'
+        f'"at":{_s(e["at"])},"client_ip":{_s(e["client_ip"])},"document_id":{_s(e["document_id"])},'
+        f'"hash":{_s(e["hash"])},"object_id":{_s(e["object_id"])},"object_type":{_s(e["object_type"])},'
+        f'"payload":{_CANONICAL.encode(e["payload"])},"payload_digest":{_s(e["payload_digest"])},'
+        f'"payload_masked":{"true" if e["payload_masked"] else "false"},"prev_hash":{_s(e["prev_hash"])},'
+        f'"request_id":{_s(e["request_id"])},"seq":{int(e["seq"])}}}'
+    )
 
 
 def parse_export_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | Problem]]:
@@ -175,7 +206,7 @@ def parse_export_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, 
         if not isinstance(obj, dict) or set(obj) != set(EXPORT_FIELDS):
             yield number, Problem(None, number, "format", f"expected exactly the fields {', '.join(EXPORT_FIELDS)}")
             continue
-        if canonical(obj) != text:
+        if export_line(obj) != text:
             yield number, Problem(obj.get("seq"), number, "format", "not in canonical form (bytes were changed)")
             continue
         yield number, obj

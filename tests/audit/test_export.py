@@ -120,3 +120,19 @@ def test_filtered_export(make_events, tmp_path):
         export(tmp_path, "jsonl", "--action", "nope.nope")
     with pytest.raises(CommandError, match="not a date"):
         export(tmp_path, "jsonl", "--since", "yesterday")
+
+
+@pytest.mark.parametrize("text", ["plain", 'quo"te \\ back', "Ünïcode ✓ \u2028 \x00 \x1f \t\n", ""])
+def test_fast_encoders_match_canonical(text):
+    """export_line and body_text write out the canonical form by hand; they must agree with it."""
+    from docproc.audit.chain import body_text, canonical, event_body, export_line
+
+    e = {"seq": 42, "at": "2026-11-28T10:00:00.123456+00:00", "actor_type": "user", "actor": text,
+         "action": "field.edited", "object_type": text, "object_id": "7", "document_id": None,
+         "payload_digest": "d" * 64, "request_id": text, "client_ip": None, "prev_hash": "p" * 64,
+         "hash": "h" * 64, "payload": {"z": [1, 2.5, None, True, text], "a": {"b": text}}, "payload_masked": False}
+    assert export_line(e) == canonical(e)
+    assert body_text(e) == canonical(event_body(e))
+    e.update(client_ip="10.0.0.1", document_id="00000000-0000-0000-0000-000000000001", payload_masked=True)
+    assert export_line(e) == canonical(e)
+    assert body_text(e) == canonical(event_body(e))
