@@ -295,7 +295,10 @@ def document(request: HttpRequest, document_id) -> HttpResponse:
         "doc": doc, "task": task, "events": events, "runs": runs, "fields": fields, "history": history, "pages": pages,
         "timeline": selectors.document_timeline(doc, events), "live": doc.status in (DocumentStatus.RECEIVED, DocumentStatus.PROCESSING),
         "can_supervise": request.user.has_perm(roles.SUPERVISE),
-        "can_claim": bool(task and task.state == ReviewTask.State.OPEN and request.user.has_perm(roles.REVIEW)),
+        "can_claim": bool(task and task.state == ReviewTask.State.OPEN and request.user.has_perm(roles.REVIEW)
+                          and task.assignee_id != request.user.pk
+                          and (task.assignee_id is None or task.locked_until is None or task.locked_until < timezone.now())),
+        "is_holder": bool(task and task.state == ReviewTask.State.OPEN and task.assignee_id == request.user.pk),
     })
 
 

@@ -41,13 +41,23 @@
     viewer.scrollTop += (b.top + b.height / 2) - (v.top + v.height / 2);
   }
 
+  // Scroll the field list only (scrollIntoView would also move the window).
+  function revealInList(li) {
+    var pane = li.closest(".fields-pane");
+    if (!pane) return;
+    var p = pane.getBoundingClientRect();
+    var r = li.getBoundingClientRect();
+    if (r.top < p.top) pane.scrollTop -= (p.top - r.top) + 8;
+    else if (r.bottom > p.bottom) pane.scrollTop += (r.bottom - p.bottom) + 8;
+  }
+
   function select(i, keepFocus) {
     if (!fields.length) return;
     current = Math.max(0, Math.min(fields.length - 1, i));
     fields.forEach(function (f, j) { f.classList.toggle("current", j === current); });
     Array.prototype.forEach.call(viewer.querySelectorAll(".box.current"), function (b) { b.classList.remove("current"); });
     var li = fields[current];
-    li.scrollIntoView({ block: "nearest" });
+    revealInList(li);
     var box = boxFor(li);
     if (box) {
       showPage(box.parentElement.dataset.page);
@@ -114,7 +124,8 @@
     var form = li.querySelector("form.field-form");
     var data = new FormData(form);
     data.set("action", action);
-    return fetch(form.action, {
+    // getAttribute: the form's "action" property is shadowed by its buttons named "action".
+    return fetch(form.getAttribute("action"), {
       method: "POST", body: data, credentials: "same-origin",
       headers: { "Accept": "application/json", "X-CSRFToken": csrf() }
     }).then(function (r) {

@@ -1,0 +1,223 @@
+"""The review UI in Debian's Chromium, driven by Playwright against a live server.
+
+Screenshots of the queue and the review screen are saved under test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from docproc.models import DocumentStatus, Field
+from reviewer.models import FieldCorrection, ReviewTask
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are ordinary blocking calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(15000)
+    pg = context.new_page()
+    pg.dialogs = []  # type: ignore[attr-defined]
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    context.close()
+
+
+def sign_in(page, user) -> None:
+    page.goto("/review/")
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", f"pw-{user.username}-secret")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"^[^?]*/review/$"))
+    page.wait_for_selector("#stat-total")
+
+
+def current_ids(page) -> tuple[str, str]:
+    return (page.get_attribute(".field.current", "data-field-id"), page.get_attribute(".box.current", "data-field-id"))
+
+
+def box_visible_in_viewer(page) -> bool:
+    return page.evaluate("""() => {
+        const v = document.getElementById('viewer').getBoundingClientRect();
+        const b = document.querySelector('.box.current').getBoundingClientRect();
+        return b.width > 0 && b.left >= v.left - 1 && b.right <= v.right + 1 && b.top >= v.top - 1 && b.bottom <= v.bottom + 1;
+    }""")
+
+
+def test_sign_in_claim_next_and_the_box_follows_the_field(page, make_user, review_doc):
+    from django.utils import timezone
+
+    first = review_doc(seed=1, name="claim-urgent.pdf", sla_deadline=timezone.now())
+    review_doc(seed=2, name="claim-later.pdf")
+    ana = make_user("reviewer", "ana")
+    sign_in(page, ana)
+    assert page.inner_text("#stat-total") == "2"
+    assert "claim-urgent.pdf" in page.inner_text("table.queue")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)
+
+    page.click("#next-button")
+    page.wait_for_url(f"**/review/doc/{first.pk}/")
+    assert page.evaluate("document.querySelector('#viewer .page.active img').naturalWidth") > 500  # the real page image
+    assert ReviewTask.objects.get(document=first).assignee == ana
+    field_id, box_id = current_ids(page)
+    assert field_id == box_id and field_id is not None
+    assert page.locator(".box").count() >= 8  # every located field has its box
+
+    page.keyboard.press("+")
+    page.keyboard.press("+")  # zoomed in: the highlighted box must be scrolled into view
+    seen = {field_id}
+    for _ in range(5):
+        page.keyboard.press("j")
+        field_id, box_id = current_ids(page)
+        assert field_id == box_id
+        assert box_visible_in_viewer(page)
+        seen.add(field_id)
+    assert len(seen) == 6
+    address = page.locator(".field[data-name=claimant_address]")
+    address.locator(".name").click()
+    assert current_ids(page) == (address.get_attribute("data-field-id"),) * 2
+    assert box_visible_in_viewer(page)
+    page.keyboard.press("0")
+    page.screenshot(path=str(ARTIFACTS / "review-screen.png"))
+    page.keyboard.press("?")
+    assert page.is_visible("#help-dialog")
+    page.screenshot(path=str(ARTIFACTS / "review-shortcuts.png"))
+    page.keyboard.press("Escape")
+    assert not page.dialogs
+
+
+def test_correct_a_field_with_the_keyboard_only(page, make_user, review_doc):
+    doc = review_doc(seed=3)
+    ana = make_user("reviewer", "ana")
+    sign_in(page, ana)
+    page.keyboard.press("n")  # Next from the queue
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    # The first field still to check is selected; Tab walks the waiting ones.
+    while page.get_attribute(".field.current", "data-name") != "claimant_dob":
+        page.keyboard.press("Tab")
+    page.keyboard.press("e")
+    focused = page.evaluate("document.activeElement.name")
+    assert focused == "value"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("02/20/1943")
+    page.keyboard.press("Tab")  # to the reason
+    page.keyboard.press("u")  # type-ahead: "Unreadable on the page"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-editing.png"))
+    page.keyboard.press("Enter")
+    dob = page.locator(".field[data-name=claimant_dob]")
+    dob.locator("[data-role=status]").filter(has_text="Corrected").wait_for()
+    assert dob.locator("[data-role=value]").inner_text() == "02/20/1943"
+    correction = FieldCorrection.objects.get(document=doc, field_name="claimant_dob")
+    assert (correction.new_value, correction.reason, correction.user) == ("02/20/1943", "unreadable", ana)
+    field = Field.objects.get(pk=correction.field_id)
+    assert field.value == "02/20/1943" and field.status == "corrected"
+    assert page.get_attribute(".field.current", "data-name") != "claimant_dob"  # moved on to the next waiting field
+
+
+def test_accept_all_confident_then_submit_opens_the_next_document(page, make_user, review_doc):
+    from django.utils import timezone
+
+    doc = review_doc(seed=4, offline=True, sla_deadline=timezone.now())
+    following = review_doc(seed=5, name="claim-next.pdf")
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    before = int(page.get_attribute("#pending-count", "data-count"))
+    page.keyboard.press("Shift+A")
+    page.wait_for_selector(".msg.success")
+    after = int(page.get_attribute("#pending-count", "data-count"))
+    assert 0 < after < before
+    assert Field.objects.filter(document=doc, status="accepted").count() == before - after
+    for left in range(after - 1, -1, -1):  # the low-confidence ones: look, then accept each
+        page.keyboard.press("a")
+        page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    assert page.get_attribute("#pending-count", "data-count") == "0"
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"**/review/doc/{following.pk}/")
+    assert "Review submitted." in page.inner_text(".messages")
+    doc.refresh_from_db()
+    assert doc.status == DocumentStatus.REVIEWED
+
+
+def test_reject_with_a_reason(page, make_user, review_doc):
+    doc = review_doc(seed=6)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    page.keyboard.press("r")
+    assert page.is_visible("#reject-dialog")
+    page.keyboard.press("4")  # duplicate
+    page.fill("#reject-note", "same claim as CLM-2023-1")
+    page.click("#reject-form button[type=submit]")
+    page.wait_for_url(re.compile(r"^[^?]*/review/$"))
+    assert "Document rejected." in page.inner_text(".messages")
+    doc.refresh_from_db()
+    assert doc.status == DocumentStatus.REJECTED and doc.error_code == "rejected_duplicate"
+    assert ReviewTask.objects.get(document=doc).reject_note == "same claim as CLM-2023-1"
+
+
+def test_a_reviewer_cannot_use_the_supervisor_actions(page, make_user, review_doc):
+    doc = review_doc(seed=7)
+    sign_in(page, make_user("reviewer", "ana"))
+    assert page.locator("text=Reassign").count() == 0
+    page.goto("/review/dashboard/")
+    assert page.is_visible("#queue-depth")
+    assert page.locator("#supervisor-actions").count() == 0 and page.locator("#thresholds").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-reviewer.png"), full_page=True)
+    statuses = page.evaluate("""async (docId) => {
+        const token = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+        const post = async (url, data) => {
+            const body = new URLSearchParams(data);
+            const r = await fetch(url, {method: 'POST', body, headers: {'X-CSRFToken': token}, redirect: 'manual'});
+            return r.status;
+        };
+        return [await post('/review/thresholds/', {doc_type: 'claim', field_name: 'claimant_dob', threshold: '0.1'}),
+                await post(`/review/doc/${docId}/reassign/`, {to_user: '1'})];
+    }""", str(doc.pk))
+    assert statuses == [403, 403]
+
+
+def test_document_text_with_a_script_tag_does_not_run(page, make_user, review_doc):
+    doc = review_doc(seed=8, name="<img src=x onerror=alert(2)>.pdf",
+                     changes={"claimant_name": "<script>alert(1)</script>", "claimant_dob": "02/30/1943"})
+    sign_in(page, make_user("reviewer", "ana"))
+    assert "<img src=x onerror=alert(2)>.pdf" in page.inner_text("table.queue")
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    name = page.locator(".field[data-name=claimant_name] [data-role=value]")
+    assert name.inner_text() == "<script>alert(1)</script>"
+    page.goto(f"/review/documents/{doc.pk}/")
+    assert "<script>alert(1)</script>" in page.inner_text("table.doc-fields")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "document-page.png"), full_page=True)
+    page.wait_for_timeout(300)
+    assert page.dialogs == []
+    assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
