@@ -166,7 +166,8 @@ DOCPROC_VISIBILITY_TIMEOUT = env_int("DOCPROC_VISIBILITY_TIMEOUT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = DOCPROC_TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = DOCPROC_TASK_TIME_LIMIT
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": max(DOCPROC_VISIBILITY_TIMEOUT, DOCPROC_TASK_TIME_LIMIT + 60),
+    # Strictly above the hard time limit; the fault tests set all three low to see redelivery.
+    "visibility_timeout": max(DOCPROC_VISIBILITY_TIMEOUT, DOCPROC_TASK_TIME_LIMIT + 5),
 }
 
 # --- Engines ------------------------------------------------------------------------------
