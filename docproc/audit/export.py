@@ -225,17 +225,14 @@ def csv_uncell(value: str) -> str:
     return value[1:] if value.startswith("'") else value
 
 
-def csv_row(e: dict[str, Any]) -> list[str]:
-    out = []
-    for key in EXPORT_FIELDS:
-        value = e[key]
-        if key == "payload":
-            out.append(canonical(value))
-        elif key == "payload_masked":
-            out.append("1" if value else "0")
-        else:
-            out.append("" if value is None else csv_cell(str(value)))
-    return out
+def csv_row(e: dict[str, Any]) -> list[Any]:
+    """One CSV row in EXPORT_FIELDS order. Free text is escaped with ``csv_cell``; seq, time,
+    action, hashes, ids and addresses never start with a formula character."""
+    return [
+        e["seq"], e["at"], csv_cell(e["actor_type"]), csv_cell(e["actor"]), e["action"], csv_cell(e["object_type"]),
+        csv_cell(e["object_id"]), e["document_id"] or "", e["payload_digest"], csv_cell(e["request_id"]),
+        e["client_ip"] or "", e["prev_hash"], e["hash"], canonical(e["payload"]), "1" if e["payload_masked"] else "0",
+    ]
 
 
 def csv_event(row: dict[str, str]) -> dict[str, Any]:

@@ -96,6 +96,23 @@ def verify_file(path: Path, *, fmt: str | None = None, manifest: Path | None = N
     manifest = manifest or manifest_path(path)
     meta = load_manifest(manifest) if use_manifest and manifest.exists() else None
     extra: list[Problem] = []
+    purge_refs: dict[int, tuple[int, str | None]] = {}
+    purges_seen: dict[int, str | None] = {}
+
+    def watched() -> Iterator[dict[str, Any]]:
+        # A purged payload must point at a retention purge of the same document; checked for
+        # purge events inside the file (one outside it can only be checked in the database).
+        for e in events():
+            if e["action"] == "retention.purged":
+                purges_seen[e["seq"]] = e["document_id"]
+            if is_purged(e["payload"]):
+                marker = e["payload"][PURGE_KEY]
+                ref = marker.get("event") if isinstance(marker, dict) else None
+                if not isinstance(ref, int):
+                    extra.append(Problem(e["seq"], None, "purge_marker", "a purged payload names no purge event"))
+                else:
+                    purge_refs.setdefault(ref, (e["seq"], e["document_id"]))
+            yield e
 
     def events() -> Iterator[dict[str, Any]]:
         if fmt == "jsonl":
@@ -116,10 +133,15 @@ def verify_file(path: Path, *, fmt: str | None = None, manifest: Path | None = N
 
     contiguous = bool(meta.get("contiguous")) if meta is not None else not allow_gaps
     report = verify_events(
-        events(), contiguous=contiguous,
+        watched(), contiguous=contiguous,
         expect_prev=meta.get("first_prev_hash") if meta is not None and contiguous else None,
         start_seq=meta.get("first_seq") if meta is not None and contiguous else None,
     )
+    for ref, (row_seq, doc) in purge_refs.items():
+        in_file = report.first_seq is not None and report.first_seq <= ref <= (report.last_seq or 0)
+        if in_file and contiguous and purges_seen.get(ref, "missing") != doc:
+            extra.append(Problem(row_seq, None, "purge_marker",
+                                 f"purged, but event {ref} is not a retention purge of the same document"))
     if meta is not None:
         actual_sha = sha256_file(path)
         if actual_sha != meta.get("sha256"):

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-_RATE = re.compile(r"\(([\d,]+) events/s\)")
+_RATE = re.compile(r"([\d,]+) events/s\)")
+_COUNT = re.compile(r"(?:exported |: )(\d+) events")
 
 
 def seed(n: int, *, batch: int = 5000) -> int:
@@ -87,9 +88,12 @@ def measure(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} exited {proc.returncode}: {text[-2000:]}")
     rate = _RATE.search(text)
+    count = _COUNT.search(text)
     return {
         "command": "manage.py " + " ".join(args),
         "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "events": int(count.group(1)) if count else None,
         "events_per_s": int(rate.group(1).replace(",", "")) if rate else None,
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
         "output": text.strip().splitlines()[-1] if text.strip() else "",
@@ -128,20 +132,26 @@ def run(events: int, out: Path) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> str:
+    base_cpu = r["baseline"]["cpu_s"]
+
     def row(name: str, key: str) -> str:
         m = r[key]
         rate = f"{m['events_per_s']:,}" if m["events_per_s"] else "-"
-        return f"| {name} | {rate} | {m['peak_rss_mib']} | {m['wall_s']} |"
+        work_cpu = m["cpu_s"] - base_cpu
+        per_cpu = f"{int(m['events'] / work_cpu):,}" if m.get("events") and work_cpu > 0 else "-"
+        return f"| {name} | {rate} | {per_cpu} | {m['peak_rss_mib']} | {m['cpu_s']} | {m['wall_s']} |"
 
     return "\n".join([
         f"# Audit log benchmark: {r['events']:,} events, SQLite",
         "",
         f"Python {r['machine']['python']}, {r['machine']['cpus']} CPUs, {r['machine']['platform']}.",
-        "Each command runs as its own process; events/s is the command's own count over its own time",
-        "(Django start-up excluded); peak RSS is the whole process's, from wait4().",
+        "Each command runs as its own process. events/s: the command's own count over its own wall time",
+        "(Django start-up excluded), so it drops when other jobs share the CPUs; events per CPU-second:",
+        "the count over the process's CPU time less the baseline's (start-up), which load does not change.",
+        "Peak RSS is the whole process's, from wait4().",
         "",
-        "| step | events/s | peak RSS (MiB) | wall (s) |",
-        "|---|---|---|---|",
+        "| step | events/s (wall) | events per CPU-second | peak RSS (MiB) | CPU (s) | wall (s) |",
+        "|---|---|---|---|---|---|",
         row("baseline (Django loaded, verify 1 event)", "baseline"),
         row(f"export JSON Lines, first {max(1, r['events'] // 10):,} events", "export_jsonl_small"),
         row(f"export JSON Lines, all {r['events']:,} events", "export_jsonl"),

@@ -143,3 +143,21 @@ def test_row_read_back_hashes_the_same(db):
     assert verify_database().ok
     row = AuditEvent.objects.order_by("-seq")[1]
     assert row.client_ip == "192.0.2.7" and row.payload["3"] == "three" and row.payload["versions"] == {"ocr": "1.0"}
+
+
+def test_sqlite_without_immediate_transactions_is_an_error(settings):
+    from django.db import connections
+
+    from docproc.audit.apps import check_sqlite_write_lock
+
+    conn = connections["default"]
+    if conn.vendor != "sqlite":
+        assert check_sqlite_write_lock() == []
+        return
+    assert check_sqlite_write_lock() == []
+    saved = dict(conn.settings_dict["OPTIONS"])
+    try:
+        conn.settings_dict["OPTIONS"].pop("transaction_mode")
+        assert [e.id for e in check_sqlite_write_lock()] == ["audit.E001"]
+    finally:
+        conn.settings_dict["OPTIONS"].update(saved)

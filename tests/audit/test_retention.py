@@ -88,7 +88,7 @@ def test_purge_expired_keeps_the_chain(make_api_client, claim_files, tmp_path):
     assert purge_expired_documents() == 0  # nothing left; a second run changes nothing
 
 
-def test_a_blanked_payload_without_a_purge_event_is_caught(make_events):
+def test_a_blanked_payload_without_a_purge_event_is_caught(make_events, tmp_path):
     events = make_events(4, action="field.edited")
     target = events[1].seq
     with tamper() as cur:
@@ -98,3 +98,7 @@ def test_a_blanked_payload_without_a_purge_event_is_caught(make_events):
     assert report.first_bad_seq == target and report.problems[0].code == "purge_marker"
     with pytest.raises(CommandError, match=f"first bad sequence number: {target}"):
         call_command("audit_verify")
+    out = tmp_path / "tampered.jsonl"
+    call_command("audit_export", "--format", "jsonl", "--out", str(out))
+    report, _ = verify_file(out)
+    assert report.first_bad_seq == target and report.problems[0].code == "purge_marker"
