@@ -25,7 +25,7 @@ def _load_engines(**_: object) -> None:
 
     queues = os.environ.get("DOCPROC_WORKER_QUEUES", "")
     if "gpu" in queues:
-        for getter in (engines.get_ocr, engines.get_extractor):
+        for getter in (engines.get_ocr, engines.get_layout, engines.get_extractor):
             try:
                 getter()
             except Exception:  # a missing model fails the documents that need it, with a code

@@ -27,6 +27,9 @@ from .types import PageImage
 
 # Scores a downscaled grayscale page (uint8, text dark on light): higher = more upright.
 UprightScorer = Callable[[np.ndarray], float]
+# An engine's own answer for a downscaled grayscale page: degrees (counter-clockwise, as PIL
+# rotates) that make it upright, or None when it cannot tell.
+Orienter = Callable[[np.ndarray], "int | None"]
 
 MAX_SKEW = 5.0
 # Work on a copy whose long side is about this many pixels: enough for line structure.
@@ -78,12 +81,20 @@ def text_runs_vertically(mask: np.ndarray) -> bool:
     return _profile_sharpness(mask.T) > 1.15 * _profile_sharpness(mask)
 
 
-def detect_rotation(gray: np.ndarray, *, scorer: UprightScorer | None = None) -> int:
-    """Degrees (0, 90, 180, 270, counter-clockwise as PIL rotates) that make the page upright."""
+def detect_rotation(gray: np.ndarray, *, scorer: UprightScorer | None = None, orienter: Orienter | None = None) -> int:
+    """Degrees (0, 90, 180, 270, counter-clockwise as PIL rotates) that make the page upright.
+
+    The engine's ``orienter`` decides when it can; else the projection profiles give the axis
+    and the ``scorer`` (if any) up or down.
+    """
     small = _downscale(gray)
     mask = ink_mask(small)
     if not mask.any():
         return 0
+    if orienter is not None:
+        answer = orienter(small)
+        if answer is not None:
+            return int(answer) % 360
     candidates = (90, 270) if text_runs_vertically(mask) else (0, 180)
     if scorer is not None and scorer(_rotate_quarter(small, candidates[0])) < 0:
         return candidates[1]
@@ -157,6 +168,7 @@ def prepare_page(
     *,
     target_char_height: float | None = None,
     scorer: UprightScorer | None = None,
+    orienter: Orienter | None = None,
     detect_orientation: bool = True,
     deskew: bool = True,
 ) -> PageImage:
@@ -166,7 +178,7 @@ def prepare_page(
     a quarter; the page's ``dpi`` follows the resize.
     """
     gray = to_gray(page.image)
-    rotation = detect_rotation(gray, scorer=scorer) if detect_orientation else 0
+    rotation = detect_rotation(gray, scorer=scorer, orienter=orienter) if detect_orientation else 0
     if rotation:
         gray = _rotate_quarter(gray, rotation)
     skew = detect_skew(gray) if deskew else 0.0

@@ -132,7 +132,7 @@ def read_page(
         image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
     with timings.stage("preprocess"):
         image = prepare_page(image, target_char_height=getattr(engine, "target_char_height", None),
-                             scorer=getattr(engine, "upright_score", None))
+                             scorer=getattr(engine, "upright_score", None), orienter=getattr(engine, "orientation", None))
     if on_image is not None:
         on_image(image)
     if on_stage:

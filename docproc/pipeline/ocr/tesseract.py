@@ -21,7 +21,9 @@ import numpy as np
 from ..types import EngineUnavailable, MissingModel, PageImage, PageWords, Word
 from .words import clamp01, page_words
 
-ADAPTER_VERSION = "a1"
+ADAPTER_VERSION = "a2"
+# Orientation answers below this confidence are ignored (see TesseractEngine.orientation).
+MIN_OSD_CONFIDENCE = 1.0
 TIMEOUT_SECONDS = 120
 
 
@@ -101,10 +103,10 @@ class TesseractEngine:
         words = parse_tsv(tsv, float(page.width), float(page.height))
         return page_words(page, words, engine=self.name, version=self.version)
 
-    def upright_score(self, gray: np.ndarray) -> float:
-        """Tesseract's orientation detector: > 0 when it finds the page upright, < 0 when it would turn it."""
+    def _osd(self, gray: np.ndarray) -> tuple[int, float] | None:
+        """Tesseract's orientation detector: (degrees it says to rotate clockwise, its confidence)."""
         if not self.has_osd:
-            return 0.0
+            return None
         from PIL import Image
 
         buffer = io.BytesIO()
@@ -112,18 +114,30 @@ class TesseractEngine:
         try:
             text = self._run(buffer.getvalue(), ["--psm", "0"])
         except EngineUnavailable:  # too few characters to decide
-            return 0.0
+            return None
         info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
         try:
-            rotate = int(info["Rotate"].strip())
-            confidence = float(info["Orientation confidence"].strip())
+            return int(info["Rotate"].strip()) % 360, float(info["Orientation confidence"].strip())
         except (KeyError, ValueError):
+            return None
+
+    def orientation(self, gray: np.ndarray) -> int | None:
+        """Quarter turns (counter-clockwise) that make the page upright, when the detector is sure.
+
+        Below ``MIN_OSD_CONFIDENCE`` it is often wrong on receipts and photos (it turned an
+        upright SROIE receipt upside down at 0.49): the caller then falls back to pixels.
+        """
+        answer = self._osd(gray)
+        if answer is None or answer[1] < MIN_OSD_CONFIDENCE:
+            return None
+        return (360 - answer[0]) % 360
+
+    def upright_score(self, gray: np.ndarray) -> float:
+        """For a page whose text runs along rows: > 0 upright, < 0 upside down, 0 unsure."""
+        answer = self._osd(gray)
+        if answer is None or answer[1] < MIN_OSD_CONFIDENCE or answer[0] not in (0, 180):
             return 0.0
-        if rotate == 0:
-            return max(confidence, 0.01)
-        if rotate == 180:
-            return -max(confidence, 0.01)
-        return 0.0  # a quarter turn contradicts the projection profiles: no opinion
+        return answer[1] if answer[0] == 0 else -answer[1]
 
 
 def parse_tsv(tsv: str, width: float, height: float) -> list[Word]:
