@@ -138,10 +138,22 @@ class Stack:
         def ready() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker {name} exited: {log.read_text(errors='replace')[-3000:]}")
-            return " ready." in log.read_text(errors="replace")
+            return " ready." in log.read_text(errors="replace") or self._heartbeat_seen(name)
 
         wait_until(ready, timeout=90, what=f"worker {name} ready")
         return proc
+
+    def _heartbeat_seen(self, name: str) -> bool:
+        """The worker wrote its heartbeat (see workers/observability.py): it is consuming."""
+        import redis
+
+        from docproc.metrics import HEARTBEAT_KEY
+
+        try:
+            names = redis.Redis.from_url(self.redis.url, socket_timeout=0.5).hkeys(HEARTBEAT_KEY)
+        except Exception:
+            return False
+        return any(n.decode().startswith(f"{name}@") for n in names)
 
     def start_web(self, *, workers: int = 2, threads: int = 4, **env: str) -> str:
         """gunicorn on a free loopback port; returns its base URL."""
