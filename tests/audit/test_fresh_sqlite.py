@@ -32,15 +32,22 @@ def manage(tmp_path):
     return run
 
 
-def test_export_and_verify_on_fresh_sqlite(manage, tmp_path):
+def test_demo_export_and_verify_on_fresh_sqlite(manage, tmp_path):
+    """Given a fresh SQLite database, when migrate, demo and the audit commands run as an
+    operator runs them, then the chain verifies, the export verifies alone, and a tampered
+    file or row is reported."""
     manage("migrate", "--no-input")
+    manage("demo", "--documents", "2", "--password", "demo-Secret-123")
     manage("createsuperuser", "--no-input", "--username", "root", "--email", "root@example.com")
     assert "OK: the database" in manage("audit_verify").stdout
     out = tmp_path / "audit.jsonl"
     manage("audit_export", "--format", "jsonl", "--out", str(out))
     manage("audit_export", "--format", "csv", "--out", str(tmp_path / "audit.csv"))
     meta = json.loads((tmp_path / "audit.jsonl.manifest.json").read_text())
-    assert meta["count"] >= 1 and any(json.loads(line)["action"] == "user.created" for line in out.read_text().splitlines())
+    actions = {json.loads(line)["action"] for line in out.read_text().splitlines()}
+    assert meta["count"] == len(out.read_text().splitlines())
+    assert {"user.created", "role.changed", "document.uploaded", "pipeline.stage_started",
+            "pipeline.stage_finished", "document.status_changed"} <= actions, actions
     assert "with its manifest" in manage("audit_verify", "--file", str(out)).stdout
     manage("audit_verify", "--file", str(tmp_path / "audit.csv"))
     verified = manage("audit_verify")
