@@ -1,5 +1,5 @@
 """Retention: after a client's ``retention_days``, a finished document's file, page images,
-OCR results and field values are purged, and so are the payloads of its audit events that hold
+OCR results and field values (extracted, and old/new values in the review history) are purged, and so are the payloads of its audit events that hold
 document content, while the hash chain still verifies.
 
 How an audit payload is purged, and why the chain survives it: an event's hash covers the
@@ -93,6 +93,16 @@ def _purge_audit_payloads(event_ids: list[int], marker: dict) -> None:
                 cur.execute("SELECT set_config('docproc.audit_purge', 'off', true)")
 
 
+def _purge_review_history(doc: Document) -> None:
+    """The review app keeps each decision's old and new value and the reviewer's note."""
+    from django.apps import apps
+
+    if apps.is_installed("reviewer"):
+        from reviewer.models import FieldCorrection
+
+        FieldCorrection.objects.filter(document=doc).update(old_value=None, new_value=None, note="")
+
+
 def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retention", now: datetime | None = None
                    ) -> PurgeResult | None:
     """Purge one document's content (see the module docstring). Idempotent: a document already
@@ -123,6 +133,7 @@ def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retenti
         StageResult.objects.filter(document=doc).delete()
         Page.objects.filter(document=doc).update(image="", thumbnail="")
         WebhookDelivery.objects.filter(document=doc).update(payload={"purged": True})
+        _purge_review_history(doc)
         document_purging.send(sender=Document, document=doc)
         Document.objects.filter(pk=doc.pk).update(file="", purged_at=now)
     return PurgeResult(str(doc.id), files_deleted, fields_purged, len(event_ids), purge.seq)

@@ -73,6 +73,13 @@ def test_real_actions_leave_a_chain_that_verifies(eager_tasks, make_api_client, 
     assert expected <= actions, expected - actions
     edited = AuditEvent.objects.filter(action="field.edited").first()
     assert edited.payload.get("_purged")  # a value-bearing event of a purged document
+    from reviewer.models import FieldCorrection
+
+    corrections = FieldCorrection.objects.filter(document_id=doc.id)
+    assert corrections.exists()
+    assert not corrections.filter(old_value__isnull=False).exists()
+    assert not corrections.filter(new_value__isnull=False).exists()
+    assert not doc.fields.filter(value__isnull=False).exists()
     refused = AuditEvent.objects.get(action="document.upload_refused")
     assert refused.client_ip == "203.0.113.9" and refused.request_id
 

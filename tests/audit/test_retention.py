@@ -62,7 +62,8 @@ def test_purge_expired_keeps_the_chain(make_api_client, claim_files, tmp_path):
     old.refresh_from_db()
     assert old.purged_at is not None and not old.file
     assert not old_file.exists() and not pages_dir.exists()
-    assert not Field.objects.filter(document=old).exclude(value=None).exists()
+    assert not Field.objects.filter(document=old, value__isnull=False).exists()
+    assert not Field.objects.filter(document=old, original_value__isnull=False).exists()
     assert Field.objects.filter(document=old).exists()  # names, confidences and boxes stay
     assert not StageResult.objects.filter(document=old).exists()
     purge = AuditEvent.objects.get(action="retention.purged", document_id=old.id)
