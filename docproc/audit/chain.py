@@ -210,3 +210,37 @@ def parse_export_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, 
             yield number, Problem(obj.get("seq"), number, "format", "not in canonical form (bytes were changed)")
             continue
         yield number, obj
+
+
+def verify_jsonl(path: str, *, allow_gaps: bool = False) -> ChainReport:
+    """Verify an exported JSON Lines file with nothing but the standard library (no manifest)."""
+    problems: list[Problem] = []
+
+    def events() -> Iterator[dict[str, Any]]:
+        with open(path, "rb") as fh:  # noqa: PTH123 - no pathlib needed for a stand-alone check
+            for _, item in parse_export_lines(fh):
+                if isinstance(item, Problem):
+                    problems.append(item)
+                else:
+                    yield item
+
+    report = verify_events(events(), contiguous=not allow_gaps)
+    report.problems = sorted((report.problems or []) + problems,
+                             key=lambda p: (p.seq if p.seq is not None else float("inf"), p.line or 0))
+    return report
+
+
+if __name__ == "__main__":
+    # An auditor can check an export anywhere Python runs: python chain.py EXPORT.jsonl [--allow-gaps]
+    import sys
+
+    args = [a for a in sys.argv[1:] if a != "--allow-gaps"]
+    if len(args) != 1:
+        sys.exit("usage: python chain.py EXPORT.jsonl [--allow-gaps]")
+    result = verify_jsonl(args[0], allow_gaps="--allow-gaps" in sys.argv)
+    if result.ok:
+        print(f"OK: {result.checked} events, seq {result.first_seq}..{result.last_seq}, last hash {result.last_hash}")
+        sys.exit(0)
+    for problem in result.problems or []:
+        print(f"  {problem}", file=sys.stderr)
+    sys.exit(f"FAILED: first bad sequence number: {result.first_bad_seq}")

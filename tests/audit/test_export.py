@@ -136,3 +136,21 @@ def test_fast_encoders_match_canonical(text):
     e.update(client_ip="10.0.0.1", document_id="00000000-0000-0000-0000-000000000001", payload_masked=True)
     assert export_line(e) == canonical(e)
     assert body_text(e) == canonical(event_body(e))
+
+
+def test_standalone_verifier_needs_only_the_standard_library(make_events, tmp_path):
+    """chain.py run as a script, without site-packages, checks an export on its own."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import docproc.audit.chain as chain_module
+
+    make_events(5)
+    out, _ = export(tmp_path)
+    script = Path(chain_module.__file__)
+    ok = subprocess.run([sys.executable, "-S", str(script), str(out)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:"), ok.stderr
+    flip(out, out.read_bytes().index(b"processing"))
+    bad = subprocess.run([sys.executable, "-S", str(script), str(out)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "first bad sequence number" in bad.stderr
