@@ -119,11 +119,10 @@ def review_task_claim_next(*, user, now=None) -> ReviewTask | None:
     order, claimed atomically: two reviewers never get the same task. None when the queue is empty."""
     _require(user, roles.REVIEW)
     now = now or timezone.now()
-    held = (ReviewTask.objects.filter(state=ReviewTask.State.OPEN, assignee=user, locked_until__gt=now)
-            .order_by("claimed_at").first())
+    # Still assigned means still theirs, even past the lock: taking a task changes its assignee.
+    held = ReviewTask.objects.filter(state=ReviewTask.State.OPEN, assignee=user).order_by("claimed_at").first()
     if held is not None:
-        review_task_renew(task=held, user=user, now=now)
-        return held
+        return review_task_renew(task=held, user=user, now=now)
     for _ in range(50):
         with transaction.atomic():
             task = _claim_one(user, now)

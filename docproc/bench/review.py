@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import random
 import statistics
@@ -229,13 +230,14 @@ def measure(*, runs: int = 30) -> dict[str, Any]:
 def write_report(out: Path, data: dict[str, Any]) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     data = {**data, "database": connection.vendor, "python": platform.python_version(), "machine": platform.machine(),
-            "at": timezone.now().isoformat()}
+            "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()], "at": timezone.now().isoformat()}
     json_path = out / "bench-review.json"
     json_path.write_text(json.dumps(data, indent=2, default=str))
     lines = [
         "# Review UI benchmark", "",
         f"Database: {data['database']}; {data['scale']['documents']:,} documents, {data['scale']['fields']:,} fields, "
-        f"{data['scale']['open_tasks']:,} open review tasks.", "",
+        f"{data['scale']['open_tasks']:,} open review tasks. {data['cpus']} CPUs, load average at the end "
+        f"{', '.join(map(str, data['load_average']))}.", "",
         "Server time through the Django test client (full middleware, session, ORM and template rendering, no "
         "network), as a signed-in reviewer.", "",
         "| endpoint | runs | median ms | p95 ms | max ms | SQL median ms | queries |",

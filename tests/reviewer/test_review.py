@@ -374,3 +374,28 @@ def test_dashboard_counts_reviews_and_corrections(client, make_user, review_doc)
     assert [(r["closed_by__username"], r["n"]) for r in d["per_reviewer"]] == [("ana", 1)]
     assert d["auto_later_corrected"] == 1
     assert b"<svg" in response.content and b'id="supervisor-actions"' in response.content
+
+
+def test_a_processing_document_shows_its_live_stage(client, make_user):
+    from docproc.models import Document
+
+    doc = Document.objects.create(doc_type="claim", original_name="scan.pdf", sha256="0" * 64, file="x",
+                                  status=DocumentStatus.PROCESSING, stage="ocr:2")
+    client.force_login(make_user("auditor"))
+    page = client.get(reverse("reviewer:document", args=[doc.pk])).content.decode()
+    assert "reviewer/document.js" in page and 'id="live-status"' in page and "ocr:2" in page
+    assert client.get(reverse("reviewer:document_status", args=[doc.pk])).json() | {"updated_at": None} == {
+        "status": "processing", "stage": "ocr:2", "updated_at": None}
+    Document.objects.filter(pk=doc.pk).update(status=DocumentStatus.FAILED, stage="")
+    assert "reviewer/document.js" not in client.get(reverse("reviewer:document", args=[doc.pk])).content.decode()
+
+
+def test_an_expired_claim_nobody_took_stays_with_its_holder(make_user, review_doc):
+    review_doc(seed=1, sla_deadline=timezone.now())
+    review_doc(seed=2)
+    ana = make_user("reviewer")
+    task = services.review_task_claim_next(user=ana)
+    ReviewTask.objects.filter(pk=task.pk).update(locked_until=timezone.now() - timedelta(minutes=5))
+    again = services.review_task_claim_next(user=ana)
+    assert again.pk == task.pk and again.locked_until > timezone.now()
+    assert ReviewTask.objects.filter(assignee=ana).count() == 1
