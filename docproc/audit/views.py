@@ -114,7 +114,8 @@ def _before_after(payload: Any) -> list[tuple[str, str, str]]:
     before, after = payload.get("before"), payload.get("after")
     if isinstance(before, dict) and isinstance(after, dict):
         return [(k, _text(before.get(k)), _text(after.get(k))) for k in sorted(set(before) | set(after))]
-    return [("", _text(before), _text(after))]
+    label = payload.get("field", "")
+    return [(label if isinstance(label, str) else "", _text(before), _text(after))]
 
 
 def _text(value: Any) -> str:

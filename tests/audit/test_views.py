@@ -90,7 +90,7 @@ def test_event_page_shows_before_and_after(user_in, make_events):
     edit = make_events(1, action="field.edited")[0]
     resp = client_for(user_in("auditor")).get(f"/audit/events/{edit.seq}/")
     body = resp.content.decode()
-    assert resp.context["before_after"] == [("", "old 0", "new 0")]
+    assert resp.context["before_after"] == [("claim_number", "old 0", "new 0")]
     assert "old 0" in body and "new 0" in body and "matches the event" in body and "links to the event before" in body
 
 
