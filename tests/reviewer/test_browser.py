@@ -112,6 +112,25 @@ def test_sign_in_claim_next_and_the_box_follows_the_field(page, make_user, revie
     assert not page.dialogs
 
 
+def test_page_switcher_and_fields_on_another_page(page, make_user, review_doc):
+    doc = review_doc(seed=9, pages=2)
+    assert doc.pages.count() == 2 and all(p.image for p in doc.pages.all())
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    assert page.get_attribute(".page.active", "data-page") == "1"
+    page.keyboard.press("]")
+    assert page.get_attribute(".page.active", "data-page") == "2"
+    assert page.is_visible(".page[data-page='2'] img") and not page.is_visible(".page[data-page='1'] img")
+    page.keyboard.press("j")  # the selected field's page comes back with its box
+    field_id, box_id = current_ids(page)
+    assert field_id == box_id
+    box_page = page.evaluate("document.querySelector('.box.current').parentElement.dataset.page")
+    assert box_page == page.get_attribute(".page.active", "data-page") == "1"
+    page.click(".page-tab[data-page='2']")
+    assert page.get_attribute(".page.active", "data-page") == "2"
+
+
 def test_correct_a_field_with_the_keyboard_only(page, make_user, review_doc):
     doc = review_doc(seed=3)
     ana = make_user("reviewer", "ana")
