@@ -282,6 +282,10 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
         if not amounts or normalized is None:
             return 0.0
         return 1.0 if normalized in amounts else 0.0
+    if spec.labels:
+        # Provenance: a labelled field's value is printed on its label's line or just below it.
+        # A value copied from elsewhere (a note, an instruction planted in the document) is not.
+        return 1.0 if _near_label(document, spec.labels, text) else 0.0
     if spec.type == "address" and not spec.labels:
         return 1.0 if _ZIP_OR_POSTCODE.search(text) else 0.0
     if spec.name in ("company", "issuer") and not spec.labels:
@@ -289,3 +293,23 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
         letters = sum(ch.isalpha() for ch in text)
         return 1.0 if text.lower() in head and letters >= 0.5 * len(text.replace(" ", "")) else 0.0
     return None
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def _near_label(document: Any, labels: tuple[str, ...], value: str) -> bool:
+    lines = _document_lines(document)
+    want = _squash(value)
+    if not want:
+        return False
+    label_keys = [_squash(label) for label in labels if _squash(label)]
+    for i, line in enumerate(lines):
+        key = _squash(line)
+        if not any(k in key for k in label_keys):
+            continue
+        below = _squash(lines[i + 1]) if i + 1 < len(lines) else ""
+        if want in key or want in below:
+            return True
+    return False

@@ -15,6 +15,7 @@ be the schema's JSON object whatever the document says.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,11 @@ from docproc.doctypes import DocType, FieldSpec
 
 from ..types import PageWords
 
-VERSION = "3"
+VERSION = "4"
 TYPE_VERSIONS: dict[str, str] = {}
 
+MAX_VALUE_CHARS = 200
+MAX_ITEMS = 40
 FENCE_OPEN = "<<<DOCUMENT"
 FENCE_CLOSE = "DOCUMENT>>>"
 
@@ -37,7 +40,8 @@ TYPE_HINTS: dict[str, dict[str, str]] = {
         "total": "the final amount paid as printed on the TOTAL line (after tax and rounding), digits only",
     },
     "claim": {
-        "line_items": "every row of the items table, each with its description and amount",
+        "line_items": "every row of the items table: description is the row's text without its amount; amount "
+                      "is the number printed at the end of the row, as printed",
     },
     "invoice": {
         "issuer": "the company that issued the invoice",
@@ -62,7 +66,27 @@ class Prompt:
 
 def _defang(text: str) -> str:
     # A document that prints the closing fence must not end the fence early.
-    return text.replace(FENCE_CLOSE, "DOCUMENT >>>").replace(FENCE_OPEN, "<<< DOCUMENT")
+    text = text.replace(FENCE_CLOSE, "DOCUMENT >>>").replace(FENCE_OPEN, "<<< DOCUMENT")
+    return "\n".join(_withhold(line) if INSTRUCTION.search(line) else line for line in text.split("\n"))
+
+
+def _withhold(line: str) -> str:
+    number = re.match(r"L\d+\|", line)
+    return (number.group(0) if number else "") + WITHHELD
+
+
+# Lines that talk to a model rather than describe the claim are withheld from it (they stay in
+# the document's words, for grounding and for the person who reviews it). Small models follow
+# such lines despite the instructions above; this is one layer, the grammar and the
+# provenance check (``validate.field_check``) are the others.
+INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instruction|prompt|rule|above|previous|prior)s?\b"
+    r"|\b(?:system|developer)\s+(?:prompt|message|notice|instruction)"
+    r"|\byou\s+(?:are|must|should|will)\s+(?:now\s+)?(?:an?\s+)?(?:ai|assistant|model|language model|chatbot)\b"
+    r"|\b(?:ai|assistant|llm|model)\b.{0,30}\b(?:must|should|set|extract|output|return|answer)\b.{0,60}\bto\b",
+    re.IGNORECASE,
+)
+WITHHELD = "[line withheld: it addresses the reader with instructions]"
 
 
 def prompt_version(doctype: DocType) -> str:
@@ -99,19 +123,23 @@ def build_prompt(doctype: DocType) -> Prompt:
 
 def output_schema(doctype: DocType) -> dict[str, Any]:
     """The JSON schema the answer must match (and the grammar is built from)."""
+    # Bounded strings and lists, and no free whitespace between tokens: a small model that
+    # starts to repeat itself is stopped by the grammar, not by the token limit.
+    string = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
     props: dict[str, Any] = {}
     for spec in doctype.fields:
         if spec.type == "list":
             item = {
                 "type": "object",
-                "properties": {s.name: {"type": ["string", "null"]} for s in spec.item_fields},
+                "properties": {s.name: dict(string) for s in spec.item_fields},
                 "required": [s.name for s in spec.item_fields],
                 "additionalProperties": False,
             }
-            props[spec.name] = {"type": "array", "items": item}
+            props[spec.name] = {"type": "array", "items": item, "maxItems": MAX_ITEMS}
         else:
-            props[spec.name] = {"type": ["string", "null"]}
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+            props[spec.name] = dict(string)
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False,
+            "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}
 
 
 def schema_key(doctype: DocType) -> str:
