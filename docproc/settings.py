@@ -229,6 +229,8 @@ DOCPROC_WORKER_STALE_SECONDS = env_int("DOCPROC_WORKER_STALE_SECONDS", 90)
 
 # --- Review -------------------------------------------------------------------------------
 DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)
+# A postponed document is skipped by "next" for this long.
+DOCPROC_REVIEW_POSTPONE_SECONDS = env_int("DOCPROC_REVIEW_POSTPONE_SECONDS", 3600)
 
 # --- Audit --------------------------------------------------------------------------------
 # Mask field values in every audit export and in the auditor UI, whoever asks.

@@ -41,7 +41,7 @@ def lock_seconds() -> int:
 
 
 def postpone_seconds() -> int:
-    return int(getattr(settings, "DOCPROC_REVIEW_POSTPONE_SECONDS", 3600))
+    return int(settings.DOCPROC_REVIEW_POSTPONE_SECONDS)
 
 
 def _require(user, perm: str) -> None:
