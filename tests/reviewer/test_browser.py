@@ -248,3 +248,28 @@ def test_document_text_with_a_script_tag_does_not_run(page, make_user, review_do
     page.wait_for_timeout(300)
     assert page.dialogs == []
     assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
+
+
+def test_a_supervisor_releases_a_claim_and_changes_a_threshold(page, make_user, review_doc):
+    from reviewer import services
+
+    doc = review_doc(seed=10)
+    ana = make_user("reviewer", "ana")
+    services.review_task_claim_next(user=ana)
+    sign_in(page, make_user("supervisor", "sue"))
+    assert page.inner_text("table.queue tbody tr td:nth-child(7)") == "ana"  # held by
+    assert page.locator("table.queue").get_by_role("button", name="Reassign").count() == 1
+    page.goto("/review/dashboard/")
+    row = page.locator("#supervisor-actions tr", has_text=doc.original_name)
+    row.get_by_role("button", name="Release").click()
+    page.wait_for_selector(".msg")
+    assert ReviewTask.objects.get(document=doc).assignee is None
+    page.fill("input[aria-label='Threshold for claim.claimant_dob']", "0.45")
+    page.locator("tr", has=page.locator("input[aria-label='Threshold for claim.claimant_dob']")).get_by_role(
+        "button", name="Save").click()
+    page.wait_for_selector(".msg.success")
+    from reviewer.models import ThresholdSetting
+
+    assert ThresholdSetting.objects.get(doc_type="claim", field_name="claimant_dob").threshold == 0.45
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-supervisor.png"))
