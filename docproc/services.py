@@ -270,13 +270,20 @@ def _store_page_image(document_id, image: PageImage) -> dict[str, Any]:
     return {"image": str(rel / name), "thumbnail": str(rel / thumb_name), "image_width": img.width, "image_height": img.height}
 
 
+def doctype_for_routing(name: str):
+    """The document type with the review thresholds supervisors set in the review UI applied."""
+    from reviewer.services import doctype_with_thresholds
+
+    return doctype_with_thresholds(get_doctype(name))
+
+
 def document_extract(*, document_id) -> str | None:
     """Read every page, extract, route, and store the run and its fields. Returns the new status."""
     document_id_var.set(str(document_id))
     doc = Document.objects.filter(pk=document_id).first()
     if doc is None or doc.status != S.PROCESSING:
         return None
-    doctype = get_doctype(doc.doc_type)
+    doctype = doctype_for_routing(doc.doc_type)
     with transaction.atomic():
         _stage_event(doc.id, "extract", "started")
 
@@ -322,7 +329,7 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
         doc = Document.objects.select_for_update().get(pk=document_id)
         if doc.status != S.PROCESSING:
             return None  # another delivery of this task finished first: keep exactly one result
-        doctype = get_doctype(doc.doc_type)
+        doctype = doctype_for_routing(doc.doc_type)
         for p in result.pages:
             Page.objects.update_or_create(
                 document=doc, number=p.page,

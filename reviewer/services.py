@@ -3,6 +3,7 @@ caller's permission and lock, and records its audit event in the same transactio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from docproc.audit.service import Actor, record
-from docproc.doctypes import UnknownDocType, get_doctype
+from docproc.doctypes import DocType, UnknownDocType, get_doctype
 from docproc.models import Document, DocumentStatus, Field, FieldStatus
 from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
@@ -233,6 +234,17 @@ def review_task_postpone(*, task: ReviewTask, user, note: str = "") -> None:
 def thresholds_for(doc_type: str) -> dict[str, float]:
     """Supervisor overrides of the schema's review thresholds for ``doc_type``."""
     return dict(ThresholdSetting.objects.filter(doc_type=doc_type).values_list("field_name", "threshold"))
+
+
+def doctype_with_thresholds(doctype: DocType) -> DocType:
+    """``doctype`` with its fields' review thresholds replaced by the supervisors' settings, so
+    routing (auto-accept or review) follows them for every document extracted afterwards."""
+    overrides = thresholds_for(doctype.name)
+    if not overrides:
+        return doctype
+    fields = tuple(dataclasses.replace(f, review_threshold=overrides[f.name]) if f.name in overrides else f
+                   for f in doctype.fields)
+    return dataclasses.replace(doctype, fields=fields)
 
 
 def parse_value(raw: str, *, like: Any) -> Any:

@@ -399,3 +399,14 @@ def test_an_expired_claim_nobody_took_stays_with_its_holder(make_user, review_do
     again = services.review_task_claim_next(user=ana)
     assert again.pk == task.pk and again.locked_until > timezone.now()
     assert ReviewTask.objects.filter(assignee=ana).count() == 1
+
+
+def test_supervisor_thresholds_route_new_documents(make_user, review_doc):
+    before = review_doc(seed=1)
+    dob = Field.objects.get(document=before, name="claimant_dob")
+    assert dob.status == "needs_review" and dob.messages == [] and 0.45 < dob.confidence < 0.9
+    services.threshold_set(user=make_user("supervisor"), doc_type="claim", field_name="claimant_dob", threshold=0.45)
+    after = review_doc(seed=1)
+    routed = Field.objects.get(document=after, name="claimant_dob")
+    assert (routed.status, routed.threshold) == ("auto_accepted", 0.45)
+    assert Field.objects.get(document=before, name="claimant_dob").status == "needs_review"  # earlier ones unchanged
