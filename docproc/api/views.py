@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -14,6 +15,9 @@ from docproc.models import RESULT_READY_STATUSES, Document
 
 from .errors import ApiError
 from .serializers import DocumentSerializer, UploadSerializer
+
+# Room for the multipart boundaries and the other form fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def client_ip(request) -> str | None:
@@ -42,6 +46,12 @@ class DocumentListCreate(generics.ListAPIView):
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: DocumentSerializer, 200: DocumentSerializer},
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
     def post(self, request, *args, **kwargs):
+        # Refuse an oversized body from its declared length, before Django spools it to disk.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        limit = settings.DOCPROC_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
+        if declared.isdigit() and int(declared) > limit:
+            raise ApiError("file_too_large", f"The request has {declared} bytes; files may have at most "
+                           f"{settings.DOCPROC_MAX_UPLOAD_BYTES} (DOCPROC_MAX_UPLOAD_BYTES).", 413)
         if "file" not in request.FILES:
             raise ApiError("missing_file", "Send the document as the multipart field 'file'.")
         ser = UploadSerializer(data=request.data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from fixtures.hostile import HOSTILE_MAX_IMAGE_PIXELS, TEST_MAX_UPLOAD_BYTES, cases
+from fixtures.hostile import HOSTILE_MAX_IMAGE_PIXELS, HOSTILE_RENDER_DPI, TEST_MAX_UPLOAD_BYTES, cases
 
 PROCESSED = {"needs_review", "auto_accepted"}
 
@@ -18,6 +18,7 @@ PROCESSED = {"needs_review", "auto_accepted"}
 def corpus(settings):
     settings.DOCPROC_MAX_UPLOAD_BYTES = TEST_MAX_UPLOAD_BYTES
     settings.DOCPROC_MAX_IMAGE_PIXELS = HOSTILE_MAX_IMAGE_PIXELS
+    settings.DOCPROC_RENDER_DPI = HOSTILE_RENDER_DPI
     return cases(max_pages=settings.DOCPROC_MAX_PAGES)
 
 
@@ -28,6 +29,7 @@ def test_corpus_has_at_least_thirty_kinds_and_all_three_outcomes(corpus):
         assert (case.outcome == "processed") == (case.code is None), case.name
 
 
+@pytest.mark.slow
 def test_every_hostile_upload_ends_as_declared_and_nothing_in_the_batch_is_lost(
         api, corpus, eager_tasks, ocr_available, settings):
     """Given the whole corpus uploaded as one batch, when every accepted document runs through
@@ -118,4 +120,15 @@ def test_malformed_requests_get_a_coded_4xx(api, label, make_request, status, co
     assert data["code"], label
     if code is not None:
         assert (resp.status_code, data["code"]) == (status, code), (label, data)
+    assert not client.documents.exists()
+
+
+def test_an_oversized_body_is_refused_from_its_declared_length_before_it_is_read(api, settings):
+    """A client announcing 10 GB is answered 413 at once; the body is never read or spooled."""
+    http, client = api
+    settings.DOCPROC_MAX_UPLOAD_BYTES = TEST_MAX_UPLOAD_BYTES
+    body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\r\n--b--\r\n"
+    resp = http.generic("POST", "/api/v1/documents/", body, content_type="multipart/form-data; boundary=b",
+                        CONTENT_LENGTH=str(10 * 1024**3))
+    assert resp.status_code == 413 and resp.json()["code"] == "file_too_large"
     assert not client.documents.exists()

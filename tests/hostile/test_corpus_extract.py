@@ -8,12 +8,13 @@ import json
 import pytest
 from django.core.management import call_command
 
-from fixtures.hostile import HOSTILE_MAX_IMAGE_PIXELS, write_corpus
+from fixtures.hostile import HOSTILE_MAX_IMAGE_PIXELS, HOSTILE_RENDER_DPI, write_corpus
 
 
 @pytest.mark.slow
 def test_extract_command_runs_the_whole_corpus_in_one_batch(tmp_path, settings, ocr_available):
     settings.DOCPROC_MAX_IMAGE_PIXELS = HOSTILE_MAX_IMAGE_PIXELS
+    settings.DOCPROC_RENDER_DPI = HOSTILE_RENDER_DPI
     corpus = write_corpus(tmp_path / "in", max_pages=settings.DOCPROC_MAX_PAGES)
     files = sorted((tmp_path / "in").iterdir())
     assert len(files) == len(corpus) >= 30
