@@ -35,7 +35,7 @@ def _count(key: str, ttl: int) -> int | None:
     try:
         pipe = redis_client().pipeline()
         pipe.incr(key)
-        pipe.expire(key, ttl, nx=True)
+        pipe.expire(key, ttl)  # the key names its window, so pushing the expiry back is harmless
         return int(pipe.execute()[0])
     except Exception:
         log.warning("rate limiter unavailable; letting the request through", exc_info=True)
