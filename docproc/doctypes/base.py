@@ -32,6 +32,9 @@ class DocType:
     description: str = ""
     # Cross-field checks by name, from docproc.pipeline.validate.
     cross_checks: tuple[str, ...] = field(default_factory=tuple)
+    # Name of a form template (docproc/doctypes/templates/NAME.json) read before the extractor:
+    # a document that registers to it takes those fields from where the form prints them.
+    template: str = ""
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:

@@ -4,6 +4,7 @@ CMS1500 = DocType(
     name="cms1500",
     title="CMS-1500 health insurance claim",
     description="The US health insurance claim form (CMS-1500, 02/12).",
+    template="cms1500",
     fields=(
         FieldSpec("insured_id", "code", labels=("1a. INSURED'S I.D. NUMBER", "INSURED'S I.D. NUMBER")),
         FieldSpec("patient_name", "name", labels=("2. PATIENT'S NAME", "PATIENT'S NAME")),

@@ -19,6 +19,7 @@ from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
 from .extract import Extractor
 from .extract.rules import RulesExtractor
+from .extract.template import merge_template, template_fields
 from .grounding import ground
 from .ingest import ingest_file
 from .layout import LayoutEngine
@@ -181,19 +182,26 @@ def layout_page(
     return ordered, result
 
 
-def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor) -> ExtractionOutput:
-    """The configured extractor, or the rules fallback (with the reason) when it is unavailable."""
+def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor, *,
+                  text_layers: dict[int, PageWords] | None = None) -> ExtractionOutput:
+    """The configured extractor, or the rules fallback (with the reason) when it is unavailable.
+
+    A document type with a form template then has the fields the template reads confidently
+    from a registered document replaced (``extra["source"] == "template"`` on those candidates);
+    ``text_layers`` (page -> PDF text layer, for OCR'd PDF pages) lets a digital fill's values be
+    read exactly."""
     try:
-        return extractor.extract(document, doctype)
+        output = extractor.extract(document, doctype)
     except (EngineUnavailable, MissingModel) as exc:
         fallback = RulesExtractor().extract(document, doctype)
-        return ExtractionOutput(
+        output = ExtractionOutput(
             candidates=fallback.candidates,
             engine=fallback.engine,
             engine_version=fallback.engine_version,
             fallback_reason=f"{extractor.name}: {exc.code}: {exc.detail}",
             calls=getattr(exc, "calls", ()),
         )
+    return merge_template(document, doctype, output, text_layers=text_layers)
 
 
 def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput,
@@ -220,7 +228,9 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
         grounding = ground(cand, document)
         check = field_check(doctype, spec, cand.value, normalized[spec.name], document)
         signals = field_signals(cand, grounding, document, messages[spec.name], check)
-        calibrated = calibration.score(doctype.name, spec.name, signals) if calibration and cand.value is not None else None
+        # A calibration fitted to the configured extractor says nothing about a template's values.
+        calibrated = (calibration.score(doctype.name, spec.name, signals)
+                      if calibration and cand.value is not None and cand.extra.get("source") != "template" else None)
         confidence = combine(signals) if calibrated is None else calibrated
         if cand.value is None:
             # Nothing found: a required field is a gap for a person; an optional one is only
@@ -299,7 +309,11 @@ def process_file(
     if on_stage:
         on_stage("extract", None)
     with timings.stage("extract"):
-        extraction = run_extractor(document, doctype, extractor)
+        text_layers = None
+        if doctype.template and ingested.content_type == "application/pdf":
+            # An OCR'd PDF page may still carry a form's filled values in its text layer.
+            text_layers = {p.page: read_text_layer(path, p.page) for p in pages if p.source == "ocr"}
+        extraction = run_extractor(document, doctype, extractor, text_layers=text_layers)
     calibration = None if extraction.fallback_reason else calibration_for(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
     if calibration is not None:
@@ -312,7 +326,8 @@ def process_file(
                     "regions": [r.kind for r in lay.regions]} for lay in layouts],
         "extract": {"engine": extraction.engine, "version": extraction.engine_version,
                     "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
-                    "calibration_version": extraction.calibration_version},
+                    "calibration_version": extraction.calibration_version,
+                    "template_fields": list(template_fields(extraction))},
     }
     return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines,
                           layouts=tuple(layouts), calibration_version=extraction.calibration_version)

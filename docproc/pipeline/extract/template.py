@@ -1,0 +1,492 @@
+"""Form-template extraction: a known form's fields read from where the form puts them.
+
+A template (``docproc/doctypes/templates/NAME.json``, written by ``manage.py form_template``)
+holds each field's rectangles on the blank form and the form's printed label words. A page is
+*registered* to the template first:
+
+- ``anchors``: label words found on the page (OCR of a scan, or a text layer that holds the
+  labels) are matched to the template's unique labels and an affine transform from template to
+  page is fitted by RANSAC, then least squares on the inliers. Fewer than ``MIN_ANCHORS``
+  inliers, or a transform far from a plausible scan (scale, shear), and the page does not
+  register.
+- ``identity``: a digital fill's text layer that holds only the filled values (the labels are
+  vector graphics) registers as is when the page has the form's shape and nearly all its words
+  lie inside the form's widgets.
+
+A field's value is then the words whose centres fall in its (transformed, padded) rectangles,
+in reading order, label words left out; multi-box fields (a date in three boxes, an address in
+four) are composed by the template's format. A document that does not register yields no
+candidates at all, so the caller keeps its configured extractor's values.
+
+Pure: no Django. Values from a digital fill's text layer are exact; the word ids given are
+those of the document's own words (text layer or OCR) inside the same rectangles, for boxes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from docproc.doctypes import DocType, FieldSpec
+
+from ..types import Candidate, DocumentText, ExtractionOutput, PageWords, Word
+from ..validate import normalize_field
+from .template_build import TEMPLATE_DIR, anchor_key
+
+VERSION = "1"
+MIN_ANCHORS = 8  # inlier label matches a registration needs
+INLIER_TOLERANCE = 0.012  # fraction of the page: a matched label this far off its fit is an outlier
+PAD = 0.004  # added round each field rectangle (fraction of the page)
+LABEL_RADIUS = 0.02  # a word this close to a label's registered place, reading the same, is that label
+IDENTITY_MIN_INSIDE = 0.9  # share of a text layer's words that must sit in the form's widgets
+IDENTITY_MIN_FIELD_WORDS = 4
+
+
+class TemplateMissing(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FormTemplate:
+    name: str
+    version: str
+    page_size: tuple[float, float]
+    fields: dict[str, dict[str, Any]]
+    widgets: tuple[tuple[float, float, float, float], ...]
+    labels: tuple[tuple[str, tuple[float, float, float, float], bool], ...]  # text, bbox, anchor
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FormTemplate:
+        return cls(
+            name=data["name"],
+            version=str(data["version"]),
+            page_size=(float(data["page_size"][0]), float(data["page_size"][1])),
+            fields=data["fields"],
+            widgets=tuple(tuple(r) for r in data["widgets"]),  # type: ignore[misc]
+            labels=tuple((lab["text"], tuple(lab["bbox"]), bool(lab["anchor"])) for lab in data["labels"]),  # type: ignore[misc]
+        )
+
+
+@lru_cache(maxsize=8)
+def load_template(name: str, folder: Path = TEMPLATE_DIR) -> FormTemplate:
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        raise TemplateMissing(f"no form template {name!r} in {folder}; write it with manage.py form_template")
+    return FormTemplate.from_json(json.loads(path.read_text()))
+
+
+Affine = tuple[float, float, float, float, float, float]  # x' = a x + b y + c ; y' = d x + e y + f
+IDENTITY: Affine = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    page: int
+    kind: str  # "identity" | "anchors"
+    transform: Affine  # template -> page, normalised coordinates
+    anchors: int  # inlier label matches (0 for identity)
+    residual: float  # RMS distance of the inliers after the fit (fraction of the page)
+
+    @property
+    def quality(self) -> float:
+        """1.0 for an exact identity; for anchors, lower with fewer matches and a looser fit."""
+        if self.kind == "identity":
+            return 1.0
+        count = min(1.0, self.anchors / 30.0)
+        tight = max(0.0, 1.0 - self.residual / INLIER_TOLERANCE)
+        return round(0.85 + 0.1 * count * tight, 4)
+
+
+def _apply(t: Affine, x: float, y: float) -> tuple[float, float]:
+    return t[0] * x + t[1] * y + t[2], t[3] * x + t[4] * y + t[5]
+
+
+def _rect(t: Affine, rect: tuple[float, float, float, float] | list[float], pad: float) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = rect
+    corners = [_apply(t, x, y) for x in (x0, x1) for y in (y0, y1)]
+    return (min(c[0] for c in corners) - pad, min(c[1] for c in corners) - pad,
+            max(c[0] for c in corners) + pad, max(c[1] for c in corners) + pad)
+
+
+def _centre(box: tuple[float, float, float, float] | list[float]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def _inside(point: tuple[float, float], rect: tuple[float, float, float, float]) -> bool:
+    return rect[0] <= point[0] <= rect[2] and rect[1] <= point[1] <= rect[3]
+
+
+def _solve3(m: list[list[float]], v: list[float]) -> list[float] | None:
+    """Solve a 3x3 linear system by Cramer's rule; None when singular."""
+    def det(a: list[list[float]]) -> float:
+        return (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+                - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+                + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+    d = det(m)
+    if abs(d) < 1e-12:
+        return None
+    out = []
+    for col in range(3):
+        mc = [row[:] for row in m]
+        for r in range(3):
+            mc[r][col] = v[r]
+        out.append(det(mc) / d)
+    return out
+
+
+def fit_affine(pairs: list[tuple[tuple[float, float], tuple[float, float]]]) -> Affine | None:
+    """Least-squares affine from template points to page points (at least three, not collinear)."""
+    if len(pairs) < 3:
+        return None
+    sxx = sxy = sx = syy = sy = 0.0
+    n = float(len(pairs))
+    bx = [0.0, 0.0, 0.0]
+    by = [0.0, 0.0, 0.0]
+    for (x, y), (u, v) in pairs:
+        sxx += x * x
+        sxy += x * y
+        sx += x
+        syy += y * y
+        sy += y
+        bx[0] += x * u
+        bx[1] += y * u
+        bx[2] += u
+        by[0] += x * v
+        by[1] += y * v
+        by[2] += v
+    normal = [[sxx, sxy, sx], [sxy, syy, sy], [sx, sy, n]]
+    row_x = _solve3(normal, bx)
+    row_y = _solve3(normal, by)
+    if row_x is None or row_y is None:
+        return None
+    return (row_x[0], row_x[1], row_x[2], row_y[0], row_y[1], row_y[2])
+
+
+def _plausible(t: Affine) -> bool:
+    """A scan of the form: each axis scaled by 0.5-2 (margins, aspect), little rotation or shear."""
+    sx = (t[0] ** 2 + t[3] ** 2) ** 0.5
+    sy = (t[1] ** 2 + t[4] ** 2) ** 0.5
+    if not (0.5 <= sx <= 2.0 and 0.5 <= sy <= 2.0):
+        return False
+    # rotation/shear: the images of the axes stay within ~6 degrees of the axes
+    return abs(t[3]) / sx < 0.1 and abs(t[1]) / sy < 0.1 and t[0] > 0 and t[4] > 0
+
+
+def _residual(t: Affine, pair: tuple[tuple[float, float], tuple[float, float]]) -> float:
+    (x, y), (u, v) = pair
+    px, py = _apply(t, x, y)
+    return float(((px - u) ** 2 + (py - v) ** 2) ** 0.5)
+
+
+def _anchor_pairs(template: FormTemplate, page: PageWords) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """Template anchor centre -> page word centre, for anchors read exactly once on the page."""
+    seen: dict[str, list[Word]] = {}
+    for w in page.words:
+        key = anchor_key(w.text)
+        if len(key) >= 4:
+            seen.setdefault(key, []).append(w)
+    pairs = []
+    for text, bbox, anchor in template.labels:
+        if not anchor:
+            continue
+        found = seen.get(anchor_key(text), [])
+        if len(found) == 1:
+            pairs.append((_centre(bbox), _centre(found[0].bbox)))
+    return pairs
+
+
+def register_by_anchors(template: FormTemplate, page: PageWords, *, seed: int = 0) -> Registration | None:
+    pairs = _anchor_pairs(template, page)
+    if len(pairs) < MIN_ANCHORS:
+        return None
+    rng = random.Random(seed)  # deterministic: the same page always registers the same way
+    best: list[int] = []
+    for _ in range(300):
+        sample = rng.sample(range(len(pairs)), 3)
+        t = fit_affine([pairs[i] for i in sample])
+        if t is None or not _plausible(t):
+            continue
+        inliers = [i for i, p in enumerate(pairs) if _residual(t, p) <= INLIER_TOLERANCE]
+        if len(inliers) > len(best):
+            best = inliers
+    if len(best) < MIN_ANCHORS:
+        return None
+    # Refit on the inliers, then once more on those still within tolerance.
+    t = fit_affine([pairs[i] for i in best])
+    for _ in range(2):
+        if t is None:
+            return None
+        kept = [p for p in pairs if _residual(t, p) <= INLIER_TOLERANCE]
+        if len(kept) < MIN_ANCHORS:
+            return None
+        t = fit_affine(kept)
+    if t is None or not _plausible(t):
+        return None
+    kept = [p for p in pairs if _residual(t, p) <= INLIER_TOLERANCE]
+    if len(kept) < MIN_ANCHORS:
+        return None
+    rms = (sum(_residual(t, p) ** 2 for p in kept) / len(kept)) ** 0.5
+    return Registration(page.page, "anchors", t, len(kept), round(rms, 5))
+
+
+def _field_rects(template: FormTemplate) -> list[tuple[float, float, float, float]]:
+    return [tuple(part["rect"]) for spec in template.fields.values() for part in spec["parts"]]  # type: ignore[misc]
+
+
+def register_identity(template: FormTemplate, page: PageWords) -> Registration | None:
+    """A digital fill's text layer: the form's page shape, and its words inside the widgets."""
+    if not page.words or page.source != "text-layer":
+        return None
+    if abs(page.width / page.height - template.page_size[0] / template.page_size[1]) > 0.01:
+        return None
+    widgets = [(r[0] - PAD, r[1] - PAD, r[2] + PAD, r[3] + PAD) for r in template.widgets]
+    inside = sum(1 for w in page.words if any(_inside(_centre(w.bbox), r) for r in widgets))
+    if inside < IDENTITY_MIN_INSIDE * len(page.words):
+        return None
+    fields = [(r[0] - PAD, r[1] - PAD, r[2] + PAD, r[3] + PAD) for r in _field_rects(template)]
+    in_fields = sum(1 for w in page.words if any(_inside(_centre(w.bbox), r) for r in fields))
+    if in_fields < IDENTITY_MIN_FIELD_WORDS:
+        return None
+    return Registration(page.page, "identity", IDENTITY, 0, 0.0)
+
+
+def reading_order(words: list[Word]) -> list[Word]:
+    """Top to bottom by visual line (centres within half a word's height), left to right."""
+    if not words:
+        return []
+    ordered = sorted(words, key=lambda w: _centre(w.bbox)[1])
+    lines: list[list[Word]] = [[ordered[0]]]
+    for w in ordered[1:]:
+        last = lines[-1]
+        height = max(1e-6, sum(x.bbox[3] - x.bbox[1] for x in last) / len(last))
+        if abs(_centre(w.bbox)[1] - _centre(last[-1].bbox)[1]) <= height / 2:
+            last.append(w)
+        else:
+            lines.append([w])
+    return [w for line in lines for w in sorted(line, key=lambda x: x.bbox[0])]
+
+
+def _label_words(template: FormTemplate, t: Affine, words: list[Word]) -> set[str]:
+    """Ids of words that are the form's own printed labels at their registered place."""
+    placed: list[tuple[str, tuple[float, float, float, float]]] = []
+    for text, bbox, _ in template.labels:
+        key = anchor_key(text)
+        if key:
+            x0, y0, x1, y1 = _rect(t, bbox, 0.0)
+            # around the label's own box: a long label split in two has pieces off its centre
+            placed.append((key, (x0 - LABEL_RADIUS / 2, y0 - LABEL_RADIUS / 2, x1 + LABEL_RADIUS / 2, y1 + LABEL_RADIUS / 2)))
+    found: set[str] = set()
+    for w in words:
+        key = anchor_key(w.text)
+        centre = _centre(w.bbox)
+        near = [(k, box) for k, box in placed if _inside(centre, box)]
+        # The same label, or a piece of one that the page's reading split differently
+        # ("MENT?" of "ASSIGNMENT?"); a lone "$" or "." printed inside a box is a label too.
+        if not key and w.text.strip() in {"$", ".", "|"}:
+            found.add(w.id)
+        elif key and any(k == key or (len(key) >= 3 and key in k) for k, _ in near):
+            found.add(w.id)
+    return found
+
+
+def _words_in(rect: tuple[float, float, float, float], words: list[Word], skip: set[str]) -> list[Word]:
+    return reading_order([w for w in words if w.id not in skip and _inside(_centre(w.bbox), rect)])
+
+
+def _compose(fmt: str, parts: dict[str, str]) -> str | None:
+    if not any(parts.values()):
+        return None
+    text = fmt.format(**parts)
+    # A missing part leaves its separators behind: drop them rather than invent structure.
+    text = re.sub(r"\s*,\s*(?=,|$)", "", text)
+    text = re.sub(r"^\s*[,/]\s*|\s*[/]\s*$", "", text)
+    text = re.sub(r"//+", "/", text)
+    return re.sub(r"\s+", " ", text).strip(" ,") or None
+
+
+_PATTERNS = {
+    "icd10": re.compile(r"(?<![A-Z0-9])[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?(?![A-Z0-9])"),
+    "npi": re.compile(r"(?<!\d)\d{10}(?!\d)"),
+    "ein_or_ssn": re.compile(r"(?<!\d)(?:\d{2}-?\d{7}|\d{3}-?\d{2}-?\d{4})(?!\d)"),
+}
+
+
+def tidy(spec: FieldSpec, value: str) -> tuple[str, bool]:
+    """(value, trimmed): an amount's dollars and cents boxes joined ("1070 77" -> "1070.77",
+    a printed "$" dropped); a coded value cut to the one part of it that has the code's shape
+    ("A.E11.9" -> "E11.9", the box's printed item letter read with it)."""
+    if spec.type == "amount":
+        tokens = [t for t in re.findall(r"[\d.,]+", value) if re.search(r"\d", t)]
+        if len(tokens) == 2 and "." not in tokens[0] and re.fullmatch(r"\.?\d{2}", tokens[1]):
+            joined = f"{tokens[0]}.{tokens[1].lstrip('.')}"
+            return joined, joined != value
+        if len(tokens) == 1:
+            return tokens[0], tokens[0] != value
+        return value, False
+    for name in spec.validators:
+        pattern = _PATTERNS.get(name)
+        if pattern is None:
+            continue
+        hits = pattern.findall(value.upper())
+        if len(hits) == 1 and hits[0] != value.strip().upper():
+            return hits[0], True
+    return value, False
+
+
+def _passes(spec: FieldSpec, value: str) -> bool:
+    _, messages = normalize_field(spec, value, day_first=False)
+    return not messages
+
+
+class TemplateExtractor:
+    """Reads a document type's fields from its form template. ``extract`` returns candidates
+    only for a registered document (none otherwise); ``extra`` on each candidate records
+    ``source="template"``, the registration and, for a digital fill, ``text_layer=True``."""
+
+    name = "template"
+    version = VERSION
+
+    def __init__(self, template: FormTemplate | None = None) -> None:
+        self.template = template
+
+    def _template(self, doctype: DocType) -> FormTemplate:
+        if self.template is not None:
+            return self.template
+        return load_template(getattr(doctype, "template", "") or doctype.name)
+
+    def register(self, document: DocumentText, doctype: DocType,
+                 text_layers: dict[int, PageWords] | None = None) -> Registration | None:
+        """The best registered page: anchors on any page, else a text layer that fits the form."""
+        template = self._template(doctype)
+        best: Registration | None = None
+        for page in document.pages:
+            reg = register_by_anchors(template, page)
+            if reg is not None and (best is None or best.kind != "anchors" or reg.anchors > best.anchors):
+                best = reg
+        if best is not None:
+            return best
+        for page in document.pages:
+            layer = (text_layers or {}).get(page.page, page)
+            reg = register_identity(template, layer)
+            if reg is not None:
+                return reg
+        return None
+
+    def extract(self, document: DocumentText, doctype: DocType, *,
+                text_layers: dict[int, PageWords] | None = None) -> ExtractionOutput:
+        """Candidates for the template's fields of a registered document; none otherwise.
+
+        ``text_layers`` (page -> the PDF's own text layer) lets a digital fill whose pages were
+        OCR'd (its labels are drawn, not text) take its values exactly from the text layer,
+        when that layer fits the form where the page registered.
+        """
+        template = self._template(doctype)
+        reg = self.register(document, doctype, text_layers)
+        engine_version = f"{VERSION}/{template.name}-{template.version}"
+        if reg is None:
+            return ExtractionOutput(candidates=(), engine=self.name, engine_version=engine_version)
+        page = next(p for p in document.pages if p.page == reg.page)
+        layer = (text_layers or {}).get(reg.page)
+        value_layer: PageWords | None = None
+        if reg.kind == "identity":
+            value_layer = layer or page
+        elif layer is not None and register_identity(template, layer) is not None:
+            value_layer = layer
+        page_words = list(page.words)
+        labels = _label_words(template, reg.transform, page_words)
+        candidates = []
+        for spec in doctype.fields:
+            entry = template.fields.get(spec.name)
+            if entry is None:
+                continue
+            parts: dict[str, str] = {}
+            ids: list[str] = []
+            confidences: list[float] = []
+            for part in entry["parts"]:
+                rect = _rect(reg.transform, part["rect"], PAD)
+                own = _words_in(rect, page_words, labels)
+                ids += [w.id for w in own]
+                if value_layer is not None and value_layer is not page:
+                    exact = _words_in(_rect(IDENTITY, part["rect"], PAD), list(value_layer.words), set())
+                    parts[part["widget"]] = " ".join(w.text for w in exact)
+                else:
+                    parts[part["widget"]] = " ".join(w.text for w in own)
+                    confidences += [w.confidence for w in own]
+            value = _compose(entry["format"], parts)
+            if value is None:
+                continue
+            value, trimmed = tidy(spec, value)
+            # Belief rests on the words the value kept (not on a stray piece a tidy dropped).
+            kept = anchor_key(value)
+            confidences = [w.confidence for w in page_words if w.id in ids and anchor_key(w.text)
+                           and anchor_key(w.text) in kept] if confidences else []
+            digital = value_layer is not None
+            valid = _passes(spec, value)
+            if digital:
+                belief = 0.99 if valid and not trimmed else 0.6
+            else:
+                belief = reg.quality * (min(confidences) if confidences else 0.5)
+                belief = round(belief * (1.0 if valid else 0.6) * (0.97 if trimmed else 1.0), 4)
+            candidates.append(Candidate(
+                spec.name, value, belief, tuple(ids),
+                extra={"source": "template", "template": template.name, "registration": reg.kind,
+                       "anchors": reg.anchors, "fit_residual": reg.residual, "text_layer": digital,
+                       "valid": valid, "trimmed": trimmed},
+            ))
+        return ExtractionOutput(candidates=tuple(candidates), engine=self.name, engine_version=engine_version)
+
+
+REPLACE_AT = 0.8  # a template value at least this believed replaces the configured extractor's
+
+
+def merge_template(document: DocumentText, doctype: DocType, output: ExtractionOutput, *,
+                   text_layers: dict[int, PageWords] | None = None,
+                   extractor: TemplateExtractor | None = None) -> ExtractionOutput:
+    """``output`` with the fields a registered form template reads confidently in place of the
+    configured extractor's. Each replaced candidate's ``extra`` says ``source="template"``, the
+    template engine and version, and the value it replaced; the output's engine stays the
+    configured one (its calibration is not applied to template values). Unchanged when the
+    document type has no template, the template file is missing or the document does not register."""
+    if not doctype.template:
+        return output
+    try:
+        found = (extractor or TemplateExtractor()).extract(document, doctype, text_layers=text_layers)
+    except TemplateMissing:
+        return output
+    confident = {c.name: c for c in found.candidates
+                 if c.value is not None and c.model_confidence >= REPLACE_AT and c.extra.get("valid")}
+    if not confident:
+        return output
+    previous = {c.name: c for c in output.candidates}
+    merged = []
+    for c in output.candidates:
+        if c.name in confident:
+            t = confident[c.name]
+            merged.append(Candidate(t.name, t.value, t.model_confidence, t.word_ids, extra={
+                **t.extra, "engine": found.engine, "engine_version": found.engine_version,
+                "replaced_value": c.value}))
+        else:
+            merged.append(c)
+    for name, t in confident.items():
+        if name not in previous:
+            merged.append(Candidate(t.name, t.value, t.model_confidence, t.word_ids, extra={
+                **t.extra, "engine": found.engine, "engine_version": found.engine_version, "replaced_value": None}))
+    return ExtractionOutput(
+        candidates=tuple(merged),
+        engine=output.engine,
+        engine_version=output.engine_version,
+        prompt_version=output.prompt_version,
+        fallback_reason=output.fallback_reason,
+        calls=output.calls,
+        calibration_version=output.calibration_version,
+    )
+
+
+def template_fields(output: ExtractionOutput) -> tuple[str, ...]:
+    """The fields of ``output`` whose values came from a form template."""
+    return tuple(c.name for c in output.candidates if c.extra.get("source") == "template")
