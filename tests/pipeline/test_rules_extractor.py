@@ -69,3 +69,15 @@ def test_missing_required_field_goes_to_review(tmp_path):
     assert got["claim_number"].value == "CLM-2024-123456"
     assert got["policy_number"].value is None and got["policy_number"].status == "needs_review"
     assert got["policy_number"].confidence == 0.0
+
+
+def test_an_impossible_date_is_kept_as_printed_and_flagged(tmp_path):
+    """The label is found but its value is not a date: the printed text is kept and sent to a
+    person, and no other date on the page is offered in its place."""
+    truth = replace(make_claim(5), claimant_dob="02/30/1943")
+    pdf = write_claim_pdf(truth, tmp_path / "bad-dob.pdf", layout="inline")
+    result = process_file(pdf, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits())
+    dob = next(f for f in result.fields if f.name == "claimant_dob")
+    assert dob.value == "02/30/1943"
+    assert dob.normalized is None and dob.status == "needs_review"
+    assert "invalid: not a date" in dob.messages

@@ -148,6 +148,10 @@ def _label_confidence(spec: FieldSpec, hit: _Hit, lines: list[_Line], value: str
     return 0.93 if strong_shape else 0.85
 
 
+def _clean(words: list[Word]) -> str:
+    return " ".join(w.text for w in words).strip(" :").lstrip("#").strip()
+
+
 class RulesExtractor:
     name = "rules"
     version = VERSION
@@ -168,15 +172,21 @@ class RulesExtractor:
     def _field(self, spec: FieldSpec, lines: list[_Line], hits: list[_Hit], label_cells: set, doctype: DocType) -> Candidate:
         if spec.type == "list":
             return self._items(spec, lines, label_cells)
+        day_first = doctype.name == "receipt"
+        printed: Candidate | None = None
         for hit in (h for h in hits if h.field == spec.name):
-            day_first = doctype.name == "receipt"
-            words = (_shape(spec, self._right_of(hit, lines, label_cells), day_first=day_first)
-                     or _shape(spec, self._below(hit, lines, label_cells), day_first=day_first))
+            right = self._right_of(hit, lines, label_cells)
+            words = _shape(spec, right, day_first=day_first) or _shape(spec, self._below(hit, lines, label_cells), day_first=day_first)
             if words:
-                value = " ".join(w.text for w in words).strip(" :").lstrip("#").strip()
+                value = _clean(words)
                 if value:
                     return Candidate(spec.name, value, _label_confidence(spec, hit, lines, value), tuple(w.id for w in words))
-        return self._unlabelled(spec, lines, label_cells, doctype)
+            if right and printed is None and _clean(right):
+                # The label is there but what is printed beside it is not a valid value of the
+                # field's type (an impossible date, say): keep it as printed, with low confidence,
+                # so validation flags it for a person, rather than guessing from elsewhere.
+                printed = Candidate(spec.name, _clean(right), 0.4, tuple(w.id for w in right))
+        return printed or self._unlabelled(spec, lines, label_cells, doctype)
 
     def _right_of(self, hit: _Hit, lines: list[_Line], label_cells: set) -> list[Word]:
         line = lines[hit.line]
