@@ -2,12 +2,14 @@
 
 ``prepare_page`` is what the runner calls before OCR. It
 
-1. finds whether the text runs along rows or columns (projection profiles of the ink),
-2. decides between the two remaining orientations (0/180 or 90/270) with the engine's own
-   ``upright_score`` (RapidOCR: its text-direction classifier over the page's lines; Tesseract:
-   its orientation detector). Pixel statistics alone (ascenders against descenders) guessed
-   no better than chance on generated scans, so an engine without a scorer gets the axis
-   fixed and the page's up/down left as scanned,
+1. asks the engine's ``orientation`` for the quarter turns that make the page upright
+   (RapidOCR: the shape of its detected line boxes gives the axis, its text-direction
+   classifier up or down; Tesseract: its orientation detector, when confident),
+2. else finds whether the text runs along rows or columns (projection profiles of the ink;
+   fooled by the fixed-pitch columns of some receipts, hence engines first) and picks between
+   the two remaining turns with the engine's ``upright_score``. Pixel statistics alone
+   (ascenders against descenders) guessed no better than chance on generated scans, so an
+   engine with neither gets the axis fixed and up/down left as scanned,
 3. measures and removes a small skew (at most ``MAX_SKEW`` degrees),
 4. rescales so that the median character height is what the engine reads best.
 

@@ -152,3 +152,24 @@ def test_mixed_pdf_is_routed_page_by_page(claim_pdfs, rapid_engine, tmp_path):
     assert engine.calls == 2, "a retried read must reuse the stored OCR stage"
     assert [p.words for p in again[1:]] == [p.words for p in pages[1:]]
     assert len(images) == 2 and all(i.rotation == 0 for i in images)
+
+
+@pytest.mark.slow
+@pytest.mark.datasets
+def test_rapidocr_orientation_on_a_real_receipt(datasets, rapid_engine):
+    """A photographed receipt whose fixed-pitch columns fool projection profiles: the engine's
+    line boxes still give the right axis, at every quarter turn."""
+    import numpy as np
+
+    from docproc.pipeline.preprocess import detect_rotation, to_gray
+    from docproc.pipeline.render import load_image_page
+
+    path = datasets / "receipts-sroie" / "images" / "X51005447848.jpg"
+    if not path.is_file():
+        pytest.skip("receipt X51005447848 is not in the dataset")
+    gray = to_gray(load_image_page(path, 1, max_image_pixels=LIMITS.max_image_pixels).image)
+    assert detect_rotation(gray) in (90, 270)  # pixels alone take the columns for lines
+    for turn in (0, 90, 180, 270):
+        turned = np.ascontiguousarray(np.rot90(gray, k=turn // 90))
+        found = detect_rotation(turned, scorer=rapid_engine.upright_score, orienter=rapid_engine.orientation)
+        assert found == (360 - turn) % 360, turn
