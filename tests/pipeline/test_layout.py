@@ -119,6 +119,7 @@ def test_runner_layout_stage_orders_words_and_is_cached(two_columns):
     assert page.text.splitlines()[1:13] == LEFT
     assert [w.id for w in page.words] == [f"p1-w{i}" for i in range(len(page.words))]
     (layout,) = result.layouts
+    assert sum(r.kind == "text" for r in layout.regions) >= 2
     assert (1, "layout", engine.name, engine.version) in cache
     assert result.engines["layout"][0]["engine"] == "pdf-structure"
     again = process_file(two_columns, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits(),
