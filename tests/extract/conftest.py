@@ -37,10 +37,11 @@ def small_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
-def llm_settings(small_gguf) -> dict:
+def llm_settings(small_gguf, tmp_path_factory) -> dict:
     return {
         "DOCPROC_LLM_GGUF": str(small_gguf),
-        "DOCPROC_LLM_CACHE_DIR": "",  # answers cached in memory only: each test process asks the model
+        # One answer cache for the session: a test that only needs an answer reuses another's.
+        "DOCPROC_LLM_CACHE_DIR": str(tmp_path_factory.mktemp("llm-cache")),
         "DOCPROC_LLM_THREADS": 1,  # llama.cpp threads spin: one is fastest on a busy machine
         "DOCPROC_LLM_CTX": 4096,
         "DOCPROC_DEVICE": "cpu",

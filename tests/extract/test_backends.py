@@ -76,19 +76,28 @@ def test_instructions_inside_a_document_do_not_change_what_is_extracted(llamacpp
     assert fields["claim_number"].value == truth.claim_number
 
 
+SHOP = ["KEDAI RUNCIT MAJU JAYA SDN BHD", "NO 12, JALAN MERANTI 3,", "43000 KAJANG, SELANGOR.", "TEL: 03-8736 1122",
+        "DATE: 05/03/2018", "MILO 1KG 19.90", "SUB TOTAL 19.90", "TOTAL 19.90", "CASH 20.00", "CHANGE 0.10"]
+
+
 @pytest.mark.slow
-def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_settings, claim_pdf):
+def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_settings):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from docproc.pipeline.extract.hf import TransformersExtractor
+    from tests.extract.test_llm_units import page
 
-    path, truth = claim_pdf
+    receipt = get_doctype("receipt")
     extractor = TransformersExtractor(settings=llm_settings)
-    doc = claim_text(path)
-    out = run_extractor(doc, CLAIM, extractor)
+    doc = DocumentText((page(SHOP),))
+    out = run_extractor(doc, receipt, extractor)
     assert out.engine == "transformers" and not out.fallback_reason, out.fallback_reason
-    assert {c.name for c in out.candidates} == set(CLAIM.field_names)
-    assert_core_fields_right(finish_fields(doc, CLAIM, out), truth)
+    assert {c.name for c in out.candidates} == set(receipt.field_names)
+    by = values(finish_fields(doc, receipt, out))
+    assert by["company"].value == "KEDAI RUNCIT MAJU JAYA SDN BHD"
+    assert by["date"].normalized == "2018-03-05"
+    assert by["total"].normalized == Decimal("19.90")
+    assert by["total"].bbox is not None and "model" in by["total"].signals
     (call,) = out.calls
     assert call["backend"] == "transformers" and call["tokens_out"] > 5 and call["cached_tokens"] > 100  # system prefix reused
 
@@ -211,7 +220,11 @@ def test_an_extraction_run_stores_its_model_calls_and_versions(settings, llm_set
     run = doc.runs.get()
     assert run.extractor == "llamacpp" and run.prompt_version == "claim-v4"
     (call,) = ModelCall.objects.filter(document=doc)
+    (event,) = AuditEvent.objects.filter(document_id=doc.id, action="model.called")
     assert call.run_id == run.id and call.backend == "llamacpp" and call.prompt_version == "claim-v4"
-    assert call.tokens_in > 200 and call.latency_ms > 0 and call.cache_hit is False
-    assert AuditEvent.objects.filter(document_id=doc.id, action="model.called").count() == 1
+    assert call.model == "qwen2.5-coder-0.5b-instruct-q4_k_m" == event.payload["model"]
+    # The answer may come from the shared answer cache (when another test asked first): the
+    # row says which, and its counts are the call's.
+    assert call.cache_hit == event.payload["cache_hit"] and call.tokens_in == event.payload["tokens_in"]
+    assert (call.tokens_in > 200) != call.cache_hit
     assert doc.fields.get(name="claim_number").value == truth.claim_number

@@ -162,7 +162,7 @@ class _Decoder:
         self._write("{")
         names = list(schema["properties"])
         for i, name in enumerate(names):
-            self._write(("" if i == 0 else ", ") + json.dumps(name) + ": ")
+            self._write(("" if i == 0 else ", ") + json.dumps(name) + ":")
             prop = schema["properties"][name]
             if prop.get("type") == "array":
                 self._array(prop["items"])
@@ -173,7 +173,7 @@ class _Decoder:
         return Completion(self.out, tuple(self.tokens), self.tokens_in, self.tokens_out, self.cached)
 
     def _array(self, item: dict[str, Any]) -> None:
-        self._write("[")
+        self._write(" [")
         count = 0
         while count < 50:
             choice, _ = self._choose(["{", "]"] if count == 0 else [", {", "]"])
@@ -181,18 +181,19 @@ class _Decoder:
                 break
             self._write(choice)
             for j, sub in enumerate(item["properties"]):
-                self._write(("" if j == 0 else ", ") + json.dumps(sub) + ": ")
+                self._write(("" if j == 0 else ", ") + json.dumps(sub) + ":")
                 self._string_or_null()
             self._write("}")
             count += 1
         self._write("]")
 
     def _string_or_null(self) -> None:
-        choice, lp = self._choose(['"', "null"])
-        if choice == "null":
-            self._write("null", lp)
+        # The separator's space goes with the value's first token, as the tokenizer writes JSON.
+        choice, lp = self._choose([' "', " null"])
+        if choice == " null":
+            self._write(" null", lp)
             return
-        self._write('"')
+        self._write(' "')
         torch = self.torch
         value = ""
         for _ in range(MAX_STRING_TOKENS):
