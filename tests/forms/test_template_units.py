@@ -153,3 +153,26 @@ def test_tidy_joins_dollars_and_cents_and_cuts_codes_to_their_shape():
     assert tidy(CMS.field("diagnosis_code_1"), "A.E11.9") == ("E11.9", True)
     assert tidy(CMS.field("diagnosis_code_1"), "J45.909") == ("J45.909", False)
     assert tidy(CMS.field("billing_npi"), "NPI 1623192527") == ("1623192527", True)
+
+
+def test_a_page_left_upside_down_registers_and_reads_in_the_forms_order():
+    """The OCR's orientation step can leave a page turned 180 degrees; the fit takes the turn and
+    each field's words are ordered where the form puts them, not where the page shows them."""
+    t = _affine(0.96, 0.97, 180.5, 0.98, 0.99)
+    doc = DocumentText((_scan_page(t, keep_anchors=0.9, seed=3),))
+    reg = TemplateExtractor().register(doc, CMS)
+    assert reg is not None and reg.kind == "anchors" and not reg.loose
+    got = {c.name: c.value for c in TemplateExtractor().extract(doc, CMS).candidates}
+    assert got["patient_name"] == "DUBOIS, AIKO"
+    assert got["patient_address"] == "4180 MAPLE AVENUE, SPRINGFIELD, IL 62704"
+    assert got["total_charge"] == "1974.83"
+
+
+def test_a_mirrored_or_sheared_fit_is_refused():
+    from docproc.pipeline.extract.template import _plausible
+
+    assert _plausible(_affine(1.0, 1.0, 2.0, 0.0, 0.0))
+    assert _plausible(_affine(0.9, 1.1, 90.0, 1.0, 0.0))
+    assert not _plausible((-1.0, 0.0, 1.0, 0.0, 1.0, 0.0))  # mirrored
+    assert not _plausible(_affine(1.0, 1.0, 20.0, 0.0, 0.0))  # not a scan's skew
+    assert not _plausible((1.0, 0.4, 0.0, 0.0, 1.0, 0.0))  # sheared

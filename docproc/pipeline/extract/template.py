@@ -25,6 +25,7 @@ those of the document's own words (text layer or OCR) inside the same rectangles
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -91,6 +92,13 @@ class Registration:
     transform: Affine  # template -> page, normalised coordinates
     anchors: int  # inlier label matches (0 for identity)
     residual: float  # RMS distance of the inliers after the fit (fraction of the page)
+    matched: int = 0  # label words matched to the template before outliers were dropped
+
+    @property
+    def loose(self) -> bool:
+        """Most matched labels did not fit: the page's word boxes are unreliable (a page read
+        upside down places words wrongly within their lines), so unchecked values are doubtful."""
+        return self.kind == "anchors" and self.anchors < 0.5 * self.matched
 
     @property
     def quality(self) -> float:
@@ -168,13 +176,26 @@ def fit_affine(pairs: list[tuple[tuple[float, float], tuple[float, float]]]) -> 
 
 
 def _plausible(t: Affine) -> bool:
-    """A scan of the form: each axis scaled by 0.5-2 (margins, aspect), little rotation or shear."""
-    sx = (t[0] ** 2 + t[3] ** 2) ** 0.5
-    sy = (t[1] ** 2 + t[4] ** 2) ** 0.5
+    """A scan of the form: each axis scaled by 0.5-2 (margins, aspect), turned by a multiple of
+    90 degrees (a page the OCR's orientation step left upside down still registers) plus at most
+    ~6 degrees of skew, and not mirrored."""
+    sx = math.hypot(t[0], t[3])
+    sy = math.hypot(t[1], t[4])
     if not (0.5 <= sx <= 2.0 and 0.5 <= sy <= 2.0):
         return False
-    # rotation/shear: the images of the axes stay within ~6 degrees of the axes
-    return abs(t[3]) / sx < 0.1 and abs(t[1]) / sy < 0.1 and t[0] > 0 and t[4] > 0
+    angle_x = math.degrees(math.atan2(t[3], t[0]))
+    angle_y = math.degrees(math.atan2(t[4], t[1]))
+    turn = (angle_y - angle_x) % 360.0
+    if abs(turn - 90.0) > 6.0:  # the y axis must stay a quarter turn after the x axis
+        return False
+    off = angle_x % 90.0
+    return min(off, 90.0 - off) <= 6.0
+
+
+def _invert(t: Affine) -> Affine:
+    a, b, c, d, e, f = t
+    det = a * e - b * d
+    return (e / det, -b / det, (b * f - c * e) / det, -d / det, a / det, (c * d - a * f) / det)
 
 
 def _residual(t: Affine, pair: tuple[tuple[float, float], tuple[float, float]]) -> float:
@@ -231,7 +252,7 @@ def register_by_anchors(template: FormTemplate, page: PageWords, *, seed: int = 
     if len(kept) < MIN_ANCHORS:
         return None
     rms = (sum(_residual(t, p) ** 2 for p in kept) / len(kept)) ** 0.5
-    return Registration(page.page, "anchors", t, len(kept), round(rms, 5))
+    return Registration(page.page, "anchors", t, len(kept), round(rms, 5), matched=len(pairs))
 
 
 def _field_rects(template: FormTemplate) -> list[tuple[float, float, float, float]]:
@@ -294,8 +315,17 @@ def _label_words(template: FormTemplate, t: Affine, words: list[Word]) -> set[st
     return found
 
 
-def _words_in(rect: tuple[float, float, float, float], words: list[Word], skip: set[str]) -> list[Word]:
-    return reading_order([w for w in words if w.id not in skip and _inside(_centre(w.bbox), rect)])
+def _words_in(rect: tuple[float, float, float, float], words: list[Word], skip: set[str],
+              t: Affine = IDENTITY) -> list[Word]:
+    """Words whose centres fall in ``rect`` (page coordinates), in the form's reading order:
+    ordered where the template puts them, so that a page registered upside down reads right."""
+    inside = [w for w in words if w.id not in skip and _inside(_centre(w.bbox), rect)]
+    if t == IDENTITY:
+        return reading_order(inside)
+    back = _invert(t)
+    by_id = {w.id: w for w in inside}
+    upright = [Word(w.id, w.text, _rect(back, w.bbox, 0.0), w.confidence) for w in inside]
+    return [by_id[w.id] for w in reading_order(upright)]
 
 
 def _compose(fmt: str, parts: dict[str, str]) -> str | None:
@@ -409,7 +439,7 @@ class TemplateExtractor:
             confidences: list[float] = []
             for part in entry["parts"]:
                 rect = _rect(reg.transform, part["rect"], PAD)
-                own = _words_in(rect, page_words, labels)
+                own = _words_in(rect, page_words, labels, reg.transform)
                 ids += [w.id for w in own]
                 if value_layer is not None and value_layer is not page:
                     exact = _words_in(_rect(IDENTITY, part["rect"], PAD), list(value_layer.words), set())
@@ -431,11 +461,14 @@ class TemplateExtractor:
                 belief = 0.99 if valid and not trimmed else 0.6
             else:
                 belief = reg.quality * (min(confidences) if confidences else 0.5)
-                belief = round(belief * (1.0 if valid else 0.6) * (0.97 if trimmed else 1.0), 4)
+                belief = belief * (1.0 if valid else 0.6) * (0.97 if trimmed else 1.0)
+                if reg.loose and not (valid and spec.validators):
+                    belief *= 0.8  # only a check digit or code shape vouches for a value then
+                belief = round(belief, 4)
             candidates.append(Candidate(
                 spec.name, value, belief, tuple(ids),
                 extra={"source": "template", "template": template.name, "registration": reg.kind,
-                       "anchors": reg.anchors, "fit_residual": reg.residual, "text_layer": digital,
+                       "anchors": reg.anchors, "matched": reg.matched, "fit_residual": reg.residual, "text_layer": digital,
                        "valid": valid, "trimmed": trimmed},
             ))
         return ExtractionOutput(candidates=tuple(candidates), engine=self.name, engine_version=engine_version)
