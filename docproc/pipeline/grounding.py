@@ -88,6 +88,7 @@ def _search(target: str, document: DocumentText) -> Grounding:
 
 POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 LineKey = tuple[int, int, int]  # (page, block, line)
+STOP_WORDS = re.compile(r"\b(?:tel|fax|gst|reg|no|invoice|receipt|sdn|bhd|date|cashier|phone)\b", re.IGNORECASE)
 
 
 def _lines_of(document: DocumentText) -> tuple[dict[str, LineKey], dict[LineKey, list[Word]], list[LineKey]]:
@@ -125,8 +126,12 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         return replace(candidate, extra={**extra, "snap": "none"})
     if spec.type not in ("text", "name", "address") or spec.labels:
         return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
-    line_of, lines, order = _lines_of(document)
+    from .visual_lines import reline
+
+    line_of, lines, order = _lines_of(reline(document))
     matched = set(found.word_ids)
+    # A company name is a line of its own: a model that copies part of it gets the whole line.
+    whole_line_share = 0.25 if spec.name in ("company", "issuer") else 0.5
     touched = list(dict.fromkeys(line_of[i] for i in found.word_ids))
     words: list[Word] = []
     whole = 0
@@ -134,7 +139,7 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         line_words = lines[key]
         inside = [w for w in line_words if w.id in matched]
         line_chars = len(_key(" ".join(w.text for w in line_words))) or 1
-        if len(_key(" ".join(w.text for w in inside))) / line_chars >= 0.5:
+        if len(_key(" ".join(w.text for w in inside))) / line_chars >= whole_line_share:
             words.extend(line_words)
             whole += 1
         else:
@@ -151,6 +156,19 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
                     words.extend(lines[order[last + k]])
                 extended = step
                 break
+    if spec.type == "address" and POSTCODE.search(" ".join(w.text for w in words)):
+        # "40170 SHAH ALAM," goes on to its state on the next line: a trailing comma continues.
+        last = order.index(line_of[words[-1].id])
+        for _ in range(2):
+            if not words[-1].text.endswith(",") or last + 1 >= len(order) or order[last + 1][0] != order[last][0]:
+                break
+            nxt = lines[order[last + 1]]
+            text = " ".join(w.text for w in nxt)
+            if len(nxt) > 4 or any(ch.isdigit() for ch in text) or STOP_WORDS.search(text):
+                break
+            words.extend(nxt)
+            extended += 1
+            last += 1
     value = " ".join(w.text for w in words)
     snap = "lines" if whole == len(touched) else ("partial-lines" if whole else "words")
     return replace(candidate, value=value, word_ids=tuple(w.id for w in words),

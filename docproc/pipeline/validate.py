@@ -244,8 +244,10 @@ _NOT_TOTAL = re.compile(r"sub\s*-?\s*total|total\s*(?:qty|quantity|items?|gst|ta
 
 
 def _document_lines(document: Any) -> list[str]:
+    from .visual_lines import reline
+
     lines: list[str] = []
-    for page in document.pages:
+    for page in reline(document).pages:
         grouped: dict[tuple[int, int], list[Any]] = {}
         for w in page.words:
             grouped.setdefault((w.block, w.line), []).append(w)

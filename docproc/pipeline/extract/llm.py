@@ -22,6 +22,7 @@ from docproc.doctypes import DocType, FieldSpec
 
 from ..grounding import snap_candidate
 from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput, PageWords
+from ..visual_lines import reline
 from .prompts import Prompt, build_prompt, numbered_text, schema_key
 
 
@@ -239,6 +240,7 @@ class LlmExtractor:
 
     def extract(self, document: DocumentText, doctype: DocType) -> ExtractionOutput:
         prompt = self.prompt_for(doctype)
+        document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
         calls: list[dict[str, Any]] = []
         parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []
         for pages in chunk_pages(document.pages, self.max_chars):
