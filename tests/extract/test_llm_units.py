@@ -244,3 +244,17 @@ def test_llamacpp_without_its_model_falls_back_instead_of_failing(tmp_path):
     doc = DocumentText((page(RECEIPT_LINES),))
     out = run_extractor(doc, RECEIPT, ex)
     assert out.engine == "rules" and "missing_model" in out.fallback_reason and "models install" in out.fallback_reason
+
+
+def test_skewed_lines_that_touch_stay_apart():
+    from docproc.pipeline.visual_lines import reline
+
+    # Two header lines sloping down to the right, each word overlapping the next line's extent.
+    words = []
+    for li, line in enumerate([["LIGHTROOM", "GALLERY", "SDN", "BHD"], ["No:", "28,", "JALAN", "ASTANA"]]):
+        for i, text in enumerate(line):
+            y = 0.05 + 0.022 * li + 0.008 * i
+            words.append(Word(f"p1-w{len(words)}", text, (0.1 + 0.2 * i, y, 0.28 + 0.2 * i, y + 0.025), 0.9))
+    doc = DocumentText((PageWords(1, 600, 1000, tuple(words), "ocr", "t", "1"),))
+    assert reline(doc).pages[0].text == "LIGHTROOM GALLERY SDN BHD\nNo: 28, JALAN ASTANA"
+    assert {w.id for w in reline(doc).words()} == {w.id for w in words}
