@@ -176,3 +176,21 @@ def test_a_mirrored_or_sheared_fit_is_refused():
     assert not _plausible((-1.0, 0.0, 1.0, 0.0, 1.0, 0.0))  # mirrored
     assert not _plausible(_affine(1.0, 1.0, 20.0, 0.0, 0.0))  # not a scan's skew
     assert not _plausible((1.0, 0.4, 0.0, 0.0, 1.0, 0.0))  # sheared
+
+
+def test_a_doubtful_template_reading_that_disagrees_sends_the_extractors_value_to_review():
+    """On a registered form, a box the template reads without confidence (here an ICD-10 code
+    that fails its shape) still disagrees with a label-anchored value lifted from elsewhere."""
+    from docproc.pipeline.extract import template as tpl
+
+    t = _affine(1.0, 1.0, 0.0, 0.0, 0.0)
+    page = _scan_page(t)
+    words = tuple(w if w.text != "E11.9" else Word(w.id, "E1!.9", w.bbox, 0.6) for w in page.words)
+    doc = DocumentText((PageWords(1, 1700, 2200, words, "ocr", "synthetic", "0"),))
+    configured = ExtractionOutput((Candidate("diagnosis_code_1", "Relate A-L", 0.95),
+                                   Candidate("tax_id", "65-1035333", 0.95)), engine="rules", engine_version="1")
+    merged = {c.name: c for c in merge_template(doc, CMS, configured).candidates}
+    assert merged["diagnosis_code_1"].value == "Relate A-L"
+    assert merged["diagnosis_code_1"].model_confidence == tpl.DISAGREE_CAP
+    assert merged["diagnosis_code_1"].extra["template_value"] == "E1!.9"
+    assert merged["tax_id"].extra["source"] == "template"

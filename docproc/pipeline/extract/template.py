@@ -475,6 +475,7 @@ class TemplateExtractor:
 
 
 REPLACE_AT = 0.8  # a template value at least this believed replaces the configured extractor's
+DISAGREE_CAP = 0.5  # the configured extractor's belief where a registered form's box reads otherwise
 
 
 def merge_template(document: DocumentText, doctype: DocType, output: ExtractionOutput, *,
@@ -483,7 +484,9 @@ def merge_template(document: DocumentText, doctype: DocType, output: ExtractionO
     """``output`` with the fields a registered form template reads confidently in place of the
     configured extractor's. Each replaced candidate's ``extra`` says ``source="template"``, the
     template engine and version, and the value it replaced; the output's engine stays the
-    configured one (its calibration is not applied to template values). Unchanged when the
+    configured one (its calibration is not applied to template values). Where the template reads
+    a field's box but not confidently, a configured value that differs keeps its value with its
+    belief capped at ``DISAGREE_CAP`` and ``extra["template_value"]``. Unchanged when the
     document type has no template, the template file is missing or the document does not register."""
     if not doctype.template:
         return output
@@ -493,7 +496,8 @@ def merge_template(document: DocumentText, doctype: DocType, output: ExtractionO
         return output
     confident = {c.name: c for c in found.candidates
                  if c.value is not None and c.model_confidence >= REPLACE_AT and c.extra.get("valid")}
-    if not confident:
+    doubtful = {c.name: c for c in found.candidates if c.name not in confident and c.value is not None}
+    if not confident and not doubtful:
         return output
     previous = {c.name: c for c in output.candidates}
     merged = []
@@ -503,6 +507,11 @@ def merge_template(document: DocumentText, doctype: DocType, output: ExtractionO
             merged.append(Candidate(t.name, t.value, t.model_confidence, t.word_ids, extra={
                 **t.extra, "engine": found.engine, "engine_version": found.engine_version,
                 "replaced_value": c.value}))
+        elif c.name in doubtful and c.value is not None and anchor_key(str(c.value)) != anchor_key(doubtful[c.name].value or ""):
+            # The document is the form, and what its box holds reads otherwise: two readers
+            # disagree, so the configured extractor's value goes to a person.
+            merged.append(Candidate(c.name, c.value, min(c.model_confidence, DISAGREE_CAP), c.word_ids, extra={
+                **c.extra, "template_value": doubtful[c.name].value}))
         else:
             merged.append(c)
     for name, t in confident.items():
