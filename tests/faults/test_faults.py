@@ -202,13 +202,44 @@ def test_database_connections_dropped_tasks_retry(stack, make_api_client, tmp_pa
 
 # --- the LLM endpoint down --------------------------------------------------------------------
 
-def test_llm_endpoint_down_falls_back_and_sends_fields_to_review(stack, make_api_client, tmp_path):
-    """Given the extractor is an OpenAI-compatible endpoint that refuses connections, the rules
-    fallback runs, says why, and every field goes to review."""
+@pytest.fixture
+def silent_endpoint():
+    """A server that accepts connections and never answers (an LLM endpoint stuck on a request)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(timeout=2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("failure", ["down", "slow"])
+def test_llm_endpoint_down_or_slow_falls_back_and_sends_fields_to_review(
+        failure, stack, make_api_client, tmp_path, silent_endpoint):
+    """Given the extractor is an OpenAI-compatible endpoint that refuses connections (down) or
+    never answers (slow), the rules fallback runs, says why, and every field goes to review."""
     from docproc.models import ExtractionRun, Field
 
     _, token = make_api_client("faults-llm")
-    dead = f"http://127.0.0.1:{free_port()}/v1"
+    dead = f"http://127.0.0.1:{free_port()}/v1" if failure == "down" else silent_endpoint
     env = {"DOCPROC_EXTRACT_ENGINE": "openai", "DOCPROC_OPENAI_BASE_URL": dead, "DOCPROC_OPENAI_MODEL": "m",
            "DOCPROC_OPENAI_RETRIES": "1", "DOCPROC_OPENAI_TIMEOUT": "2", "DOCPROC_LLM_CACHE_DIR": ""}
     base = stack.start_web(workers=1, threads=2)
@@ -218,7 +249,8 @@ def test_llm_endpoint_down_falls_back_and_sends_fields_to_review(stack, make_api
     wait_until(lambda: status_of(body["id"]) in FINAL, timeout=120, what="final state")
     assert status_of(body["id"]) == "needs_review"
     run = ExtractionRun.objects.get(document_id=body["id"])
-    assert run.extractor == "rules" and "openai" in run.fallback_reason
+    assert run.extractor == "rules" and "openai" in run.fallback_reason, run.fallback_reason
+    assert ("Connection refused" if failure == "down" else "timed out") in run.fallback_reason
     assert not Field.objects.filter(document_id=body["id"], status="auto_accepted").exists()
 
 
