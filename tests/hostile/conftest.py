@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 
@@ -23,18 +21,11 @@ def eager_tasks():
 
 
 @pytest.fixture
-def ocr_available(settings):
-    """The configured OCR engine; while no OCR engine package is installed in this checkout, an
-    engine that finds no words, so that the code around OCR (render, colour modes, limits) is
-    still exercised on every image."""
+def ocr_available():
+    """The configured OCR engine, built fresh for the test and dropped after it."""
     from docproc import engines
-    from docproc.pipeline import registry
 
-    try:
-        engines.get_ocr()
-    except (ImportError, registry.UnknownEngine) as exc:
-        warnings.warn(f"configured OCR engine unavailable ({exc}); hostile images read by a blank engine", stacklevel=1)
-        registry.ENGINES["ocr"]["blank"] = "tests.hostile.blank_ocr:BlankOcrEngine"
-        settings.DOCPROC_OCR_ENGINE = "blank"
+    engines.reset_engines()
+    engines.get_ocr()
     yield
     engines.reset_engines()
