@@ -88,6 +88,9 @@ def _search(target: str, document: DocumentText) -> Grounding:
 
 POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 LineKey = tuple[int, int, int]  # (page, block, line)
+SUFFIXES = {"sdn", "bhd", "co", "m", "restaurant", "enterprise", "trading", "ltd", "inc", "llc", "gmbh", "company",
+            "cafe", "&", "plc", "corp", "corporation", "limited", "store", "stores", "s/b"}
+REG_NUMBER = re.compile(r"^\(?[A-Z]{0,3}\d{4,}-?[A-Z]?\)?$", re.IGNORECASE)
 STOP_WORDS = re.compile(r"\b(?:tel|fax|gst|reg|no|invoice|receipt|sdn|bhd|date|cashier|phone)\b", re.IGNORECASE)
 
 
@@ -156,6 +159,19 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
                     words.extend(lines[order[last + k]])
                 extended = step
                 break
+    if spec.name in ("company", "issuer") and words:
+        # "POPULAR BOOK" / "CO. (M) SDN BHD": a line of legal suffixes continues the line above;
+        # a registration number in brackets after the name is not part of it.
+        first = order.index(line_of[words[0].id])
+        head = [w.text.lower().strip(".,()") for w in lines[order[first]]]
+        if first > 0 and order[first - 1][0] == order[first][0] and sum(t in SUFFIXES for t in head) * 2 >= len(head):
+            above = lines[order[first - 1]]
+            text = " ".join(w.text for w in above)
+            if len(above) <= 6 and not any(ch.isdigit() for ch in text) and not STOP_WORDS.search(text):
+                words = list(above) + words
+                extended += 1
+        while len(words) > 1 and REG_NUMBER.match(words[-1].text):
+            words.pop()
     if spec.type == "address" and POSTCODE.search(" ".join(w.text for w in words)):
         # "40170 SHAH ALAM," goes on to its state on the next line: a trailing comma continues.
         last = order.index(line_of[words[-1].id])

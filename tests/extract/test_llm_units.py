@@ -258,3 +258,12 @@ def test_skewed_lines_that_touch_stay_apart():
     doc = DocumentText((PageWords(1, 600, 1000, tuple(words), "ocr", "t", "1"),))
     assert reline(doc).pages[0].text == "LIGHTROOM GALLERY SDN BHD\nNo: 28, JALAN ASTANA"
     assert {w.id for w in reline(doc).words()} == {w.id for w in words}
+
+
+def test_a_company_name_on_two_lines_is_joined_and_loses_its_registration_number():
+    doc = DocumentText((page(["POPULAR BOOK", "CO. (M) SDN BHD (113825-W)", "NO 8, JALAN 7/118B,", "56000 KUALA LUMPUR"]),))
+    cand = snap_candidate(Candidate("company", "CO. (M) SDN BHD", 0.9), RECEIPT.field("company"), doc)
+    assert cand.value == "POPULAR BOOK CO. (M) SDN BHD"
+    alone = snap_candidate(Candidate("company", "TRI SHAAS SDN BHD", 0.9), RECEIPT.field("company"),
+                           DocumentText((page(["TRI SHAAS SDN BHD (728515-M)", "4-20, JALAN RIA 25/62"]),)))
+    assert alone.value == "TRI SHAAS SDN BHD"
