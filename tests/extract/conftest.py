@@ -52,7 +52,9 @@ def llm_settings(small_gguf, tmp_path_factory) -> dict:
 def llamacpp(llm_settings):
     from docproc.pipeline.extract.llamacpp import LlamaCppExtractor
 
-    return LlamaCppExtractor(settings=llm_settings)
+    # Its own in-memory answer cache: tests that count a real call's tokens get a real call
+    # whatever ran before them (pytest-django runs transactional tests first).
+    return LlamaCppExtractor(settings={**llm_settings, "DOCPROC_LLM_CACHE_DIR": ""})
 
 
 @pytest.fixture(scope="session")
