@@ -173,7 +173,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # --- Engines ------------------------------------------------------------------------------
 DOCPROC_OCR_ENGINE = env("DOCPROC_OCR_ENGINE", "rapidocr")
 DOCPROC_LAYOUT_ENGINE = env("DOCPROC_LAYOUT_ENGINE", "pdf-structure")
-DOCPROC_EXTRACT_ENGINE = env("DOCPROC_EXTRACT_ENGINE", "rules")
+DOCPROC_EXTRACT_ENGINE = env("DOCPROC_EXTRACT_ENGINE", "llamacpp")
 DOCPROC_DEVICE = env("DOCPROC_DEVICE", "cpu")
 DOCPROC_OCR_THREADS = env_int("DOCPROC_OCR_THREADS", 1)
 DOCPROC_PADDLE_MODEL_DIR = env("DOCPROC_PADDLE_MODEL_DIR", "")

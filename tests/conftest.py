@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The product's default extractor is the in-process LLM (seconds per document on CPU). Tests of
+# everything around extraction use the label rules, exact on the generated claims; tests/extract
+# runs every LLM backend for real by choosing it explicitly. Worker processes inherit this.
+os.environ.setdefault("DOCPROC_EXTRACT_ENGINE", "rules")
 SHARED_DATASETS = Path(os.environ.get("DOCPROC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 

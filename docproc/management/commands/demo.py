@@ -11,6 +11,7 @@ from pathlib import Path
 from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
+from django.test import override_settings
 
 from docproc import services
 from docproc.celery import app as celery_app
@@ -26,8 +27,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--documents", type=int, default=6)
         parser.add_argument("--password", default="", help="password for every demo user (default: random, printed)")
+        parser.add_argument("--extractor", default="rules",
+                            help="extraction engine for the demo documents: 'rules' (default: instant and exact on "
+                                 "the generated claims) or 'configured' (DOCPROC_EXTRACT_ENGINE)")
 
-    def handle(self, *args, documents: int, password: str, **opts):
+    def handle(self, *args, documents: int, password: str, extractor: str, **opts):
+        if extractor != "configured":
+            with override_settings(DOCPROC_EXTRACT_ENGINE=extractor):
+                return self._seed(documents, password)
+        return self._seed(documents, password)
+
+    def _seed(self, documents: int, password: str) -> None:
         lines = ["", "docproc demo data", "================="]
         for role in ROLES:
             group, _ = Group.objects.get_or_create(name=role)
