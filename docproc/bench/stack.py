@@ -194,3 +194,30 @@ class Stack:
         for proc in reversed(self.procs):
             _stop(proc)
         self.redis.stop()
+
+
+def upload_over_http(base: str, token: str, data: bytes, name: str, *, doc_type: str = "claim",
+                     timeout: float = 60) -> tuple[int, dict]:
+    """POST one file to the running API as multipart; (HTTP status, JSON body)."""
+    import json
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"doc_type\"\r\n\r\n{doc_type}\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{base}/api/v1/documents/", data=body, method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw or b"{}")
+        except ValueError:
+            return exc.code, {"detail": raw[:200].decode(errors="replace")}

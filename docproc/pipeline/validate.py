@@ -130,20 +130,23 @@ def normalize_currency(text: str) -> str | None:
 
 # --- validators ----------------------------------------------------------------------------
 
-def npi_is_valid(value: str) -> bool:
-    """NPI: 10 digits, Luhn check digit computed with the 80840 prefix."""
-    digits = re.sub(r"\D", "", value)
-    if len(digits) != 10:
-        return False
+def npi_check_digit(first_nine: str) -> int:
+    """The NPI check digit: Luhn over the 80840 prefix and the first nine digits."""
     total = 24  # the constant contribution of the 80840 prefix
-    for i, ch in enumerate(reversed(digits[:9])):
+    for i, ch in enumerate(reversed(first_nine)):
         n = int(ch)
         if i % 2 == 0:
             n *= 2
             if n > 9:
                 n -= 9
         total += n
-    return (10 - total % 10) % 10 == int(digits[9])
+    return (10 - total % 10) % 10
+
+
+def npi_is_valid(value: str) -> bool:
+    """NPI: 10 digits, the last one the check digit of the first nine."""
+    digits = re.sub(r"\D", "", value)
+    return len(digits) == 10 and npi_check_digit(digits[:9]) == int(digits[9])
 
 
 ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")

@@ -7,38 +7,18 @@ from __future__ import annotations
 
 import ast
 import itertools
-import json
 import threading
 import time
-import urllib.request
-import uuid
 from datetime import timedelta
 
 import pytest
 
-from docproc.bench.stack import free_port, wait_until
+from docproc.bench.stack import free_port, upload_over_http, wait_until
 from tests.faults.conftest import FAULT_ENV, fail_with_logs
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 FINAL = ("auto_accepted", "needs_review", "reviewed", "delivered", "failed", "rejected")
-
-
-def upload(base: str, token: str, data: bytes, name: str, *, doc_type: str = "claim", timeout: float = 60):
-    """POST one file as multipart; returns (status, json body)."""
-    boundary = uuid.uuid4().hex
-    body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"doc_type\"\r\n\r\n{doc_type}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{base}/api/v1/documents/", data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def unique_claim_pdf(seed: int, tmp_path) -> bytes:
@@ -83,7 +63,7 @@ def test_worker_killed_mid_ocr_task_is_redelivered_and_finishes_once(stack, make
     scan = write_scan(write_claim_pdf(make_claim(41), tmp_path / "c.pdf"), tmp_path / "scan.png", dpi=150)
     base = stack.start_web(workers=1, threads=2)
     first = stack.start_worker("first")
-    status, body = upload(base, token, scan.read_bytes(), "scan.png")
+    status, body = upload_over_http(base, token, scan.read_bytes(), "scan.png")
     assert status == 201, body
     doc_id = body["id"]
     wait_until(lambda: Document.objects.get(pk=doc_id).stage.startswith(("render", "ocr")), timeout=60,
@@ -122,7 +102,7 @@ def test_redis_restart_during_upload_burst_loses_no_accepted_upload(stack, make_
 
     def uploader(chunk):
         for i, data in chunk:
-            status, body = upload(base, token, data, f"claim-{i}.pdf")
+            status, body = upload_over_http(base, token, data, f"claim-{i}.pdf")
             with lock:
                 answers.append(status)
                 if status in (200, 201):
@@ -179,7 +159,7 @@ def test_database_connections_dropped_tasks_retry(stack, make_api_client, tmp_pa
     _, token = make_api_client("faults-db")
     base = stack.start_web(workers=1, threads=2)
     worker = stack.start_worker("db", DOCPROC_DB_CONN_MAX_AGE="600")
-    status, first = upload(base, token, unique_claim_pdf(301, tmp_path), "one.pdf")
+    status, first = upload_over_http(base, token, unique_claim_pdf(301, tmp_path), "one.pdf")
     assert status == 201
     wait_until(lambda: status_of(first["id"]) in FINAL, timeout=90, what="first document final")
 
@@ -187,7 +167,7 @@ def test_database_connections_dropped_tasks_retry(stack, make_api_client, tmp_pa
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         assert cur.rowcount >= 1  # the worker's persistent connection at least
-    status, second = upload(base, token, unique_claim_pdf(302, tmp_path), "two.pdf")
+    status, second = upload_over_http(base, token, unique_claim_pdf(302, tmp_path), "two.pdf")
     assert status == 201, second
     try:
         wait_until(lambda: status_of(second["id"]) in FINAL, timeout=120, what="second document final")
@@ -244,7 +224,7 @@ def test_llm_endpoint_down_or_slow_falls_back_and_sends_fields_to_review(
            "DOCPROC_OPENAI_RETRIES": "1", "DOCPROC_OPENAI_TIMEOUT": "2", "DOCPROC_LLM_CACHE_DIR": ""}
     base = stack.start_web(workers=1, threads=2)
     stack.start_worker("llm", **env)
-    status, body = upload(base, token, unique_claim_pdf(401, tmp_path), "claim.pdf")
+    status, body = upload_over_http(base, token, unique_claim_pdf(401, tmp_path), "claim.pdf")
     assert status == 201
     wait_until(lambda: status_of(body["id"]) in FINAL, timeout=120, what="final state")
     assert status_of(body["id"]) == "needs_review"
@@ -269,7 +249,7 @@ def test_webhook_receiver_down_retries_with_backoff_then_dead_letter_visible_to_
     _, token = make_api_client("faults-hook", webhook_url=receiver, webhook_secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
     base = stack.start_web(workers=1, threads=2)
     stack.start_worker("hooks")
-    status, body = upload(base, token, unique_claim_pdf(501, tmp_path), "claim.pdf")
+    status, body = upload_over_http(base, token, unique_claim_pdf(501, tmp_path), "claim.pdf")
     assert status == 201
     wait_until(lambda: WebhookDelivery.objects.filter(document_id=body["id"], attempts__gte=1).exists(),
                timeout=90, what="first delivery attempt")

@@ -16,9 +16,6 @@ import statistics
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,26 +74,6 @@ def _unique(data: bytes, kind: str, n: int) -> bytes:
     return data + (b"\n%% bench %d\n" % n if kind == "digital" else b"bench-%d" % n)
 
 
-def _post(base: str, token: str, data: bytes, name: str, timeout: float) -> tuple[int, dict]:
-    boundary = uuid.uuid4().hex
-    body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"doc_type\"\r\n\r\nclaim\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{base}/api/v1/documents/", data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, json.loads(raw)
-        except ValueError:
-            return exc.code, {"detail": raw[:200].decode(errors="replace")}
-
-
 class Command(BaseCommand):
     help = "Load-test uploads against gunicorn and Celery workers started on this machine (loopback only)."
 
@@ -117,7 +94,7 @@ class Command(BaseCommand):
     def handle(self, *args, concurrency: int, seconds: int, out: Path, scanned_share: float, workers: int,
                web_workers: int, web_threads: int, drain_seconds: int, think_seconds: float, redis_url: str,
                request_timeout: float, **opts):
-        from docproc.bench.stack import RedisServer, Stack, wait_until
+        from docproc.bench.stack import RedisServer, Stack, upload_over_http, wait_until
         from docproc.models import ApiClient, Document
 
         if not 1 <= concurrency <= 200 or not 1 <= seconds <= 3600 or not 0 <= scanned_share <= 1:
@@ -178,7 +155,7 @@ class Command(BaseCommand):
                     data = _unique(rng.choice(files[kind]), kind, n)
                     started = time.monotonic()
                     try:
-                        status, body = _post(base, token, data, f"{kind}-{n}.{'png' if kind == 'scanned' else 'pdf'}",
+                        status, body = upload_over_http(base, token, data, f"{kind}-{n}.{'png' if kind == 'scanned' else 'pdf'}",
                                              request_timeout)
                         error = "" if status in (200, 201) else str(body.get("code") or body.get("detail", ""))[:200]
                     except Exception as exc:  # timeouts, resets: the load broke something
