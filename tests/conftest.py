@@ -17,6 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # everything around extraction use the label rules, exact on the generated claims; tests/extract
 # runs every LLM backend for real by choosing it explicitly. Worker processes inherit this.
 os.environ.setdefault("DOCPROC_EXTRACT_ENGINE", "rules")
+
+
+def pytest_configure(config):
+    # pytest-django has read the settings before this file: set the value there too.
+    from django.conf import settings
+
+    settings.DOCPROC_EXTRACT_ENGINE = os.environ["DOCPROC_EXTRACT_ENGINE"]
 SHARED_DATASETS = Path(os.environ.get("DOCPROC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 

@@ -249,15 +249,18 @@ def test_threshold_override_is_audited_and_used(client, make_user, review_doc):
     doc = review_doc(offline=True)
     sup = make_user("supervisor", "sue")
     client.force_login(sup)
-    response = client.post(reverse("reviewer:threshold"), {"doc_type": "claim", "field_name": "claimant_dob", "threshold": "0.5"})
+    response = client.post(reverse("reviewer:threshold"), {"doc_type": "claim", "field_name": "claimant_phone", "threshold": "0.95"})
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="settings.threshold_changed")
-    assert (event.actor, event.object_id, event.payload) == ("sue", "claim.claimant_dob", {"before": 0.9, "after": 0.5})
+    assert (event.actor, event.object_id, event.payload) == ("sue", "claim.claimant_phone", {"before": 0.9, "after": 0.95})
     assert client.post(reverse("reviewer:threshold"), {"doc_type": "claim", "field_name": "nope", "threshold": "0.5"}).status_code == 302
     assert ThresholdSetting.objects.count() == 1
     ana = make_user("reviewer")
     services.review_task_claim_next(user=ana)
-    assert "claimant_dob" in services.fields_accept_confident(document_id=doc.pk, user=ana)
+    phone, email = (Field.objects.get(document=doc, name=n) for n in ("claimant_phone", "claimant_email"))
+    assert 0.9 <= phone.confidence < 0.95 and 0.9 <= email.confidence < 0.95
+    accepted = services.fields_accept_confident(document_id=doc.pk, user=ana)
+    assert "claimant_email" in accepted and "claimant_phone" not in accepted  # the override is used
 
 
 # --- submit and reject ------------------------------------------------------------------------------
@@ -403,10 +406,10 @@ def test_an_expired_claim_nobody_took_stays_with_its_holder(make_user, review_do
 
 def test_supervisor_thresholds_route_new_documents(make_user, review_doc):
     before = review_doc(seed=1)
-    dob = Field.objects.get(document=before, name="claimant_dob")
-    assert dob.status == "needs_review" and dob.messages == [] and 0.45 < dob.confidence < 0.9
-    services.threshold_set(user=make_user("supervisor"), doc_type="claim", field_name="claimant_dob", threshold=0.45)
+    phone = Field.objects.get(document=before, name="claimant_phone")
+    assert phone.status == "auto_accepted" and phone.messages == [] and 0.9 <= phone.confidence < 0.95
+    services.threshold_set(user=make_user("supervisor"), doc_type="claim", field_name="claimant_phone", threshold=0.95)
     after = review_doc(seed=1)
-    routed = Field.objects.get(document=after, name="claimant_dob")
-    assert (routed.status, routed.threshold) == ("auto_accepted", 0.45)
-    assert Field.objects.get(document=before, name="claimant_dob").status == "needs_review"  # earlier ones unchanged
+    routed = Field.objects.get(document=after, name="claimant_phone")
+    assert (routed.status, routed.threshold) == ("needs_review", 0.95)
+    assert Field.objects.get(document=before, name="claimant_phone").status == "auto_accepted"  # earlier ones unchanged
