@@ -253,7 +253,8 @@ def test_webhook_receiver_down_retries_with_backoff_then_dead_letter_visible_to_
     assert status == 201
     wait_until(lambda: WebhookDelivery.objects.filter(document_id=body["id"], attempts__gte=1).exists(),
                timeout=90, what="first delivery attempt")
-    beat = Celery(broker=stack.redis.url)
+    # Not the current app: shared tasks in this test process must keep the project's broker.
+    beat = Celery(broker=stack.redis.url, set_as_current=False)
 
     def retried_to_death() -> bool:
         d = WebhookDelivery.objects.get(document_id=body["id"])
