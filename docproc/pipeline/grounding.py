@@ -7,6 +7,7 @@ a model's invention, and the confidence built on it sends the field to review.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import Any
@@ -27,6 +28,16 @@ NOT_FOUND = Grounding((), None, None, 0.0)
 
 def _key(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def fold_accents(text: str) -> str:
+    """Accents off Latin letters ("HARDWÀRE" -> "HARDWARE"): a receipt printed in ASCII that OCR
+    read with an accent. Text with letters outside Latin is left as it is."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return stripped if stripped.isascii() else text
 
 
 def _flatten(value: object) -> str:
@@ -91,6 +102,19 @@ LineKey = tuple[int, int, int]  # (page, block, line)
 SUFFIXES = {"sdn", "bhd", "co", "m", "restaurant", "enterprise", "trading", "ltd", "inc", "llc", "gmbh", "company",
             "cafe", "&", "plc", "corp", "corporation", "limited", "store", "stores", "s/b"}
 REG_NUMBER = re.compile(r"^\(?[A-Z]{0,3}\d{4,}-?[A-Z]?\)?$", re.IGNORECASE)
+# A registration number printed after a company's name, even run into it: "BHD'(126926-H)",
+# "Sdn Bhd(82256-V)", "SDN BHD (139386 X)".
+TRAILING_REG_NUMBER = re.compile(r"\s*['`]?\s*\((?=[^()]*\d{4})[A-Z0-9 .:/-]{4,}\)$", re.IGNORECASE)
+LEADING_REG_NUMBER = re.compile(r"^\(?[A-Z]{0,3}\d{4,}-[A-Z]\)?$", re.IGNORECASE)
+CONTACT_WORD = re.compile(r"^(?:tel|phone|telephone|fax|gst|email|e-mail|h/p|hp)\b", re.IGNORECASE)
+# States, federal territories and the country of Malaysian addresses (the receipts this type
+# was measured on); other countries' regions only miss this one continuation rule.
+REGION_WORDS = {"selangor", "johor", "kedah", "kelantan", "melaka", "malacca", "pahang", "perak", "perlis", "penang",
+                "pulau", "pinang", "sabah", "sarawak", "terengganu", "negeri", "sembilan", "kuala", "lumpur", "putrajaya",
+                "labuan", "wilayah", "persekutuan", "darul", "ehsan", "takzim", "ridzuan", "makmur", "naim", "aman",
+                "khusus", "d", "e", "malaysia", "bahru"}
+NOT_A_NAME = re.compile(r"\b(?:tel|fax|gst|reg|no|invoice|receipt|date|cashier|phone)\b", re.IGNORECASE)
+LEGAL_SUFFIXES = {"sdn", "bhd", "berhad", "enterprise", "trading", "ltd", "limited", "plc", "s/b", "inc", "llc", "gmbh"}
 STOP_WORDS = re.compile(r"\b(?:tel|fax|gst|reg|no|invoice|receipt|sdn|bhd|date|cashier|phone)\b", re.IGNORECASE)
 
 
@@ -129,6 +153,10 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         return replace(candidate, extra={**extra, "snap": "none"})
     if spec.type not in ("text", "name", "address") or spec.labels:
         return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
+    if spec.name in ("company", "issuer") and REG_NUMBER.match(str(candidate.value).strip().replace(" ", "")):
+        # A registration number is not a name: snapping it to its line ("Company No: ...")
+        # would make it look like one.
+        return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
     from .visual_lines import reline
 
     line_of, lines, order = _lines_of(reline(document))
@@ -163,29 +191,65 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         # "POPULAR BOOK" / "CO. (M) SDN BHD": a line of legal suffixes continues the line above;
         # a registration number in brackets after the name is not part of it.
         first = order.index(line_of[words[0].id])
-        head = [w.text.lower().strip(".,()") for w in lines[order[first]]]
-        if first > 0 and order[first - 1][0] == order[first][0] and sum(t in SUFFIXES for t in head) * 2 >= len(head):
+        head = [t for w in lines[order[first]] for t in re.split(r"[.]", w.text.lower().strip(".,()")) if t]
+        if first > 0 and order[first - 1][0] == order[first][0] and sum(t in SUFFIXES and t != "&" for t in head) * 2 > len(head):
             above = lines[order[first - 1]]
             text = " ".join(w.text for w in above)
             if len(above) <= 6 and not any(ch.isdigit() for ch in text) and not STOP_WORDS.search(text):
                 words = list(above) + words
                 extended += 1
+        # "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD": short lines of legal
+        # suffixes, or closing a bracket the name opened, continue it downwards.
+        last = order.index(line_of[words[-1].id])
+        for _ in range(2):
+            if last + 1 >= len(order) or order[last + 1][0] != order[last][0]:
+                break
+            below = lines[order[last + 1]]
+            text = " ".join(w.text for w in below)
+            tokens = [t for w in below for t in re.split(r"[.]", w.text.lower().strip(".,()")) if t]
+            so_far = " ".join(w.text for w in words)
+            open_bracket = so_far.count("(") > so_far.count(")")
+            if (len(below) > 4 or any(ch.isdigit() for ch in text) or NOT_A_NAME.search(text)
+                    or not (open_bracket or any(t in LEGAL_SUFFIXES for t in tokens))):
+                break
+            words.extend(below)
+            extended += 1
+            last += 1
         while len(words) > 1 and REG_NUMBER.match(words[-1].text):
             words.pop()
     if spec.type == "address" and POSTCODE.search(" ".join(w.text for w in words)):
         # "40170 SHAH ALAM," goes on to its state on the next line: a trailing comma continues.
         last = order.index(line_of[words[-1].id])
+        # A line that names only the state or country ("SELANGOR DARUL EHSAN") continues it too.
         for _ in range(2):
-            if not words[-1].text.endswith(",") or last + 1 >= len(order) or order[last + 1][0] != order[last][0]:
+            if last + 1 >= len(order) or order[last + 1][0] != order[last][0]:
                 break
             nxt = lines[order[last + 1]]
             text = " ".join(w.text for w in nxt)
-            if len(nxt) > 4 or any(ch.isdigit() for ch in text) or STOP_WORDS.search(text):
+            region = all(t in REGION_WORDS for t in re.split(r"[\s,.]+", text.lower()) if t)
+            if not (words[-1].text.endswith(",") or region) or len(nxt) > 4 or any(ch.isdigit() for ch in text) \
+                    or STOP_WORDS.search(text):
                 break
             words.extend(nxt)
             extended += 1
             last += 1
+    if spec.type == "address":
+        # Not the address: a registration number printed before it, a phone or tax number after it.
+        while len(words) > 1 and LEADING_REG_NUMBER.match(words[0].text):
+            words.pop(0)
+        for i, w in enumerate(words[1:], start=1):
+            if CONTACT_WORD.match(w.text) and i >= 2:
+                words = words[:i]
+                break
     value = " ".join(w.text for w in words)
+    if spec.name in ("company", "issuer"):
+        value = TRAILING_REG_NUMBER.sub("", value) or value
+    model_value = str(candidate.value).strip()
+    if re.sub(r"\s+", "", model_value) == re.sub(r"\s+", "", value):
+        # The same characters, spaced otherwise: OCR splits and joins words ("F IVE STAR"),
+        # the model reads them whole; its spacing is kept.
+        value = model_value
+    value = fold_accents(value)
     snap = "lines" if whole == len(touched) else ("partial-lines" if whole else "words")
     return replace(candidate, value=value, word_ids=tuple(w.id for w in words),
                    extra={**extra, "snap": snap, "extended_lines": extended})

@@ -39,7 +39,7 @@ from .types import (
     PageLayout,
     PageWords,
 )
-from .validate import cross_check, field_check, normalize_field
+from .validate import cross_check, field_check, normalize_field, text_plausibility
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +227,8 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
             cand = Candidate(spec.name, None, 0.0)
         grounding = ground(cand, document)
         check = field_check(doctype, spec, cand.value, normalized[spec.name], document)
-        signals = field_signals(cand, grounding, document, messages[spec.name], check)
+        plausible = text_plausibility(cand.value) if spec.type in ("text", "name", "address") else None
+        signals = field_signals(cand, grounding, document, messages[spec.name], check, plausible)
         # A calibration fitted to the configured extractor says nothing about a template's values.
         calibrated = (calibration.score(doctype.name, spec.name, signals)
                       if calibration and cand.value is not None and cand.extra.get("source") != "template" else None)

@@ -242,7 +242,7 @@ def cross_check(doctype: DocType, normalized: dict[str, Any]) -> dict[str, tuple
 # invalidate the value.
 
 _ZIP_OR_POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
-_NOT_TOTAL = re.compile(r"sub\s*-?\s*total|total\s*(?:qty|quantity|items?|gst|tax|sr|zr|discount|savings?)|"
+_NOT_TOTAL = re.compile(r"sub\s*-?\s*total|total\s*(?:qty|quantity|items?|gst|tax|sr|zr|discount|savings?|\d+%\s*supplies)|"
                         r"excl|before|incl\.?\s*gst\s*\d", re.IGNORECASE)
 
 
@@ -283,10 +283,21 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
         return None
     text = str(value)
     if spec.type == "amount" and spec.labels:
-        amounts = labelled_amounts(document, spec.labels)
-        if not amounts or normalized is None:
+        # The total is printed on a total line; when several are (before and after rounding,
+        # tax included or not), the largest is the one paid.
+        amounts = [abs(a) for a in labelled_amounts(document, spec.labels)]
+        if not amounts or normalized is None or abs(normalized) not in amounts:
             return 0.0
-        return 1.0 if normalized in amounts else 0.0
+        return 1.0 if abs(normalized) == max(amounts) else 0.5
+    if spec.type == "date":
+        # A date is supported when it is printed by its label or is the only date printed;
+        # one of several dates, none labelled, is a guess between them.
+        found = document_dates(document, day_first=doctype.name == "receipt")
+        if normalized is None or normalized not in found:
+            return 0.0
+        if (spec.labels and _near_label(document, spec.labels, text)) or len(set(found)) == 1:
+            return 1.0
+        return 0.5
     if spec.labels:
         # Provenance: a labelled field's value is printed on its label's line or just below it.
         # A value copied from elsewhere (a note, an instruction planted in the document) is not.
@@ -298,6 +309,37 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
         letters = sum(ch.isalpha() for ch in text)
         return 1.0 if text.lower() in head and letters >= 0.5 * len(text.replace(" ", "")) else 0.0
     return None
+
+
+_DATE_TEXT = re.compile(
+    r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b"
+    r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b"
+    r"|\b\d{1,2}[- ]?[A-Za-z]{3,9}[-., ]{0,2}\d{2,4}\b"
+    r"|\b[A-Za-z]{3,9}\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b")
+
+
+def document_dates(document: Any, *, day_first: bool) -> list[str]:
+    """Every real date printed in the document (ISO, in reading order, repeats kept)."""
+    found: list[str] = []
+    for line in _document_lines(document):
+        for match in _DATE_TEXT.finditer(line):
+            if (iso := normalize_date(match.group(0), day_first=day_first)) is not None:
+                found.append(iso)
+    return found
+
+
+# Tokens that OCR got wrong more often than they are printed so: a capital inside a lowercase
+# word ("WorId"), a digit inside a word ("SELAN6OR", "5ELANGOR"), letters run together.
+_SUSPECT_TOKEN = re.compile(r"[a-z][A-Z]|[A-Za-z]{2,}[0-9][A-Za-z]{2,}|^[0-9][A-Za-z]{4,}$|[A-Za-z]{17,}")
+
+
+def text_plausibility(value: Any) -> float | None:
+    """1.0 when every word of a text value looks like printed text, 0.0 when one looks like an
+    OCR slip; None for values that are not text."""
+    if value is None or isinstance(value, list):
+        return None
+    tokens = [t.strip(".,:;()[]") for t in str(value).split()]
+    return 0.0 if any(_SUSPECT_TOKEN.search(t) for t in tokens if t) else 1.0
 
 
 def _squash(text: str) -> str:

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from docproc.doctypes import get_doctype
-from docproc.pipeline.confidence import Calibration, feature_vector, fit_platt
+from docproc.pipeline.confidence import Calibration, feature_vector, fit_platt, fit_platt_pooled
 from docproc.pipeline.extract.llm import (
     Completion,
     ExtractionFailed,
@@ -25,7 +25,7 @@ from docproc.pipeline.extract.prompts import FENCE_CLOSE, build_prompt, numbered
 from docproc.pipeline.grounding import snap_candidate
 from docproc.pipeline.runner import finish_fields, run_extractor
 from docproc.pipeline.types import Candidate, DocumentText, EngineUnavailable, MissingModel, PageWords, Word
-from docproc.pipeline.validate import field_check, labelled_amounts
+from docproc.pipeline.validate import document_dates, field_check, labelled_amounts, text_plausibility
 
 RECEIPT = get_doctype("receipt")
 
@@ -111,6 +111,40 @@ def test_snap_extends_a_shortened_company_to_its_whole_line():
     assert len(cand.word_ids) == 5
 
 
+def test_snap_leaves_a_registration_number_run_into_the_company_name_out():
+    doc = DocumentText((page(["AEON CO. (M) BHD'(126926-H)", "3RD FLR, AEON TAMAN MALURI SC", "TOTAL 9.90"]),))
+    cand = snap_candidate(Candidate("company", "AEON CO. (M) BHD", 0.9), RECEIPT.field("company"), doc)
+    assert cand.value == "AEON CO. (M) BHD" and len(cand.word_ids) == 4
+
+
+def test_snap_continues_a_company_name_on_the_lines_below_and_keeps_the_model_spacing():
+    doc = DocumentText((page(["AIK HUAT HARDWARE", "ENTERPRISE (SETIA", "ALAM) SDN BHD", "822737-X",
+                              "NO. 17-G, JALAN SETIA INDAH", "TEL: 012-6651783"]),))
+    cand = snap_candidate(Candidate("company", "AIK HUAT HARDWARE", 0.9), RECEIPT.field("company"), doc)
+    assert cand.value == "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD"
+    spaced = DocumentText((page(["F IVE STAR CASH & CARRY", "NO. 1 JALAN SS 9/1"]),))
+    cand = snap_candidate(Candidate("company", "FIVE STAR CASH & CARRY", 0.9), RECEIPT.field("company"), spaced)
+    assert cand.value == "FIVE STAR CASH & CARRY" and len(cand.word_ids) == 6  # OCR split a word; the model did not
+    accented = DocumentText((page(["TSH POWER HARDWÀRE", "TRADING", "002458685-T"]),))
+    cand = snap_candidate(Candidate("company", "TSH POWER HARDWÀRE", 0.9), RECEIPT.field("company"), accented)
+    assert cand.value == "TSH POWER HARDWARE TRADING"
+    regno = DocumentText((page(["FILL IN ENTERPRISE", "Company No: MA0057302-M"]),))
+    cand = snap_candidate(Candidate("company", "MA0057302-M", 0.9), RECEIPT.field("company"), regno)
+    assert cand.value == "MA0057302-M"  # not snapped to "Company No:", so its check fails
+
+
+def test_snap_keeps_an_address_to_its_own_lines():
+    doc = DocumentText((page(["SHOP SDN BHD", "965857-A", "LOT 38, JALAN KENARI 5,", "47170 PUCHONG",
+                              "SELANGOR DARUL EHSAN", "TEL: 03-8079 0255"]),))
+    cand = snap_candidate(Candidate("address", "965857-A LOT 38, JALAN KENARI 5, 47170 PUCHONG", 0.9),
+                          RECEIPT.field("address"), doc)
+    assert cand.value == "LOT 38, JALAN KENARI 5, 47170 PUCHONG SELANGOR DARUL EHSAN"
+    phone = DocumentText((page(["22, JALAN HIJAU 5, TAMAN HIJAU, Phone: +603-6093 9078"]),))
+    cand = snap_candidate(Candidate("address", "22, JALAN HIJAU 5, TAMAN HIJAU, Phone: +603-6093 9078", 0.9),
+                          RECEIPT.field("address"), phone)
+    assert cand.value == "22, JALAN HIJAU 5, TAMAN HIJAU,"
+
+
 def test_snap_extends_an_address_to_its_postcode_line():
     doc = DocumentText((page(RECEIPT_LINES),))
     cand = snap_candidate(Candidate("address", "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM", 0.9),
@@ -141,6 +175,25 @@ def test_field_checks_total_line_postcode_and_company():
     assert field_check(RECEIPT, RECEIPT.field("date"), "03-1234", None, doc) == 0.0
 
 
+def test_a_date_is_supported_by_its_label_or_by_being_the_only_date_printed():
+    unlabelled = DocumentText((page(["SHOP SDN BHD", "22/12/2017 10:11", "TOTAL 15.90"]),))
+    assert document_dates(unlabelled, day_first=True) == ["2017-12-22"]
+    assert field_check(RECEIPT, RECEIPT.field("date"), "22/12/2017", "2017-12-22", unlabelled) == 1.0
+    two = DocumentText((page(["SHOP SDN BHD", "22/12/2017 10:11", "VALID UNTIL 05 JAN 2018", "TOTAL 15.90"]),))
+    assert document_dates(two, day_first=True) == ["2017-12-22", "2018-01-05"]
+    assert field_check(RECEIPT, RECEIPT.field("date"), "22/12/2017", "2017-12-22", two) == 0.5
+    assert field_check(RECEIPT, RECEIPT.field("date"), "23/12/2017", "2017-12-23", two) == 0.0  # not printed
+
+
+def test_text_plausibility_flags_words_that_look_like_ocr_slips():
+    assert text_plausibility("HOME MASTER HARDWARE & ELECTRICAL") == 1.0
+    assert text_plausibility("NO.113G & 115G, JALAN SS23/11, U13/BG UPTOWN3") == 1.0
+    assert text_plausibility("Taste Of The WorId Sdn Bhd") == 0.0  # a capital I for an l
+    assert text_plausibility("40170 5ELANGOR") == 0.0
+    assert text_plausibility("SANYUSTATIONERYSHOP") == 0.0  # the spaces were lost
+    assert text_plausibility(None) is None
+
+
 def test_platt_calibration_orders_right_above_wrong_and_round_trips():
     right = [({"model": 0.99, "grounding": 1.0, "ocr": 0.95, "valid": 1.0, "check": 1.0}, True)] * 12
     wrong = [({"model": 0.7, "grounding": 0.6, "ocr": 0.9, "valid": 1.0, "check": 0.0}, False)] * 6
@@ -152,6 +205,22 @@ def test_platt_calibration_orders_right_above_wrong_and_round_trips():
     again = Calibration.from_json(json.loads(json.dumps(cal.to_json())))
     assert again == cal
     assert again.applies_to("llamacpp", "1:m", "receipt-v4") and not again.applies_to("llamacpp", "1:other", "receipt-v4")
+
+
+def test_pooled_calibration_lets_a_field_without_wrong_values_learn_from_the_others():
+    good = {"model": 0.99, "model_min": 0.95, "grounding": 1.0, "ocr": 0.98, "valid": 1.0, "check": 1.0}
+    weak = {"model": 0.99, "model_min": 0.95, "grounding": 0.5, "ocr": 0.4, "valid": 1.0, "check": 1.0}
+    samples = {
+        "receipt.date": [(good, True)] * 20,  # never wrong in the labelled set
+        "receipt.company": [(good, True)] * 14 + [(weak, False)] * 6,
+    }
+    weights = fit_platt_pooled(samples)
+    assert set(weights) == {"receipt.date", "receipt.company"}
+    cal = Calibration("receipt-test-2", "llamacpp", "m", "receipt-v4", weights)
+    # the date alone would call every value right; pooled, weak OCR and grounding still count against it
+    assert cal.score("receipt", "date", good) > 0.9
+    assert cal.score("receipt", "date", weak) < 0.9 < cal.score("receipt", "date", good)
+    assert cal.score("receipt", "company", weak) < 0.5
 
 
 def test_result_cache_on_disk_is_shared_between_instances(tmp_path):
