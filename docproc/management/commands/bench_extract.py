@@ -5,11 +5,12 @@ costs only the extraction): per-field accuracy, automation, precision of the aut
 fields, the precision/automation curve over thresholds and seconds per document, with the
 rules baseline in the same run.
 
-Documents are split in two by a hash of their id. The confidence calibration (Platt, per
-field) and the per-field thresholds are fitted on the "fit" half only; every figure in
-``report.json`` is measured on the other ("report") half with that calibration. The fitted
-calibration is written to DIR (and, with ``--install-calibration``, where the pipeline loads
-it), fitted on the fit half only.
+Documents are split in two by a hash of their id, and calibration is cross-fitted: each
+half's confidences come from the calibration (Platt, per field) and per-field thresholds
+fitted on the other half, so every figure in ``report.json`` is measured on documents the
+calibration never saw. The calibration written to DIR (and, with ``--install-calibration``,
+where the pipeline loads it) is then fitted on all documents, and ``threshold_all_documents``
+gives the per-field thresholds that reach the target precision with it, for the document type.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from docproc import engines
 from docproc.bench.compare import values_match
 from docproc.doctypes import get_doctype
 from docproc.pipeline import registry
-from docproc.pipeline.confidence import CALIBRATION_DIR, Calibration, fit_platt
+from docproc.pipeline.confidence import CALIBRATION_DIR, Calibration, fit_platt_pooled
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.runner import Timings, finish_fields, read_page, run_extractor
 from docproc.pipeline.types import DocumentText, PipelineError
@@ -93,6 +94,9 @@ class Command(BaseCommand):
         parser.add_argument("--model", default="", help="DOCPROC_LLM_MODEL for the llamacpp/transformers backends")
         parser.add_argument("--limit", type=int, default=0)
         parser.add_argument("--target-precision", type=float, default=0.99)
+        parser.add_argument("--min-threshold", type=float, default=0.9,
+                            help="no field threshold below this calibrated confidence: a half with no wrong "
+                                 "values would otherwise accept everything")
         parser.add_argument("--install-calibration", action="store_true",
                             help="also write the fitted calibration where the pipeline loads it")
 
@@ -166,62 +170,98 @@ class Command(BaseCommand):
                              "eligible": not extraction.fallback_reason and not f.messages,
                              "fallback": extraction.fallback_reason})
             self.stderr.write(f"{backend} {doc['id']} {elapsed:.1f}s")
-        # Calibration on the fit half, per (doctype, field); rules confidences stay as they are.
+        # Two-fold cross-fitting: each half is scored with the calibration and thresholds fitted
+        # on the other half, so every figure below is measured on documents the calibration did
+        # not see. The calibration that is written (and installed) is fitted on all documents.
         calibration = None
+        thresholds: dict[str, float] = {}
+        fold_thresholds: dict[str, dict[str, float]] = {}
         if backend != "rules":
-            coefficients = {}
-            for key in sorted({(r["doctype"], r["field"]) for r in rows}):
-                fit = [(r["signals"], r["correct"]) for r in rows
-                       if (r["doctype"], r["field"]) == key and r["split"] == "fit" and r["value"] is not None]
-                if len(fit) >= 4:
-                    coefficients[f"{key[0]}.{key[1]}"] = fit_platt(fit)
-            stamp = time.strftime("%Y%m%d")
             model = engine_version.split(":", 1)[-1]
-            calibration = Calibration(f"{backend}-{model}-{prompt_version}-{stamp}", backend, model, prompt_version,
-                                      coefficients)
-            (out / f"calibration-{backend}-{model}.json").write_text(json.dumps(calibration.to_json(), indent=2))
+            for held_out, train in (("report", "fit"), ("fit", "report")):
+                fold = _fit_calibration(rows, backend, model, prompt_version, {train})
+                train_rows = [r for r in rows if r["split"] == train]
+                _score(train_rows, fold)
+                fold_thresholds[held_out] = _thresholds(train_rows, opts["target_precision"], opts["min_threshold"])
+                _score([r for r in rows if r["split"] == held_out], fold)
+            for r in rows:
+                r["held_out_confidence"] = r["confidence"]
+            calibration = _fit_calibration(rows, backend, model, prompt_version, {"fit", "report"})
+            _score(rows, calibration)
+            thresholds = _thresholds(rows, opts["target_precision"], opts["min_threshold"])  # for the document type
+            for r in rows:
+                r["confidence"] = r.pop("held_out_confidence")
+            # One file per (backend, model, prompt version): a prompt version names one document type.
+            name = f"{backend}-{model}-{prompt_version}.json"
+            (out / f"calibration-{name}").write_text(json.dumps(calibration.to_json(), indent=2))
             if opts["install_calibration"]:
                 CALIBRATION_DIR.mkdir(parents=True, exist_ok=True)
-                (CALIBRATION_DIR / f"{backend}-{model}.json").write_text(json.dumps(calibration.to_json(), indent=2) + "\n")
+                (CALIBRATION_DIR / name).write_text(json.dumps(calibration.to_json(), indent=2) + "\n")
+        else:
+            for r in rows:
+                r["confidence"] = r["raw_confidence"]
+            configured = {r["field"]: get_doctype(r["doctype"]).field(r["field"]).review_threshold for r in rows}
+            fold_thresholds = {"fit": configured, "report": configured}
         for r in rows:
-            calibrated = calibration.score(r["doctype"], r["field"], r["signals"]) if calibration and r["value"] is not None else None
-            r["confidence"] = r["raw_confidence"] if calibrated is None else calibrated
+            r["threshold"] = fold_thresholds[r["split"]].get(r["field"], 1.01)
+            r["auto"] = r["eligible"] and r["confidence"] >= r["threshold"]
         by_field: dict[str, Any] = {}
-        thresholds: dict[str, float] = {}
         for name in sorted({r["field"] for r in rows}):
-            fit = [(r["confidence"], r["eligible"], r["correct"]) for r in rows if r["field"] == name and r["split"] == "fit"]
-            rep = [r for r in rows if r["field"] == name and r["split"] == "report"]
-            thresholds[name] = pick_threshold(fit, opts["target_precision"])
-            auto = [r for r in rep if r["eligible"] and r["confidence"] >= thresholds[name]]
+            rep = [r for r in rows if r["field"] == name]
+            auto = [r for r in rep if r["auto"]]
             by_field[name] = {
-                "report_n": len(rep),
+                "n": len(rep),
                 "accuracy": round(sum(r["correct"] for r in rep) / len(rep), 4) if rep else None,
                 "accuracy_loose": round(sum(r["correct_loose"] for r in rep) / len(rep), 4) if rep else None,
-                "accuracy_all_documents": round(sum(r["correct"] for r in rows if r["field"] == name)
-                                                / max(1, sum(1 for r in rows if r["field"] == name)), 4),
-                "threshold_from_fit_half": thresholds[name],
+                "thresholds_by_fold": {s: fold_thresholds[s].get(name) for s in ("fit", "report")},
+                "threshold_all_documents": thresholds.get(name),
                 "automation": round(len(auto) / len(rep), 4) if rep else None,
                 "auto_precision": round(sum(r["correct"] for r in auto) / len(auto), 4) if auto else None,
+                "auto_wrong": [{"doc": r["doc"], "value": r["value"], "truth": r["truth"]} for r in auto if not r["correct"]],
                 "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rep]),
             }
-        rep_rows = [r for r in rows if r["split"] == "report"]
-        auto_rows = [r for r in rep_rows if r["eligible"] and r["confidence"] >= thresholds[r["field"]]]
+        auto_rows = [r for r in rows if r["auto"]]
         summary = {
             "engine_version": engine_version, "prompt_version": prompt_version,
             "calibration_version": calibration.version if calibration else "",
-            "report_fields": len(rep_rows),
-            "accuracy": round(sum(r["correct"] for r in rep_rows) / len(rep_rows), 4) if rep_rows else None,
-            "accuracy_all_documents": round(sum(r["correct"] for r in rows) / len(rows), 4) if rows else None,
+            "fields": len(rows),
+            "accuracy": round(sum(r["correct"] for r in rows) / len(rows), 4) if rows else None,
             # Text compared on letters and digits only: OCR spacing around punctuation differs from the truth.
-            "accuracy_loose": round(sum(r["correct_loose"] for r in rep_rows) / len(rep_rows), 4) if rep_rows else None,
-            "automation": round(len(auto_rows) / len(rep_rows), 4) if rep_rows else None,
+            "accuracy_loose": round(sum(r["correct_loose"] for r in rows) / len(rows), 4) if rows else None,
+            "automation": round(len(auto_rows) / len(rows), 4) if rows else None,
             "auto_precision": round(sum(r["correct"] for r in auto_rows) / len(auto_rows), 4) if auto_rows else None,
             "seconds_per_document_uncached": round(sum(seconds) / len(seconds), 2) if seconds else None,
             "fallbacks": sum(1 for d in {(r["doc"], r["fallback"]) for r in rows} if d[1]),
         }
         (out / f"rows-{backend}.jsonl").write_text("\n".join(json.dumps(_jsonable(r)) for r in rows) + "\n")
         return {"summary": summary, "thresholds": thresholds, "fields": by_field,
-                "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rep_rows])}
+                "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rows])}
+
+
+def _fit_calibration(rows: list[dict[str, Any]], backend: str, model: str, prompt_version: str,
+                     splits: set[str]) -> Calibration:
+    """Platt coefficients per (document type, field) from the rows of ``splits`` that have a value,
+    fitted together (``fit_platt_pooled``)."""
+    samples: dict[str, list[tuple[dict[str, float], bool]]] = {}
+    for r in rows:
+        if r["split"] in splits and r["value"] is not None:
+            samples.setdefault(f"{r['doctype']}.{r['field']}", []).append((r["signals"], r["correct"]))
+    samples = {k: v for k, v in samples.items() if len(v) >= 4}
+    coefficients = fit_platt_pooled(samples) if samples else {}
+    stamp = time.strftime("%Y%m%d")
+    return Calibration(f"{backend}-{model}-{prompt_version}-{stamp}", backend, model, prompt_version, coefficients)
+
+
+def _score(rows: list[dict[str, Any]], calibration: Calibration) -> None:
+    for r in rows:
+        calibrated = calibration.score(r["doctype"], r["field"], r["signals"]) if r["value"] is not None else None
+        r["confidence"] = r["raw_confidence"] if calibrated is None else calibrated
+
+
+def _thresholds(rows: list[dict[str, Any]], target: float, floor: float) -> dict[str, float]:
+    return {name: max(floor, pick_threshold([(r["confidence"], r["eligible"], r["correct"]) for r in rows
+                                             if r["field"] == name], target))
+            for name in sorted({r["field"] for r in rows})}
 
 
 def _alnum(value: Any) -> str:
