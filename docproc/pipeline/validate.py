@@ -79,11 +79,12 @@ def normalize_amount(text: str) -> Decimal | None:
     elif raw.count(".") > 1:
         head, _, tail = raw.rpartition(".")
         raw = f"{head.replace('.', '')}.{tail}"
+    if len(raw.replace(".", "")) > 15:  # no printed amount has more digits; a model's runaway answer does
+        return None
     try:
-        value = Decimal(raw)
+        value = Decimal(raw).quantize(Decimal("0.01"))
     except InvalidOperation:
         return None
-    value = value.quantize(Decimal("0.01"))
     return -value if negative else value
 
 

@@ -36,7 +36,8 @@ def test_dates(text, day_first, iso):
 @pytest.mark.parametrize(
     ("text", "value"),
     [("1,234.56", "1234.56"), ("$ 15.90", "15.90"), ("RM73.00", "73.00"), ("1.234,56", "1234.56"),
-     ("9,34", "9.34"), ("(12.00)", "-12.00"), ("EUR 56", "56.00"), ("total", None)],
+     ("9,34", "9.34"), ("(12.00)", "-12.00"), ("EUR 56", "56.00"), ("total", None),
+     ("1" * 40, None)],  # a model's runaway digits are no amount (they used to raise)
 )
 def test_amounts(text, value):
     got = normalize_amount(text)
