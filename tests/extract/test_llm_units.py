@@ -224,8 +224,9 @@ def test_pooled_calibration_lets_a_field_without_wrong_values_learn_from_the_oth
 
 
 def test_result_cache_on_disk_is_shared_between_instances(tmp_path):
-    key = ResultCache.key("text", "schema", "receipt-v4", "model")
-    assert key != ResultCache.key("text", "schema", "receipt-v5", "model")
+    key = ResultCache.key("text", "schema", "receipt-v4", "model", "llamacpp")
+    assert key != ResultCache.key("text", "schema", "receipt-v5", "model", "llamacpp")
+    assert key != ResultCache.key("text", "schema", "receipt-v4", "model", "transformers")  # same file, other backend
     ResultCache(tmp_path).put(key, {"answer": {"a": 1}, "probs": {}})
     assert ResultCache(tmp_path).get(key) == {"answer": {"a": 1}, "probs": {}}
     assert ResultCache(None).get(key) is None

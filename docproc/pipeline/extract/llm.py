@@ -52,8 +52,10 @@ def _settings_get(settings: Mapping[str, Any], key: str, default: Any) -> Any:
 
 
 class ResultCache:
-    """Answers by (text hash, schema, prompt version, model): in memory, and on disk when a
-    folder is given so that every worker process and a re-run share them."""
+    """Answers by (text hash, schema, prompt version, backend, model): in memory, and on disk
+    when a folder is given so that every worker process and a re-run share them. The backend is
+    part of the key: two backends that load the same model file do not answer alike, and a
+    benchmark of one must never be served the other's answers."""
 
     def __init__(self, folder: Path | None, *, size: int = 256) -> None:
         self.folder = folder
@@ -62,8 +64,8 @@ class ResultCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(text: str, schema: str, prompt_version: str, model: str) -> str:
-        raw = json.dumps([hashlib.sha256(text.encode()).hexdigest(), schema, prompt_version, model])
+    def key(text: str, schema: str, prompt_version: str, model: str, backend: str) -> str:
+        raw = json.dumps([hashlib.sha256(text.encode()).hexdigest(), schema, prompt_version, backend, model])
         return hashlib.sha256(raw.encode()).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -255,7 +257,7 @@ class LlmExtractor:
 
     # -- internals ---------------------------------------------------------------------------
     def _answer(self, prompt: Prompt, doctype: DocType, text: str, calls: list[dict[str, Any]]):
-        key = ResultCache.key(text, schema_key(doctype), prompt.version, self.model)
+        key = ResultCache.key(text, schema_key(doctype), prompt.version, self.model, self.name)
         start = time.perf_counter()
         hit = self.cache.get(key)
         if hit is not None:
