@@ -7,6 +7,7 @@ message says why, so the field goes to review.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,27 @@ from docproc.doctypes import DocType, FieldSpec
 
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+# Month names of the invoices' other languages (German, Dutch, French, Spanish, Italian,
+# Portuguese, Malay), accents folded, with their usual abbreviations.
+MONTH_NAMES = {name: number for number, names in enumerate([
+    "januar januari janvier enero gennaio janeiro",
+    "februar februari fevrier febrero febbraio fevereiro februari",
+    "marz maerz maart mars marzo marco mac",
+    "april avril abril aprile",
+    "mai mei mayo maggio maio",
+    "juni juin junio giugno junho jun",
+    "juli juillet julio luglio julho julai",
+    "august augustus aout agosto ogos",
+    "september septembre septiembre settembre setembro",
+    "oktober octobre octubre ottobre outubro okt",
+    "november novembre noviembre novembro",
+    "dezember december decembre diciembre dicembre dezembro dez disember dis",
+], start=1) for name in names.split()}
+
+
+def _month(word: str) -> int | None:
+    word = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch)).strip(".")
+    return MONTH_NAMES.get(word) or MONTHS.get(word[:3])
 
 
 def normalize_date(text: str, *, day_first: bool) -> str | None:
@@ -32,12 +54,12 @@ def normalize_date(text: str, *, day_first: bool) -> str | None:
         if b > 12 >= a:
             return _iso(y, a, b)
         return _iso(y, b, a) if day_first else _iso(y, a, b)
-    if m := re.search(r"\b(\d{1,2})[- ]?([a-z]{3})[a-z]*[-. ]?(\d{2,4})\b", t):
-        if m[2] in MONTHS:
-            return _iso(_year(int(m[3])), MONTHS[m[2]], int(m[1]))
-    if m := re.search(r"\b([a-z]{3})[a-z]*\.? (\d{1,2})(?:st|nd|rd|th)? (\d{4})\b", t):
-        if m[1] in MONTHS:
-            return _iso(int(m[3]), MONTHS[m[1]], int(m[2]))
+    for m in re.finditer(r"\b(\d{1,2})(?:\.|er|º)?[- ]?(?:de )?([^\W\d_]{3,})\.?[-. ]?(?:de )?(\d{2,4})\b", t):
+        if (month := _month(m[2])) is not None:
+            return _iso(_year(int(m[3])), month, int(m[1]))
+    for m in re.finditer(r"\b([^\W\d_]{3,})\.? (\d{1,2})(?:st|nd|rd|th)? (\d{4})\b", t):
+        if (month := _month(m[1])) is not None:
+            return _iso(int(m[3]), month, int(m[2]))
     if m := re.fullmatch(r"(\d{2})(\d{2})(\d{4})", re.sub(r"\s", "", t)):
         a, b, y = int(m[1]), int(m[2]), int(m[3])
         return _iso(y, b, a) if day_first else _iso(y, a, b)
