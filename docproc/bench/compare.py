@@ -1,5 +1,5 @@
-"""Does an extracted value match the truth? Whitespace and case never matter; dates and
-amounts compare by value; tables compare row by row."""
+"""Does an extracted value match the truth? Whitespace and case never matter; dates, amounts
+and phone numbers compare by value; tables compare row by row."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from docproc.doctypes import FieldSpec
-from docproc.pipeline.validate import normalize_amount, normalize_date
+from docproc.pipeline.validate import normalize_amount, normalize_date, normalize_phone
 
 
 def _text(value: Any) -> str:
@@ -44,6 +44,9 @@ def values_match(spec: FieldSpec, predicted: Any, truth: Any, *, day_first: bool
                 for sub in spec.item_fields)
             for p, t in zip(predicted, truth, strict=True)
         )
+    if spec.type == "phone":
+        p, t = normalize_phone(str(predicted)), normalize_phone(str(truth))
+        return p is not None and p == t
     if spec.type == "currency":
         return _text(predicted).upper() == _text(truth).upper() or _text(predicted) == _text(truth)
     return _text(predicted) == _text(truth)

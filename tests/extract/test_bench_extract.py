@@ -57,3 +57,15 @@ def test_bench_extract_command_reports_every_field_with_the_rules_backend(tmp_pa
     assert all(f["curve"] and f["n"] == 2 for f in rules["fields"].values())
     rows = [json.loads(line) for line in (out / "rows-rules.jsonl").read_text().splitlines()]
     assert {r["doc"] for r in rows} == {"claim-000", "claim-001"}
+
+
+def test_benchmark_compares_phone_numbers_dates_and_amounts_by_value():
+    from docproc.bench.compare import values_match
+    from docproc.doctypes import get_doctype
+
+    claim = get_doctype("claim")
+    assert values_match(claim.field("claimant_phone"), "926-964-9079", "(926) 964-9079", day_first=False)
+    assert not values_match(claim.field("claimant_phone"), "926-964-9078", "(926) 964-9079", day_first=False)
+    assert values_match(claim.field("date_of_loss"), "March 3, 2024", "2024-03-03", day_first=False)
+    assert values_match(claim.field("amount_claimed"), "$1,421.64", "1421.64", day_first=False)
+    assert values_match(claim.field("claimant_name"), "Rahul  tanaka ", "Rahul Tanaka", day_first=False)  # spacing, case
