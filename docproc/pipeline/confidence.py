@@ -140,6 +140,7 @@ def fit_platt(samples: list[tuple[dict[str, float], bool]], *, ridge: float = 1.
 # others what weak grounding or a low token probability means, instead of calling every
 # value right.
 PER_FIELD = ("check",)
+MONOTONE = ("logit_mean", "logit_min", "grounding", "ocr", "valid", "check", "plausible")
 
 
 def fit_platt_pooled(samples: dict[str, list[tuple[dict[str, float], bool]]], *, ridge: float = 1.0,
@@ -165,15 +166,28 @@ def fit_platt_pooled(samples: dict[str, list[tuple[dict[str, float], bool]]], *,
     x, y = np.array(rows, dtype=float), np.array(ys)
     penalty = np.full(width, ridge)
     penalty[shared.index(bias)] = 1e-3
-    w = np.zeros(width)
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
-        grad = x.T @ (p - y) + penalty * w
-        hess = (x.T * (p * (1 - p))) @ x + np.diag(penalty)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if float(np.abs(step).max()) < 1e-8:
+    # Better evidence never lowers the confidence: a signal that comes out with a negative weight
+    # (collinear with others on a small set) is left out and the rest refitted.
+    column_feature = [FEATURES[i] for i in shared] + [FEATURES[i] for _ in names for i in own]
+    free = np.ones(width, dtype=bool)
+    while True:
+        w = np.zeros(width)
+        cols = np.flatnonzero(free)
+        xs, ps = x[:, cols], penalty[cols]
+        ws = np.zeros(len(cols))
+        for _ in range(steps):
+            p = 1.0 / (1.0 + np.exp(-np.clip(xs @ ws, -30, 30)))
+            grad = xs.T @ (p - y) + ps * ws
+            hess = (xs.T * (p * (1 - p))) @ xs + np.diag(ps)
+            step = np.linalg.solve(hess, grad)
+            ws -= step
+            if float(np.abs(step).max()) < 1e-8:
+                break
+        w[cols] = ws
+        negative = [j for j in cols if column_feature[j] in MONOTONE and w[j] < 0]
+        if not negative:
             break
+        free[negative] = False
     out: dict[str, list[float]] = {}
     for n, name in enumerate(names):
         weights = [0.0] * len(FEATURES)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from docproc.doctypes import get_doctype
-from docproc.pipeline.confidence import Calibration, feature_vector, fit_platt, fit_platt_pooled
+from docproc.pipeline.confidence import FEATURES, MONOTONE, Calibration, feature_vector, fit_platt, fit_platt_pooled
 from docproc.pipeline.extract.llm import (
     Completion,
     ExtractionFailed,
@@ -221,6 +221,10 @@ def test_pooled_calibration_lets_a_field_without_wrong_values_learn_from_the_oth
     assert cal.score("receipt", "date", good) > 0.9
     assert cal.score("receipt", "date", weak) < 0.9 < cal.score("receipt", "date", good)
     assert cal.score("receipt", "company", weak) < 0.5
+    # better evidence never lowers a confidence, even where the small set would fit it so
+    odd = {"receipt.total": [({**good, "grounding": 0.6}, True)] * 8 + [(good, False)] * 3 + [(good, True)] * 9}
+    for fitted in (weights, fit_platt_pooled({**samples, **odd})):
+        assert all(w[FEATURES.index(f)] >= 0 for w in fitted.values() for f in MONOTONE)
 
 
 def test_result_cache_on_disk_is_shared_between_instances(tmp_path):
