@@ -120,9 +120,16 @@ def fit_platt(samples: list[tuple[dict[str, float], bool]], *, ridge: float = 1.
 
     x = np.array([feature_vector(s) for s, _ in samples], dtype=float)
     y = np.array([1.0 if ok else 0.0 for _, ok in samples])
-    w = np.zeros(x.shape[1])
     penalty = np.full(x.shape[1], ridge)
     penalty[-1] = 1e-3
+    return [round(float(v), 6) for v in _newton(x, y, penalty, steps)]
+
+
+def _newton(x: Any, y: Any, penalty: Any, steps: int) -> Any:
+    """Weights of an L2-penalised logistic regression of ``y`` on ``x`` (Newton's method)."""
+    import numpy as np
+
+    w = np.zeros(x.shape[1])
     for _ in range(steps):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
         grad = x.T @ (p - y) + penalty * w
@@ -131,7 +138,7 @@ def fit_platt(samples: list[tuple[dict[str, float], bool]], *, ridge: float = 1.
         w -= step
         if float(np.abs(step).max()) < 1e-8:
             break
-    return [round(float(v), 6) for v in w]
+    return w
 
 
 # Evidence whose weight is fitted per field; the other signals share one weight across the
@@ -173,17 +180,7 @@ def fit_platt_pooled(samples: dict[str, list[tuple[dict[str, float], bool]]], *,
     while True:
         w = np.zeros(width)
         cols = np.flatnonzero(free)
-        xs, ps = x[:, cols], penalty[cols]
-        ws = np.zeros(len(cols))
-        for _ in range(steps):
-            p = 1.0 / (1.0 + np.exp(-np.clip(xs @ ws, -30, 30)))
-            grad = xs.T @ (p - y) + ps * ws
-            hess = (xs.T * (p * (1 - p))) @ xs + np.diag(ps)
-            step = np.linalg.solve(hess, grad)
-            ws -= step
-            if float(np.abs(step).max()) < 1e-8:
-                break
-        w[cols] = ws
+        w[cols] = _newton(x[:, cols], y, penalty[cols], steps)
         negative = [j for j in cols if column_feature[j] in MONOTONE and w[j] < 0]
         if not negative:
             break

@@ -132,6 +132,24 @@ def _lines_of(document: DocumentText) -> tuple[dict[str, LineKey], dict[LineKey,
     return line_of, lines, order
 
 
+def _extend_down(words: list[Word], line_of: dict[str, LineKey], lines: dict[LineKey, list[Word]],
+                 order: list[LineKey], continues: Any) -> int:
+    """Appends to ``words`` up to two following lines of the same page, while each is short (four
+    words at most), has no digit, and ``continues(line_words, text)`` says it goes on. Returns
+    how many were added."""
+    last = order.index(line_of[words[-1].id])
+    added = 0
+    while added < 2 and last + 1 < len(order) and order[last + 1][0] == order[last][0]:
+        below = lines[order[last + 1]]
+        text = " ".join(w.text for w in below)
+        if len(below) > 4 or any(ch.isdigit() for ch in text) or not continues(below, text):
+            break
+        words.extend(below)
+        added += 1
+        last += 1
+    return added
+
+
 def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> Candidate:
     """The candidate tied to the printed words that best match it.
 
@@ -200,39 +218,23 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
                 extended += 1
         # "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD": short lines of legal
         # suffixes, or closing a bracket the name opened, continue it downwards.
-        last = order.index(line_of[words[-1].id])
-        for _ in range(2):
-            if last + 1 >= len(order) or order[last + 1][0] != order[last][0]:
-                break
-            below = lines[order[last + 1]]
-            text = " ".join(w.text for w in below)
+        def continues_name(below: list[Word], text: str) -> bool:
             tokens = [t for w in below for t in re.split(r"[.]", w.text.lower().strip(".,()")) if t]
             so_far = " ".join(w.text for w in words)
             open_bracket = so_far.count("(") > so_far.count(")")
-            if (len(below) > 4 or any(ch.isdigit() for ch in text) or NOT_A_NAME.search(text)
-                    or not (open_bracket or any(t in LEGAL_SUFFIXES for t in tokens))):
-                break
-            words.extend(below)
-            extended += 1
-            last += 1
+            return not NOT_A_NAME.search(text) and (open_bracket or any(t in LEGAL_SUFFIXES for t in tokens))
+
+        extended += _extend_down(words, line_of, lines, order, continues_name)
         while len(words) > 1 and REG_NUMBER.match(words[-1].text):
             words.pop()
     if spec.type == "address" and POSTCODE.search(" ".join(w.text for w in words)):
         # "40170 SHAH ALAM," goes on to its state on the next line: a trailing comma continues.
-        last = order.index(line_of[words[-1].id])
         # A line that names only the state or country ("SELANGOR DARUL EHSAN") continues it too.
-        for _ in range(2):
-            if last + 1 >= len(order) or order[last + 1][0] != order[last][0]:
-                break
-            nxt = lines[order[last + 1]]
-            text = " ".join(w.text for w in nxt)
+        def continues_address(below: list[Word], text: str) -> bool:
             region = all(t in REGION_WORDS for t in re.split(r"[\s,.]+", text.lower()) if t)
-            if not (words[-1].text.endswith(",") or region) or len(nxt) > 4 or any(ch.isdigit() for ch in text) \
-                    or STOP_WORDS.search(text):
-                break
-            words.extend(nxt)
-            extended += 1
-            last += 1
+            return (words[-1].text.endswith(",") or region) and not STOP_WORDS.search(text)
+
+        extended += _extend_down(words, line_of, lines, order, continues_address)
     if spec.type == "address":
         # Not the address: a registration number printed before it, a phone or tax number after it.
         while len(words) > 1 and LEADING_REG_NUMBER.match(words[0].text):
