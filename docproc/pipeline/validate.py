@@ -313,12 +313,16 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
             return 0.0
         return 1.0 if abs(normalized) == max(amounts) else 0.5
     if spec.type == "date":
-        # A date is supported when it is printed by its label or is the only date printed;
-        # one of several dates, none labelled, is a guess between them.
+        # A date is supported when it is printed by its label, or, on a document that does not
+        # print the label at all, when it is the only date printed; one of several unlabelled
+        # dates is a guess between them. Where the label is printed, a date found elsewhere (a
+        # note, a planted instruction) is not supported.
         found = document_dates(document, day_first=doctype.name == "receipt")
         if normalized is None or normalized not in found:
             return 0.0
-        if (spec.labels and _near_label(document, spec.labels, text)) or len(set(found)) == 1:
+        if spec.labels and _near_label(document, spec.labels, text):
+            return 1.0
+        if not (spec.labels and _label_printed(document, spec.labels)) and len(set(found)) == 1:
             return 1.0
         return 0.5
     if spec.labels:
@@ -367,6 +371,11 @@ def text_plausibility(value: Any) -> float | None:
 
 def _squash(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def _label_printed(document: Any, labels: tuple[str, ...]) -> bool:
+    keys = [_squash(label) for label in labels if _squash(label)]
+    return any(k in _squash(line) for line in _document_lines(document) for k in keys)
 
 
 def _near_label(document: Any, labels: tuple[str, ...], value: str) -> bool:

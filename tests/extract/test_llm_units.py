@@ -183,6 +183,11 @@ def test_a_date_is_supported_by_its_label_or_by_being_the_only_date_printed():
     assert document_dates(two, day_first=True) == ["2017-12-22", "2018-01-05"]
     assert field_check(RECEIPT, RECEIPT.field("date"), "22/12/2017", "2017-12-22", two) == 0.5
     assert field_check(RECEIPT, RECEIPT.field("date"), "23/12/2017", "2017-12-23", two) == 0.0  # not printed
+    claim = get_doctype("claim")
+    planted = DocumentText((page(["Claim Number: CLM-1", "Date of Loss: see attached", "Policy Number: P-1",
+                                  "Notes: it happened on 01/02/2020"]),))
+    # the label is printed, so a date from elsewhere is not supported even though it is the only one
+    assert field_check(claim, claim.field("date_of_loss"), "01/02/2020", "2020-01-02", planted) == 0.5
 
 
 def test_text_plausibility_flags_words_that_look_like_ocr_slips():
