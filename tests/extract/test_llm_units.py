@@ -10,7 +10,14 @@ from decimal import Decimal
 import pytest
 
 from docproc.doctypes import get_doctype
-from docproc.pipeline.confidence import FEATURES, MONOTONE, Calibration, feature_vector, fit_platt, fit_platt_pooled
+from docproc.pipeline.confidence import (
+    FEATURES,
+    MONOTONE,
+    Calibration,
+    feature_vector,
+    fit_platt,
+    fit_platt_pooled,
+)
 from docproc.pipeline.extract.llm import (
     Completion,
     ExtractionFailed,
