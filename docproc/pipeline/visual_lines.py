@@ -10,6 +10,7 @@ provenance stays valid; only ``line`` and ``block`` are rewritten and words reor
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from .types import DocumentText, PageWords, Word
 
@@ -41,8 +42,12 @@ def relined_words(words: tuple[Word, ...] | list[Word]) -> tuple[Word, ...]:
     return tuple(replace(w, line=i, block=0) for i, line in enumerate(lines) for w in line)
 
 
+@lru_cache(maxsize=16)
 def reline(document: DocumentText) -> DocumentText:
-    """The document with OCR pages' lines rebuilt from geometry (text-layer pages are kept)."""
+    """The document with OCR pages' lines rebuilt from geometry (text-layer pages are kept).
+
+    Remembered for the last documents: the extractor, the snapping of each text field and each
+    field check all ask for the same document's lines (documents are immutable and hashable)."""
     pages: list[PageWords] = []
     for page in document.pages:
         if page.source == "ocr":
