@@ -7,12 +7,12 @@ a model's invention, and the confidence built on it sends the field to review.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import Any
 
 from .types import BBox, Candidate, DocumentText, Word, union_bbox
+from .validate import fold_accents
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +28,6 @@ NOT_FOUND = Grounding((), None, None, 0.0)
 
 def _key(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.lower())
-
-
-def fold_accents(text: str) -> str:
-    """Accents off Latin letters ("HARDWÀRE" -> "HARDWARE"): a receipt printed in ASCII that OCR
-    read with an accent. Text with letters outside Latin is left as it is."""
-    if text.isascii():
-        return text
-    folded = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return stripped if stripped.isascii() else text
 
 
 def _flatten(value: object) -> str:
@@ -99,8 +89,9 @@ def _search(target: str, document: DocumentText) -> Grounding:
 
 POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 LineKey = tuple[int, int, int]  # (page, block, line)
-SUFFIXES = {"sdn", "bhd", "co", "m", "restaurant", "enterprise", "trading", "ltd", "inc", "llc", "gmbh", "company",
-            "cafe", "&", "plc", "corp", "corporation", "limited", "store", "stores", "s/b"}
+# Words that end a company's legal name, and those that may also close a trading name.
+LEGAL_SUFFIXES = {"sdn", "bhd", "berhad", "enterprise", "trading", "ltd", "limited", "plc", "s/b", "inc", "llc", "gmbh"}
+SUFFIXES = LEGAL_SUFFIXES | {"co", "m", "restaurant", "company", "cafe", "&", "corp", "corporation", "store", "stores"}
 REG_NUMBER = re.compile(r"^\(?[A-Z]{0,3}\d{4,}-?[A-Z]?\)?$", re.IGNORECASE)
 # A registration number printed after a company's name, even run into it: "BHD'(126926-H)",
 # "Sdn Bhd(82256-V)", "SDN BHD (139386 X)".
@@ -113,9 +104,10 @@ REGION_WORDS = {"selangor", "johor", "kedah", "kelantan", "melaka", "malacca", "
                 "pulau", "pinang", "sabah", "sarawak", "terengganu", "negeri", "sembilan", "kuala", "lumpur", "putrajaya",
                 "labuan", "wilayah", "persekutuan", "darul", "ehsan", "takzim", "ridzuan", "makmur", "naim", "aman",
                 "khusus", "d", "e", "malaysia", "bahru"}
-NOT_A_NAME = re.compile(r"\b(?:tel|fax|gst|reg|no|invoice|receipt|date|cashier|phone)\b", re.IGNORECASE)
-LEGAL_SUFFIXES = {"sdn", "bhd", "berhad", "enterprise", "trading", "ltd", "limited", "plc", "s/b", "inc", "llc", "gmbh"}
-STOP_WORDS = re.compile(r"\b(?:tel|fax|gst|reg|no|invoice|receipt|sdn|bhd|date|cashier|phone)\b", re.IGNORECASE)
+# Words of a receipt's header lines that are neither a name nor an address.
+_HEADER_WORDS = ("tel", "fax", "gst", "reg", "no", "invoice", "receipt", "date", "cashier", "phone")
+NOT_A_NAME = re.compile(rf"\b(?:{'|'.join(_HEADER_WORDS)})\b", re.IGNORECASE)
+STOP_WORDS = re.compile(rf"\b(?:{'|'.join((*_HEADER_WORDS, 'sdn', 'bhd'))})\b", re.IGNORECASE)
 
 
 def _lines_of(document: DocumentText) -> tuple[dict[str, LineKey], dict[LineKey, list[Word]], list[LineKey]]:
@@ -130,6 +122,11 @@ def _lines_of(document: DocumentText) -> tuple[dict[str, LineKey], dict[LineKey,
     for key in order:
         lines[key].sort(key=lambda w: w.bbox[0])
     return line_of, lines, order
+
+
+def _name_tokens(words: list[Word]) -> list[str]:
+    """Lower-case tokens of a name line, "SDN.BHD" split in two and brackets dropped."""
+    return [t for w in words for t in w.text.lower().strip(".,()").split(".") if t]
 
 
 def _extend_down(words: list[Word], line_of: dict[str, LineKey], lines: dict[LineKey, list[Word]],
@@ -209,7 +206,7 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         # "POPULAR BOOK" / "CO. (M) SDN BHD": a line of legal suffixes continues the line above;
         # a registration number in brackets after the name is not part of it.
         first = order.index(line_of[words[0].id])
-        head = [t for w in lines[order[first]] for t in re.split(r"[.]", w.text.lower().strip(".,()")) if t]
+        head = _name_tokens(lines[order[first]])
         if first > 0 and order[first - 1][0] == order[first][0] and sum(t in SUFFIXES and t != "&" for t in head) * 2 > len(head):
             above = lines[order[first - 1]]
             text = " ".join(w.text for w in above)
@@ -219,7 +216,7 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         # "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD": short lines of legal
         # suffixes, or closing a bracket the name opened, continue it downwards.
         def continues_name(below: list[Word], text: str) -> bool:
-            tokens = [t for w in below for t in re.split(r"[.]", w.text.lower().strip(".,()")) if t]
+            tokens = _name_tokens(below)
             so_far = " ".join(w.text for w in words)
             open_bracket = so_far.count("(") > so_far.count(")")
             return not NOT_A_NAME.search(text) and (open_bracket or any(t in LEGAL_SUFFIXES for t in tokens))

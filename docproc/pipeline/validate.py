@@ -35,8 +35,17 @@ MONTH_NAMES = {name: number for number, names in enumerate([
 ], start=1) for name in names.split()}
 
 
+def fold_accents(text: str) -> str:
+    """Accents off Latin letters ("HARDWÀRE" -> "HARDWARE", "février" -> "fevrier"). Text with
+    letters outside Latin is left as it is."""
+    if text.isascii():
+        return text
+    stripped = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return stripped if stripped.isascii() else text
+
+
 def _month(word: str) -> int | None:
-    word = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch)).strip(".")
+    word = fold_accents(word).strip(".")
     return MONTH_NAMES.get(word) or MONTHS.get(word[:3])
 
 
