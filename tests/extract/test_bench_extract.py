@@ -8,7 +8,7 @@ import random
 
 from django.core.management import call_command
 
-from docproc.management.commands.bench_extract import _fit_calibration, _score, _thresholds, curve
+from docproc.management.commands.bench_extract import _confidences, _fit_calibration, _thresholds, curve
 from fixtures.claims import generate_dataset
 
 
@@ -32,11 +32,12 @@ def test_cross_fitted_calibration_scores_each_half_with_the_other_half_and_floor
     cal = _fit_calibration(rows, "llamacpp", "m", "receipt-v4", {"fit"})
     assert set(cal.coefficients) == {"receipt.date", "receipt.total"}
     held_out = [r for r in rows if r["split"] == "report"]
-    _score(held_out, cal)
+    for r, confidence in zip(held_out, _confidences(held_out, cal), strict=True):
+        r["confidence"] = confidence
     right = [r["confidence"] for r in held_out if r["correct"] and r["signals"]["check"] == 1.0]
     wrong = [r["confidence"] for r in held_out if not r["correct"] and r["signals"]["check"] == 0.0]
     assert right and wrong and min(right) > max(wrong)
-    thresholds = _thresholds(held_out, 0.99, 0.9)
+    thresholds = _thresholds(held_out, [r["confidence"] for r in held_out], 0.99, 0.9)
     assert all(0.9 <= t <= 1.01 for t in thresholds.values())
     points = curve([(r["confidence"], True, r["correct"]) for r in held_out])
     automation = [p["automation"] for p in points]

@@ -178,19 +178,16 @@ class Command(BaseCommand):
         fold_thresholds: dict[str, dict[str, float]] = {}
         if backend != "rules":
             model = engine_version.split(":", 1)[-1]
+            target, floor = opts["target_precision"], opts["min_threshold"]
             for held_out, train in (("report", "fit"), ("fit", "report")):
                 fold = _fit_calibration(rows, backend, model, prompt_version, {train})
                 train_rows = [r for r in rows if r["split"] == train]
-                _score(train_rows, fold)
-                fold_thresholds[held_out] = _thresholds(train_rows, opts["target_precision"], opts["min_threshold"])
-                _score([r for r in rows if r["split"] == held_out], fold)
-            for r in rows:
-                r["held_out_confidence"] = r["confidence"]
+                fold_thresholds[held_out] = _thresholds(train_rows, _confidences(train_rows, fold), target, floor)
+                held_rows = [r for r in rows if r["split"] == held_out]
+                for r, confidence in zip(held_rows, _confidences(held_rows, fold), strict=True):
+                    r["confidence"] = confidence
             calibration = _fit_calibration(rows, backend, model, prompt_version, {"fit", "report"})
-            _score(rows, calibration)
-            thresholds = _thresholds(rows, opts["target_precision"], opts["min_threshold"])  # for the document type
-            for r in rows:
-                r["confidence"] = r.pop("held_out_confidence")
+            thresholds = _thresholds(rows, _confidences(rows, calibration), target, floor)  # for the document type
             # One file per (backend, model, prompt version): a prompt version names one document type.
             name = f"{backend}-{model}-{prompt_version}.json"
             (out / f"calibration-{name}").write_text(json.dumps(calibration.to_json(), indent=2))
@@ -252,16 +249,21 @@ def _fit_calibration(rows: list[dict[str, Any]], backend: str, model: str, promp
     return Calibration(f"{backend}-{model}-{prompt_version}-{stamp}", backend, model, prompt_version, coefficients)
 
 
-def _score(rows: list[dict[str, Any]], calibration: Calibration) -> None:
+def _confidences(rows: list[dict[str, Any]], calibration: Calibration) -> list[float]:
+    """Each row's confidence under ``calibration`` (its uncalibrated one where no table applies)."""
+    out = []
     for r in rows:
         calibrated = calibration.score(r["doctype"], r["field"], r["signals"]) if r["value"] is not None else None
-        r["confidence"] = r["raw_confidence"] if calibrated is None else calibrated
+        out.append(r["raw_confidence"] if calibrated is None else calibrated)
+    return out
 
 
-def _thresholds(rows: list[dict[str, Any]], target: float, floor: float) -> dict[str, float]:
-    return {name: max(floor, pick_threshold([(r["confidence"], r["eligible"], r["correct"]) for r in rows
-                                             if r["field"] == name], target))
-            for name in sorted({r["field"] for r in rows})}
+def _thresholds(rows: list[dict[str, Any]], confidences: list[float], target: float, floor: float) -> dict[str, float]:
+    """Per field, the lowest threshold whose accepted rows reach ``target`` precision, at least ``floor``."""
+    samples: dict[str, list[tuple[float, bool, bool]]] = {}
+    for r, confidence in zip(rows, confidences, strict=True):
+        samples.setdefault(r["field"], []).append((confidence, r["eligible"], r["correct"]))
+    return {name: max(floor, pick_threshold(field_samples, target)) for name, field_samples in sorted(samples.items())}
 
 
 def _alnum(value: Any) -> str:
