@@ -169,7 +169,7 @@ def test_a_page_left_upside_down_registers_and_reads_in_the_forms_order():
 
 
 def test_a_mirrored_or_sheared_fit_is_refused():
-    from docproc.pipeline.extract.template import _plausible
+    from docproc.pipeline.extract.template_geometry import _plausible
 
     assert _plausible(_affine(1.0, 1.0, 2.0, 0.0, 0.0))
     assert _plausible(_affine(0.9, 1.1, 90.0, 1.0, 0.0))
