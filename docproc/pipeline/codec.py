@@ -15,7 +15,8 @@ def page_words_to_dict(page: PageWords) -> dict[str, Any]:
         "source": page.source,
         "engine": page.engine,
         "engine_version": page.engine_version,
-        "words": [[w.id, w.text, list(w.bbox), w.confidence, w.line, w.block] for w in page.words],
+        "words": [[w.id, w.text, list(w.bbox), w.confidence, w.line, w.block]
+                  + ([w.source, w.widget] if w.source or w.widget else []) for w in page.words],
     }
 
 
@@ -28,8 +29,9 @@ def page_words_from_dict(data: dict[str, Any]) -> PageWords:
         engine=data["engine"],
         engine_version=data["engine_version"],
         words=tuple(
-            Word(id=i, text=t, bbox=(b[0], b[1], b[2], b[3]), confidence=float(c), line=int(ln), block=int(bl))
-            for i, t, b, c, ln, bl in data["words"]
+            Word(id=i, text=t, bbox=(b[0], b[1], b[2], b[3]), confidence=float(c), line=int(ln), block=int(bl),
+                 source=str(rest[0]) if rest else "", widget=str(rest[1]) if len(rest) > 1 else "")
+            for i, t, b, c, ln, bl, *rest in data["words"]
         ),
     )
 

@@ -25,13 +25,20 @@ def render_pdf_page(path: Path, page: int, *, dpi: int, max_pixels: int = DEFAUL
     except pdfium.PdfiumError as exc:
         raise IngestError(f"The PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
     try:
+        # Filled AcroForm widgets drawn with their values (appearances generated where the form
+        # asks a viewer to), so the preview shows what the form fields say; a form pdfium cannot
+        # set up still renders, without them.
+        try:
+            pdf.init_forms()
+        except pdfium.PdfiumError:
+            pass
         try:
             pdf_page = pdf[page - 1]
         except (pdfium.PdfiumError, IndexError) as exc:
             raise IngestError(f"Page {page} of the PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
         width_pt, height_pt = pdf_page.get_size()
         dpi = _capped_dpi(width_pt, height_pt, dpi, max_pixels)
-        bitmap = pdf_page.render(scale=dpi / 72.0)
+        bitmap = pdf_page.render(scale=dpi / 72.0, may_draw_forms=True)
         image = bitmap.to_pil().convert("RGB")
         pdf_page.close()
     finally:

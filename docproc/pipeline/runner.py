@@ -20,6 +20,7 @@ from .confidence import Calibration, calibration_for, combine, field_signals
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .extract.template import merge_template, template_fields
+from .forms import merge_form_widgets, read_form_widgets
 from .grounding import ground
 from .ingest import ingest_file
 from .layout import LayoutEngine
@@ -94,6 +95,29 @@ class DocumentResult:
 
 
 def read_page(
+    path: Path,
+    ingested: IngestedFile,
+    page: int,
+    *,
+    ocr: Callable[[], OcrEngine],
+    limits: Limits,
+    timings: Timings,
+    cache: StageCache | None = None,
+    on_stage: StageCallback | None = None,
+    on_image: ImageCallback | None = None,
+) -> PageWords:
+    """Words of one page (``read_page_words``) with the values of its filled AcroForm widgets
+    flattened in (``forms.merge_form_widgets``): over a text layer or over OCR of a scan, the
+    typed value wins where it overlaps what was read of the page."""
+    words = read_page_words(path, ingested, page, ocr=ocr, limits=limits, timings=timings, cache=cache,
+                            on_stage=on_stage, on_image=on_image)
+    if ingested.content_type != "application/pdf":
+        return words
+    with timings.stage("form_fields"):
+        return merge_form_widgets(words, read_form_widgets(path, page))
+
+
+def read_page_words(
     path: Path,
     ingested: IngestedFile,
     page: int,

@@ -90,6 +90,10 @@ class Word:
     confidence: float
     line: int = 0  # index of the visual line on its page (reading order)
     block: int = 0  # index of the region / block on its page
+    # "" for a word of the page's own reading (its ``PageWords.source``); "form_field" for the
+    # value of an AcroForm widget, whose box is the widget's rectangle (``pipeline.forms``).
+    source: str = ""
+    widget: str = ""  # the widget's full field name, for a form-field word
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import re
 
 from docproc.doctypes import DocType, FieldSpec
 
+from ..forms import FORM_FIELD, widget_values
 from ..types import Candidate, DocumentText, ExtractionOutput, PageWords, Word
 from ..validate import normalize_field
 from .template_build import anchor_key
@@ -184,10 +185,11 @@ class TemplateExtractor:
         when that layer fits the form where the page registered.
         """
         template = self._template(doctype)
-        reg = self.register(document, doctype, text_layers)
         engine_version = f"{VERSION}/{template.name}-{template.version}"
+        typed = self.from_widgets(document, doctype, template)
+        reg = self.register(document, doctype, text_layers)
         if reg is None:
-            return ExtractionOutput(candidates=(), engine=self.name, engine_version=engine_version)
+            return ExtractionOutput(candidates=typed, engine=self.name, engine_version=engine_version)
         page = next(p for p in document.pages if p.page == reg.page)
         layer = (text_layers or {}).get(reg.page)
         value_layer: PageWords | None = None
@@ -239,7 +241,55 @@ class TemplateExtractor:
                        "anchors": reg.anchors, "matched": reg.matched, "fit_residual": reg.residual, "text_layer": digital,
                        "valid": valid, "trimmed": trimmed},
             ))
-        return ExtractionOutput(candidates=tuple(candidates), engine=self.name, engine_version=engine_version)
+        # A field typed into its widget is the value itself; the box read of the page only fills
+        # the fields nobody typed.
+        by_widget = {c.name: c for c in typed}
+        merged = [by_widget.pop(c.name, c) for c in candidates]
+        return ExtractionOutput(candidates=(*merged, *by_widget.values()), engine=self.name,
+                                engine_version=engine_version)
+
+    def from_widgets(self, document: DocumentText, doctype: DocType, template: FormTemplate) -> tuple[Candidate, ...]:
+        """Candidates from the document's filled AcroForm widgets (``source="form_field"``
+        words): a template part takes the widget of its name, or else, on a page of the form's
+        shape, the form-field word whose box centre lies in the part's rectangle. The value is
+        what was typed, so its belief is full (1.0); checks still apply downstream."""
+        candidates: list[Candidate] = []
+        pages = [p for p in document.pages if any(w.source == FORM_FIELD for w in p.words)]
+        if not pages:
+            return ()
+        for spec in doctype.fields:
+            entry = template.fields.get(spec.name)
+            if entry is None:
+                continue
+            for page in pages:
+                named = widget_values(page)
+                same_shape = abs(page.width / page.height - template.page_size[0] / template.page_size[1]) <= 0.01
+                typed_words = [w for w in page.words if w.source == FORM_FIELD]
+                parts: dict[str, str] = {}
+                ids: list[str] = []
+                for part in entry["parts"]:
+                    word = named.get(part["widget"])
+                    if word is None and same_shape:
+                        rect = _rect(IDENTITY, part["rect"], PAD)
+                        inside = [w for w in typed_words if _inside(_centre(w.bbox), rect)]
+                        word = inside[0] if len(inside) == 1 else None
+                    if word is not None:
+                        parts[part["widget"]] = word.text
+                        ids.append(word.id)
+                    else:
+                        parts[part["widget"]] = ""
+                value = _compose(entry["format"], parts)
+                if value is None:
+                    continue
+                value, trimmed = tidy(spec, value)
+                candidates.append(Candidate(
+                    spec.name, value, 1.0, tuple(ids),
+                    extra={"source": "template", "template": template.name, "registration": "form_field",
+                           "anchors": 0, "matched": 0, "fit_residual": 0.0, "text_layer": False, "form_field": True,
+                           "valid": _passes(spec, value), "trimmed": trimmed},
+                ))
+                break
+        return tuple(candidates)
 
 
 REPLACE_AT = 0.8  # a template value at least this believed replaces the configured extractor's
@@ -262,8 +312,11 @@ def merge_template(document: DocumentText, doctype: DocType, output: ExtractionO
         found = (extractor or TemplateExtractor()).extract(document, doctype, text_layers=text_layers)
     except TemplateMissing:
         return output
+    # A typed widget value replaces the extractor's whatever its checks say: it is what the
+    # document holds, and a failed check sends it to review downstream.
     confident = {c.name: c for c in found.candidates
-                 if c.value is not None and c.model_confidence >= REPLACE_AT and c.extra.get("valid")}
+                 if c.value is not None and (c.extra.get("form_field")
+                                             or (c.model_confidence >= REPLACE_AT and c.extra.get("valid")))}
     doubtful = {c.name: c for c in found.candidates if c.name not in confident and c.value is not None}
     if not confident and not doubtful:
         return output
