@@ -20,9 +20,11 @@ from .confidence import Calibration, calibration_for, combine, field_signals
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .extract.template import merge_template, template_fields
+from .extract.template_geometry import TemplateMissing, load_template
 from .forms import merge_form_widgets, read_form_widgets
 from .grounding import ground
 from .ingest import ingest_file
+from .labels import LABEL_MESSAGE, label_text
 from .layout import LayoutEngine
 from .ocr import OcrEngine
 from .preprocess import apply_transform, prepare_page
@@ -30,6 +32,7 @@ from .reading_order import order_words, renumber
 from .render import page_image
 from .textlayer import MIN_INK_COVERAGE, read_text_layer, text_layer_ink_coverage, text_layer_is_usable
 from .types import (
+    Candidate,
     DocumentText,
     EngineUnavailable,
     ExtractionOutput,
@@ -228,31 +231,73 @@ def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor
     return merge_template(document, doctype, output, text_layers=text_layers)
 
 
+FALLBACK_REASON = "read by the backup label rules because the extraction model was unavailable"
+LOW_OCR = 0.8  # a field's weakest word below this OCR confidence is named as a reason
+
+
+def blocking(messages: tuple[str, ...]) -> tuple[str, ...]:
+    """The messages that stop a field being auto-accepted: all but warnings."""
+    return tuple(m for m in messages if not m.startswith("warning:"))
+
+
+def _template_labels(doctype: DocType) -> tuple[str, ...]:
+    if not doctype.template:
+        return ()
+    try:
+        return tuple(text for text, _, _ in load_template(doctype.template).labels)
+    except TemplateMissing:
+        return ()
+
+
+def _reasons(*, cand: Candidate, confidence: float, threshold: float, messages: tuple[str, ...],
+             signals: dict[str, float], fallback: bool) -> tuple[str, ...]:
+    """Why a field waits for a person, each reason once, in a reviewer's words."""
+    reasons: list[str] = []
+    if cand.value is None:
+        reasons.append("not found in the document")
+    if fallback:
+        reasons.append(FALLBACK_REASON)
+    reasons.extend(m for m in blocking(messages) if not m.startswith("missing:"))
+    if cand.value is not None and signals.get("grounding", 1.0) == 0.0:
+        reasons.append("not found in the document's words")
+    if cand.value is not None and signals.get("ocr", 1.0) < LOW_OCR:
+        reasons.append(f"low OCR confidence of its words ({signals['ocr']:.2f})")
+    if confidence < threshold:
+        reasons.append(f"confidence {confidence:.2f} is below its threshold {threshold:.2f}")
+    return tuple(dict.fromkeys(reasons))
+
+
 def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput,
                   calibration: Calibration | None = None) -> tuple[FieldResult, ...]:
     """Normalise, validate, ground, score and route each candidate. With a ``calibration``
-    the confidence is its probability that the value is right; else the uncalibrated combination."""
+    the confidence is its probability that the value is right; else the uncalibrated combination.
+
+    A value that is printed label text (``labels``) is invalid: normalised to None, with
+    ``LABEL_MESSAGE``. A field is auto-accepted only when its confidence reaches its threshold,
+    no message but a warning stands, and the values do not come from the fallback extractor;
+    every other field carries its ``reasons``."""
     day_first = doctype.name == "receipt"
     by_name = {c.name: c for c in extraction.candidates}
+    labels = label_text(doctype, document, _template_labels(doctype))
     normalized: dict[str, Any] = {}
     messages: dict[str, tuple[str, ...]] = {}
     for spec in doctype.fields:
         cand = by_name.get(spec.name)
         normalized[spec.name], messages[spec.name] = normalize_field(spec, cand.value if cand else None, day_first=day_first)
-    for name, extra in cross_check(doctype, normalized).items():
+        # A typed widget value is what the person filled in, never a copy of the page's print.
+        if cand is not None and not cand.extra.get("form_field") and labels.is_label(cand.value):
+            normalized[spec.name] = None
+            messages[spec.name] = (LABEL_MESSAGE, *messages[spec.name])
+    for name, extra in cross_check(doctype, normalized, document).items():
         messages[name] = messages[name] + extra
     words_by_id = {w.id: w for w in document.words()}
     results: list[FieldResult] = []
     for spec in doctype.fields:
-        cand = by_name.get(spec.name)
-        if cand is None:
-            from .types import Candidate
-
-            cand = Candidate(spec.name, None, 0.0)
+        cand = by_name.get(spec.name) or Candidate(spec.name, None, 0.0)
         grounding = ground(cand, document)
         check = field_check(doctype, spec, cand.value, normalized[spec.name], document)
         plausible = text_plausibility(cand.value) if spec.type in ("text", "name", "address") else None
-        signals = field_signals(cand, grounding, document, messages[spec.name], check, plausible)
+        signals = field_signals(cand, grounding, document, blocking(messages[spec.name]), check, plausible)
         # A calibration fitted to the configured extractor says nothing about a template's values.
         calibrated = (calibration.score(doctype.name, spec.name, signals)
                       if calibration and cand.value is not None and cand.extra.get("source") != "template" else None)
@@ -261,11 +306,8 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
             # Nothing found: a required field is a gap for a person; an optional one is only
             # trusted absent when the extractor says so with confidence.
             confidence = 0.0 if spec.required else round(cand.model_confidence, 4)
-        accepted = (
-            not extraction.fallback_reason
-            and confidence >= spec.review_threshold
-            and not messages[spec.name]
-        )
+        fallback = bool(extraction.fallback_reason)
+        accepted = not fallback and confidence >= spec.review_threshold and not blocking(messages[spec.name])
         value = cand.value
         if isinstance(value, list):
             printed: Any = value
@@ -282,8 +324,12 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                 bbox=grounding.bbox,
                 source=tuple(words_by_id[i].text for i in grounding.word_ids),
                 word_ids=grounding.word_ids,
-                messages=messages[spec.name] + ((f"fallback: {extraction.fallback_reason}",) if extraction.fallback_reason else ()),
+                # The fallback's cause stays in the run's record (engines.extract.fallback_reason)
+                # and the audit log; the field says only that the backup rules read it.
+                messages=messages[spec.name],
                 signals=signals,
+                reasons=() if accepted else _reasons(cand=cand, confidence=confidence, threshold=spec.review_threshold,
+                                                     messages=messages[spec.name], signals=signals, fallback=fallback),
             )
         )
     return tuple(results)

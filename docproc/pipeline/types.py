@@ -188,5 +188,9 @@ class FieldResult:
     bbox: BBox | None
     source: tuple[str, ...]  # the words it came from (texts)
     word_ids: tuple[str, ...]
-    messages: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()  # what is wrong with the value (checks); "warning: ..." does not block
     signals: dict[str, float] = field(default_factory=dict)
+    # Why a field waits for a person, in a reviewer's words (empty when auto-accepted): below its
+    # threshold (both numbers), a failed check, a label for a value, not found, the fallback
+    # extractor, low OCR confidence of its words.
+    reasons: tuple[str, ...] = ()

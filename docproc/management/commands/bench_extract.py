@@ -31,7 +31,7 @@ from docproc.doctypes import get_doctype
 from docproc.pipeline import registry
 from docproc.pipeline.confidence import CALIBRATION_DIR, Calibration, fit_platt_pooled
 from docproc.pipeline.ingest import ingest_file
-from docproc.pipeline.runner import Timings, finish_fields, read_page, run_extractor
+from docproc.pipeline.runner import Timings, blocking, finish_fields, read_page, run_extractor
 from docproc.pipeline.types import DocumentText, PipelineError
 
 THRESHOLDS = [round(0.5 + 0.01 * i, 2) for i in range(50)] + [0.995, 0.999]
@@ -167,7 +167,7 @@ class Command(BaseCommand):
                 rows.append({"doc": doc["id"], "split": doc["split"], "doctype": doctype.name, "field": f.name,
                              "value": f.value, "truth": doc["truth"].get(f.name), "correct": ok, "correct_loose": loose,
                              "signals": f.signals, "raw_confidence": f.confidence,
-                             "eligible": not extraction.fallback_reason and not f.messages,
+                             "eligible": not extraction.fallback_reason and not blocking(f.messages),
                              "fallback": extraction.fallback_reason})
             self.stderr.write(f"{backend} {doc['id']} {elapsed:.1f}s")
         # Two-fold cross-fitting: each half is scored with the calibration and thresholds fitted
