@@ -196,6 +196,10 @@ class Field(models.Model):
     signals = models.JSONField(default=dict, blank=True)
     threshold = models.FloatField(default=0.9)
     original_value = models.JSONField(null=True, blank=True)  # the extractor's value, kept after a correction
+    # extractor | template | form_field | fallback | reviewer (see pipeline.types.FieldResult)
+    source = models.CharField(max_length=20, default="extractor")
+    valid = models.BooleanField(default=True)  # False: a check fails (a reviewer may keep it as printed)
+    reasons = models.JSONField(default=list, blank=True)  # why it waits for a person
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)

@@ -18,24 +18,36 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def field_json(*, value, normalized, confidence, status, page, bbox, source, messages=(), word_ids=()) -> dict[str, Any]:
+def field_json(*, value, normalized, confidence, status, page, bbox, source, source_words=(), messages=(), word_ids=(),
+               valid=True, reasons=(), original_value=None, reviewed_by=None, reviewed_at=None) -> dict[str, Any]:
+    """One field of a result. ``source`` says who gave the value (extractor, template,
+    form_field, fallback, reviewer) and ``source_words`` the words it was read from. A
+    reviewer's value has confidence 1.0; ``original_value`` is the machine's, and
+    ``reviewed_by`` / ``reviewed_at`` who decided and when (None until a person did)."""
     return {
         "value": jsonable(value),
         "normalized": jsonable(normalized),
         "confidence": round(float(confidence), 4),
         "status": status,
+        "valid": bool(valid),
+        "source": source,
         "page": page,
         "bbox": [round(float(v), 5) for v in bbox] if bbox else None,
-        "source": list(source),
+        "source_words": list(source_words),
         "word_ids": list(word_ids),
         "messages": list(messages),
+        "reasons": list(reasons),
+        "original_value": jsonable(original_value),
+        "reviewed_by": reviewed_by,
+        "reviewed_at": reviewed_at,
     }
 
 
 def field_result_json(f: FieldResult) -> dict[str, Any]:
     return field_json(
         value=f.value, normalized=f.normalized, confidence=f.confidence, status=f.status,
-        page=f.page, bbox=f.bbox, source=f.source, messages=f.messages, word_ids=f.word_ids,
+        page=f.page, bbox=f.bbox, source=f.provenance, source_words=f.source, messages=f.messages, word_ids=f.word_ids,
+        valid=f.valid, reasons=f.reasons, original_value=f.value,
     )
 
 

@@ -346,7 +346,7 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
                 confidence=f.confidence, status=f.status, page=f.page, bbox=list(f.bbox) if f.bbox else None,
                 source_words=list(f.source), word_ids=list(f.word_ids), messages=list(f.messages),
                 signals=f.signals, threshold=doctype.field(f.name).review_threshold, position=i,
-                original_value=jsonable(f.value),
+                original_value=jsonable(f.value), source=f.provenance, valid=f.valid, reasons=list(f.reasons),
             )
             for i, f in enumerate(result.fields)
         ])
@@ -425,10 +425,13 @@ def document_result(doc: Document) -> dict[str, Any]:
     run = doc.runs.order_by("-created_at").first()
     fields: dict[str, dict[str, Any]] = {}
     if run is not None:
-        for f in run.fields.all():
+        for f in run.fields.select_related("reviewed_by"):
             fields[f.name] = field_json(
                 value=f.value, normalized=f.normalized, confidence=f.confidence, status=f.status,
-                page=f.page, bbox=f.bbox, source=f.source_words, messages=f.messages, word_ids=f.word_ids,
+                page=f.page, bbox=f.bbox, source=f.source, source_words=f.source_words, messages=f.messages,
+                word_ids=f.word_ids, valid=f.valid, reasons=f.reasons, original_value=f.original_value,
+                reviewed_by=f.reviewed_by.get_username() if f.reviewed_by_id else None,
+                reviewed_at=f.reviewed_at.isoformat() if f.reviewed_at else None,
             )
     return result_json(
         document=document_json(id=str(doc.id), file=doc.original_name, doc_type=doc.doc_type, status=doc.status,

@@ -26,6 +26,8 @@ class CorrectionReason(models.TextChoices):
     WRONG_DOC_TYPE = "wrong_document_type", "Wrong document type"
     SUSPECTED_FRAUD = "suspected_fraud", "Suspected fraud"
     DUPLICATE = "duplicate", "Duplicate"
+    # Keeps a value that fails its checks because the document prints it so (delivered valid: false).
+    AS_PRINTED = "as_printed", "As printed on the document"
     OTHER = "other", "Other"
 
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 from docproc.audit.service import Actor, record
 from docproc.doctypes import DocType, UnknownDocType, get_doctype
 from docproc.models import Document, DocumentStatus, Field, FieldStatus
+from docproc.pipeline.labels import LABEL_MESSAGE, label_text
+from docproc.pipeline.runner import blocking, template_labels
 from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
 
@@ -276,9 +278,19 @@ def _record_decision(field: Field, user, *, action: str, new_value: Any, reason:
     )
 
 
-def _accept(field: Field, task: ReviewTask, user, now, *, bulk: bool = False) -> None:
+def _failed_checks(field: Field) -> list[str]:
+    """The messages that make the field's value invalid (warnings and a missing value aside)."""
+    return [m for m in blocking(tuple(field.messages or ())) if not m.startswith("missing:")]
+
+
+def _accept(field: Field, task: ReviewTask, user, now, *, bulk: bool = False, confirmed: bool = False) -> None:
     field.document = task.document
-    _record_decision(field, user, action=FieldCorrection.Action.ACCEPTED, new_value=field.value, reason="", note="", now=now)
+    failed = _failed_checks(field)
+    if failed and not confirmed:
+        raise ReviewError("confirm_required", f"This value fails a check ({'; '.join(failed)}). "
+                          "Accept it only if the document prints it so: confirm, or correct it.", 409)
+    _record_decision(field, user, action=FieldCorrection.Action.ACCEPTED, new_value=field.value,
+                     reason=CorrectionReason.AS_PRINTED if failed else "", note="", now=now)
     before = field.status
     if field.status != FieldStatus.CORRECTED:  # accepting a corrected value keeps it "corrected"
         field.status = FieldStatus.ACCEPTED
@@ -287,17 +299,21 @@ def _accept(field: Field, task: ReviewTask, user, now, *, bulk: bool = False) ->
     payload = {"field": field.name, "value": jsonable(field.value), "confidence": field.confidence, "before": before}
     if bulk:
         payload["bulk"] = True
+    if failed:
+        payload["confirmed_as_printed"] = failed
     _audit(user, "field.accepted", task.document_id, payload)
 
 
-def field_accept(*, document_id, field_id: int, user) -> Field:
-    """Confirm the field's current value as correct."""
+def field_accept(*, document_id, field_id: int, user, confirm: bool = False) -> Field:
+    """Confirm the field's current value as correct. A value that fails a check is refused with
+    ``confirm_required`` unless ``confirm`` (the reviewer says the document prints it so); it is
+    then accepted and stays ``valid: false``."""
     _require(user, roles.REVIEW)
     now = timezone.now()
     with transaction.atomic():
         task = _lock_held(_task_id(document_id), user, now)
         field = _field_for_update(task.document_id, field_id)
-        _accept(field, task, user, now)
+        _accept(field, task, user, now, confirmed=confirm)
     return field
 
 
@@ -310,7 +326,12 @@ def _task_id(document_id) -> int:
 
 def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: str, note: str = "") -> Field:
     """Replace the value; keeps the extractor's value, re-validates, and records old, new, who,
-    when and why. A value equal to the current one is an accept."""
+    when and why. A value equal to the current one is an accept (``as_printed`` confirms it).
+
+    The new value runs the field's normalisers and validators (and the label check): an invalid
+    one is refused with ``invalid_value`` and the validator's message, unless the reason is
+    ``as_printed`` (the document prints it so), when it is kept with ``valid=False``. A
+    corrected field's confidence is 1.0 (a person's value) and its source ``reviewer``."""
     _require(user, roles.REVIEW)
     if reason not in CorrectionReason.values:
         raise ReviewError("reason_required", "Choose a reason for the correction.", 400)
@@ -322,35 +343,54 @@ def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: s
         field = _field_for_update(task.document_id, field_id)
         field.document = task.document
         value = parse_value(raw_value, like=field.value if field.value is not None else field.original_value)
+        as_printed = reason == CorrectionReason.AS_PRINTED
         if value == field.value:
-            _accept(field, task, user, now)
+            _accept(field, task, user, now, confirmed=as_printed)
             return field
+        normalized, messages = _revalidate(task.document.doc_type, field.name, value)
+        failed = [m for m in blocking(tuple(messages)) if not m.startswith("missing:")]
+        if failed and not as_printed:
+            raise ReviewError("invalid_value", f"{'; '.join(failed)}. Correct the value, or choose "
+                              f"'{CorrectionReason.AS_PRINTED.label}' if the document prints it so.", 400)
         _record_decision(field, user, action=FieldCorrection.Action.CORRECTED, new_value=value, reason=reason,
                          note=note, now=now)
         before = field.value
-        normalized, messages = _revalidate(task.document.doc_type, field.name, value)
         field.value, field.normalized, field.messages = value, normalized, messages
         field.status = FieldStatus.CORRECTED
+        field.confidence, field.source, field.valid, field.reasons = 1.0, "reviewer", not failed, []
         field.reviewed_by, field.reviewed_at = user, now
-        field.save(update_fields=["value", "normalized", "messages", "status", "reviewed_by", "reviewed_at"])
+        field.save(update_fields=["value", "normalized", "messages", "status", "confidence", "source", "valid",
+                                  "reasons", "reviewed_by", "reviewed_at"])
         _audit(user, "field.edited", task.document_id,
                {"field": field.name, "before": jsonable(before), "after": jsonable(value), "reason": reason,
-                "note": note[:2000]})
+                "note": note[:2000], "valid": not failed})
     return field
 
 
 def _revalidate(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
+    """(normalised value, messages) of a reviewer's value: the field's normalisers and
+    validators, and the label check against the type's and its form's printed labels."""
     try:
-        spec = get_doctype(doc_type).field(name)
+        doctype = get_doctype(doc_type)
+        spec = doctype.field(name)
     except (UnknownDocType, KeyError):
         return value, []
     normalized, messages = normalize_field(spec, value, day_first=doc_type == "receipt")
+    if label_text(doctype, None, template_labels(doctype)).is_label(value):
+        return None, [LABEL_MESSAGE, *messages]
     return jsonable(normalized), list(messages)
 
 
+def field_is_confident(field: Field, threshold: float) -> bool:
+    """Whether "Accept all confident" may accept ``field``: its confidence reaches ``threshold``,
+    no check fails, and it was not read by the fallback rules."""
+    return (field.confidence >= threshold and field.source != "fallback" and field.valid
+            and not _failed_checks(field))
+
+
 def fields_accept_confident(*, document_id, user) -> list[str]:
-    """Accept at once every field still waiting whose confidence reaches its threshold (the
-    supervisor's override, else the schema's). Returns the names accepted."""
+    """Accept at once every field still waiting that ``field_is_confident`` at its threshold
+    (the supervisor's override, else the schema's). Returns the names accepted."""
     _require(user, roles.REVIEW)
     now = timezone.now()
     with transaction.atomic():
@@ -359,7 +399,7 @@ def fields_accept_confident(*, document_id, user) -> list[str]:
         accepted = []
         for field in Field.objects.select_for_update().filter(document_id=task.document_id, status=FieldStatus.NEEDS_REVIEW,
                                                               run=_latest_run_id(task.document_id)):
-            if field.confidence >= overrides.get(field.name, field.threshold):
+            if field_is_confident(field, overrides.get(field.name, field.threshold)):
                 _accept(field, task, user, now, bulk=True)
                 accepted.append(field.name)
     return accepted

@@ -134,10 +134,13 @@ def review(request: HttpRequest, document_id) -> HttpResponse:
     thresholds = services.thresholds_for(doc.doc_type)
     fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
     pages = list(Page.objects.filter(document=doc).order_by("number"))
+    run = ExtractionRun.objects.filter(document_id=doc.pk).order_by("-created_at", "-id").first()
     return render(request, "reviewer/review.html", {
         "task": task, "doc": doc, "fields": fields, "pages": pages,
         "pending": sum(1 for f in fields if f["pending"]),
-        "confident_pending": sum(1 for f in fields if f["pending"] and f["f"].confidence >= f["threshold"]),
+        "confident_pending": sum(1 for f in fields if f["pending"] and services.field_is_confident(f["f"], f["threshold"])),
+        # Said once, in a reviewer's words; the cause itself is on the details page and in the audit log.
+        "fallback": bool(run and run.fallback_reason),
         "correction_reasons": CorrectionReason.choices, "reject_reasons": RejectReason.choices,
         "renew_every": max(5, min(60, services.lock_seconds() // 3)),
     })
@@ -160,7 +163,8 @@ def field_action(request: HttpRequest, document_id, field_id: int) -> HttpRespon
     back = reverse("reviewer:review", kwargs={"document_id": document_id})
     try:
         if request.POST.get("action") == "accept":
-            field = services.field_accept(document_id=document_id, field_id=field_id, user=request.user)
+            field = services.field_accept(document_id=document_id, field_id=field_id, user=request.user,
+                                          confirm=request.POST.get("confirm") == "1")
         else:
             field = services.field_correct(document_id=document_id, field_id=field_id, user=request.user,
                                            raw_value=request.POST.get("value", ""), reason=request.POST.get("reason", ""),
@@ -172,7 +176,8 @@ def field_action(request: HttpRequest, document_id, field_id: int) -> HttpRespon
         pending = Field.objects.filter(document_id=document_id, status=FieldStatus.NEEDS_REVIEW,
                                        run_id=field.run_id).count()
         return JsonResponse({"id": field.pk, "status": field.status, "text": view["text"],
-                             "messages": list(field.messages or []), "pending": pending})
+                             "messages": list(field.messages or []), "pending": pending, "valid": field.valid,
+                             "confidence": field.confidence, "source": field.source})
     return redirect(back)
 
 

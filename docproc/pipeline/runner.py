@@ -240,7 +240,7 @@ def blocking(messages: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(m for m in messages if not m.startswith("warning:"))
 
 
-def _template_labels(doctype: DocType) -> tuple[str, ...]:
+def template_labels(doctype: DocType) -> tuple[str, ...]:
     if not doctype.template:
         return ()
     try:
@@ -278,7 +278,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
     every other field carries its ``reasons``."""
     day_first = doctype.name == "receipt"
     by_name = {c.name: c for c in extraction.candidates}
-    labels = label_text(doctype, document, _template_labels(doctype))
+    labels = label_text(doctype, document, template_labels(doctype))
     normalized: dict[str, Any] = {}
     messages: dict[str, tuple[str, ...]] = {}
     for spec in doctype.fields:
@@ -328,6 +328,9 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                 # and the audit log; the field says only that the backup rules read it.
                 messages=messages[spec.name],
                 signals=signals,
+                provenance=("fallback" if fallback else "form_field" if cand.extra.get("form_field")
+                            else "template" if cand.extra.get("source") == "template" else "extractor"),
+                valid=not [m for m in blocking(messages[spec.name]) if not m.startswith("missing:")],
                 reasons=() if accepted else _reasons(cand=cand, confidence=confidence, threshold=spec.review_threshold,
                                                      messages=messages[spec.name], signals=signals, fallback=fallback),
             )

@@ -194,3 +194,7 @@ class FieldResult:
     # threshold (both numbers), a failed check, a label for a value, not found, the fallback
     # extractor, low OCR confidence of its words.
     reasons: tuple[str, ...] = ()
+    # Who gave the value: "extractor", "template" (a registered form's box), "form_field" (an
+    # AcroForm widget), "fallback" (the backup rules after a backend failure); "reviewer" later.
+    provenance: str = "extractor"
+    valid: bool = True  # no check failed (warnings aside)

@@ -98,7 +98,10 @@ def test_task_opens_with_the_review_status(review_doc):
     task = ReviewTask.objects.get(document=doc)
     assert task.state == "open" and task.doc_type == "claim" and task.received_at == doc.created_at
     pending = set(Field.objects.filter(document=doc, status=FieldStatus.NEEDS_REVIEW).values_list("name", flat=True))
-    assert {"claimant_dob", "amount_claimed"} <= pending
+    assert "claimant_dob" in pending
+    # the total is the one printed on its line: the items' sum that does not explain it is a warning
+    total = Field.objects.get(document=doc, name="amount_claimed")
+    assert total.messages[0].startswith("warning: line items add up to")
 
 
 def test_next_follows_sla_then_priority_then_age(make_user, review_doc):
@@ -212,7 +215,9 @@ def test_correction_keeps_old_and_new_value_who_when_and_why(client, make_user, 
     c = FieldCorrection.objects.get(field=dob)
     assert (c.old_value, c.new_value, c.user, c.reason, c.previous_status) == (extracted, "02/20/1943", ana, "misread", "needs_review")
     event = AuditEvent.objects.get(document_id=doc.pk, action="field.edited")
-    assert event.payload == {"field": "claimant_dob", "before": extracted, "after": "02/20/1943", "reason": "misread", "note": ""}
+    assert event.payload == {"field": "claimant_dob", "before": extracted, "after": "02/20/1943", "reason": "misread",
+                             "note": "", "valid": True}
+    assert (dob.confidence, dob.source, dob.valid) == (1.0, "reviewer", True)
     other = post_json(client, url, {"action": "correct", "value": "x", "reason": "other"})
     assert other.json()["code"] == "note_required"
 
@@ -233,20 +238,49 @@ def test_table_fields_are_corrected_as_json(make_user, review_doc):
     assert items.value == new and items.status == "corrected"
 
 
-def test_accept_all_confident_accepts_only_fields_at_their_threshold(make_user, review_doc):
-    doc = review_doc(offline=True)  # the LLM was down: every field waits for a person
-    waiting = dict(Field.objects.filter(document=doc, status="needs_review").values_list("name", "confidence"))
-    assert len(waiting) == Field.objects.filter(document=doc).count()
+def _strict_thresholds(sup, names, value=0.9999):
+    for name in names:
+        services.threshold_set(user=sup, doc_type="claim", field_name=name, threshold=value)
+
+
+def test_accept_all_confident_accepts_only_valid_fields_at_their_threshold(make_user, review_doc):
+    """Fields held back by a strict threshold, then the thresholds lowered: the confident and
+    valid ones are accepted in bulk, the invalid date never."""
+    sup = make_user("supervisor")
+    _strict_thresholds(sup, ("claim_number", "policy_number", "claimant_dob"))
+    doc = review_doc()
+    _strict_thresholds(sup, ("claim_number", "policy_number", "claimant_dob"), 0.5)
     ana = make_user("reviewer")
     services.review_task_claim_next(user=ana)
+    waiting = {f.name: f for f in Field.objects.filter(document=doc, status="needs_review")}
+    assert {"claim_number", "policy_number", "claimant_dob"} <= set(waiting)
     accepted = services.fields_accept_confident(document_id=doc.pk, user=ana)
-    assert "claimant_dob" not in accepted and "claim_number" in accepted
-    assert set(accepted) == {n for n, c in waiting.items() if c >= 0.9}
+    assert "claimant_dob" not in accepted and {"claim_number", "policy_number"} <= set(accepted)
+    assert set(accepted) == {n for n, f in waiting.items() if f.confidence >= 0.5 and f.valid and not f.messages}
     assert actions(doc).count("field.accepted") == len(accepted)
 
 
-def test_threshold_override_is_audited_and_used(client, make_user, review_doc):
+def test_fallback_values_are_never_accepted_in_bulk(client, make_user, review_doc):
+    """The LLM was down: every field waits, carries the backup rules as its reason, and "Accept
+    all confident" accepts none of them; the raw cause is in the run, not in the fields."""
     doc = review_doc(offline=True)
+    fields = list(Field.objects.filter(document=doc))
+    assert {f.status for f in fields} == {"needs_review"} and {f.source for f in fields} == {"fallback"}
+    assert all(not any("did not answer" in m for m in f.messages) for f in fields)
+    assert all(any("backup label rules" in r for r in f.reasons) for f in fields)
+    assert doc.runs.get().fallback_reason.endswith("the model server did not answer")
+    ana = make_user("reviewer")
+    services.review_task_claim_next(user=ana)
+    assert services.fields_accept_confident(document_id=doc.pk, user=ana) == []
+    client.force_login(ana)
+    page = client.get(reverse("reviewer:review", args=[doc.pk]))
+    assert page.context["confident_pending"] == 0
+    assert page.content.count(b"extraction model was not available") == 1
+    assert b"did not answer" not in page.content
+
+
+def test_threshold_override_is_audited_and_used(client, make_user, review_doc):
+    doc = review_doc()
     sup = make_user("supervisor", "sue")
     client.force_login(sup)
     response = client.post(reverse("reviewer:threshold"), {"doc_type": "claim", "field_name": "claimant_phone", "threshold": "0.95"})
@@ -256,9 +290,13 @@ def test_threshold_override_is_audited_and_used(client, make_user, review_doc):
     assert client.post(reverse("reviewer:threshold"), {"doc_type": "claim", "field_name": "nope", "threshold": "0.5"}).status_code == 302
     assert ThresholdSetting.objects.count() == 1
     ana = make_user("reviewer")
-    services.review_task_claim_next(user=ana)
+    # Both fields extracted again under strict thresholds wait; then the phone's stays above its confidence.
+    _strict_thresholds(sup, ("claimant_phone", "claimant_email"))
+    doc = review_doc(seed=3)
+    services.threshold_set(user=sup, doc_type="claim", field_name="claimant_email", threshold=0.5)
+    services.review_task_claim(task=ReviewTask.objects.get(document=doc), user=ana)
     phone, email = (Field.objects.get(document=doc, name=n) for n in ("claimant_phone", "claimant_email"))
-    assert 0.9 <= phone.confidence < 0.95 and 0.9 <= email.confidence < 0.95
+    assert phone.status == email.status == "needs_review" and phone.confidence < 0.9999
     accepted = services.fields_accept_confident(document_id=doc.pk, user=ana)
     assert "claimant_email" in accepted and "claimant_phone" not in accepted  # the override is used
 
@@ -277,7 +315,14 @@ def test_submit_needs_every_field_then_reviews_queues_webhook_and_opens_next(
     refused = client.post(reverse("reviewer:submit", args=[doc.pk]), follow=True)
     assert b"Accept or correct every field first" in refused.content
     for f in Field.objects.filter(document=doc, status="needs_review"):
-        assert post_json(client, reverse("reviewer:field", args=[doc.pk, f.pk]), {"action": "accept"}).status_code == 200
+        url = reverse("reviewer:field", args=[doc.pk, f.pk])
+        response = post_json(client, url, {"action": "accept"})
+        if f.valid:
+            assert response.status_code == 200
+        else:  # a value that fails a check is accepted only when confirmed as printed
+            assert response.status_code == 409 and response.json()["code"] == "confirm_required"
+            confirmed = post_json(client, url, {"action": "accept", "confirm": "1"})
+            assert confirmed.status_code == 200 and confirmed.json()["valid"] is False
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("reviewer:submit", args=[doc.pk]))
     assert response["Location"] == reverse("reviewer:review", args=[following.pk])
@@ -366,9 +411,9 @@ def test_dashboard_counts_reviews_and_corrections(client, make_user, review_doc)
     ana = make_user("reviewer", "ana")
     services.review_task_claim_next(user=ana)
     for f in Field.objects.filter(document=doc).exclude(status="needs_review")[:1]:
-        services.field_correct(document_id=doc.pk, field_id=f.pk, user=ana, raw_value="changed", reason="misread")
+        services.field_correct(document_id=doc.pk, field_id=f.pk, user=ana, raw_value="changed", reason="as_printed")
     for f in Field.objects.filter(document=doc, status="needs_review"):
-        services.field_accept(document_id=doc.pk, field_id=f.pk, user=ana)
+        services.field_accept(document_id=doc.pk, field_id=f.pk, user=ana, confirm=True)
     services.document_review_submit(document_id=doc.pk, user=ana)
     client.force_login(make_user("supervisor"))
     response = client.get(reverse("reviewer:dashboard"))
@@ -413,3 +458,47 @@ def test_supervisor_thresholds_route_new_documents(make_user, review_doc):
     routed = Field.objects.get(document=after, name="claimant_phone")
     assert (routed.status, routed.threshold) == ("needs_review", 0.95)
     assert Field.objects.get(document=before, name="claimant_phone").status == "auto_accepted"  # earlier ones unchanged
+
+
+# --- what a person enters is validated -------------------------------------------------------------
+
+def test_an_invalid_correction_is_refused_with_the_validators_message(client, make_user, review_doc):
+    """ "not a date" and 02/30/2025 for a date are refused through the JSON endpoint; the field
+    keeps waiting and counts among the fields to check."""
+    doc = review_doc()
+    ana = make_user("reviewer")
+    services.review_task_claim_next(user=ana)
+    loss = Field.objects.get(document=doc, name="date_of_loss")
+    client.force_login(ana)
+    url = reverse("reviewer:field", args=[doc.pk, loss.pk])
+    for bad in ("not a date", "02/30/2025"):
+        refused = post_json(client, url, {"action": "correct", "value": bad, "reason": "misread"})
+        assert refused.status_code == 400 and refused.json()["code"] == "invalid_value"
+        assert refused.json()["detail"].startswith("invalid: not a date")
+    loss.refresh_from_db()
+    assert loss.status != "corrected" and loss.value != "02/30/2025"
+    with pytest.raises(ReviewError) as exc:
+        services.field_correct(document_id=doc.pk, field_id=loss.pk, user=ana, raw_value="Date of Loss", reason="misread")
+    assert exc.value.detail.startswith("this is the form's label, not a value")
+
+
+def test_an_invalid_value_kept_as_printed_is_delivered_invalid(make_user, review_doc, django_capture_on_commit_callbacks):
+    """Confirmed as printed, an impossible date is kept, and the result says valid: false,
+    source reviewer, confidence 1.0, the machine's value, who and when."""
+    from docproc.services import document_result
+
+    doc = review_doc()
+    ana = make_user("reviewer", "ana")
+    services.review_task_claim_next(user=ana)
+    dob = Field.objects.get(document=doc, name="claimant_dob")
+    machine = dob.original_value
+    services.field_correct(document_id=doc.pk, field_id=dob.pk, user=ana, raw_value="02/31/1943", reason="as_printed")
+    for f in Field.objects.filter(document=doc, status="needs_review"):
+        services.field_accept(document_id=doc.pk, field_id=f.pk, user=ana, confirm=True)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.document_review_submit(document_id=doc.pk, user=ana)
+    doc.refresh_from_db()
+    result = document_result(doc)["fields"]["claimant_dob"]
+    assert (result["value"], result["valid"], result["source"], result["confidence"]) == ("02/31/1943", False, "reviewer", 1.0)
+    assert result["original_value"] == machine and result["reviewed_by"] == "ana" and result["reviewed_at"]
+    assert result["normalized"] is None and result["messages"] == ["invalid: not a date"]

@@ -120,10 +120,12 @@
     el.classList.toggle("done", n === 0);
   }
 
-  function send(li, action) {
+  function send(li, action, confirmed) {
     var form = li.querySelector("form.field-form");
     var data = new FormData(form);
     data.set("action", action);
+    if (confirmed && action === "accept") data.set("confirm", "1");
+    if (confirmed && action === "correct") data.set("reason", "as_printed");
     // getAttribute: the form's "action" property is shadowed by its buttons named "action".
     return fetch(form.getAttribute("action"), {
       method: "POST", body: data, credentials: "same-origin",
@@ -132,6 +134,11 @@
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (res) {
       if (!res.ok) {
+        // A value that fails its checks is kept only when the reviewer confirms the document prints it so.
+        if (!confirmed && (res.body.code === "confirm_required" || res.body.code === "invalid_value") &&
+            window.confirm(res.body.detail + "\n\nKeep it as printed on the document?")) {
+          return send(li, action, true);
+        }
         showError(li, res.body.detail || "The change was not saved.");
         if (res.body.code === "lock_lost" || res.body.code === "not_yours") lockLost(res.body.detail);
         return;
@@ -139,6 +146,8 @@
       var b = res.body;
       var err = li.querySelector(".field-error");
       if (err) err.remove();
+      var why = li.querySelector("[data-role=reasons]");
+      if (why) why.remove();
       ["needs_review", "auto_accepted", "accepted", "corrected"].forEach(function (s) { li.classList.remove(s); });
       li.classList.add(b.status);
       var box = boxFor(li);
