@@ -14,7 +14,7 @@ from typing import Any
 from docproc.doctypes import get_doctype
 from docproc.pipeline.extract import Extractor
 from docproc.pipeline.runner import Limits, process_file
-from docproc.pipeline.types import PipelineError
+from docproc.pipeline.types import FieldResult, PipelineError
 
 from .compare import values_match
 
@@ -50,6 +50,8 @@ class BenchReport:
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     samples: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, correct) per field
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Every auto-accepted field whose value is wrong: the failure nobody looks at.
+    auto_wrong: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         overall = FieldTally()
@@ -65,6 +67,7 @@ class BenchReport:
             "documents": self.documents,
             "pages": self.pages,
             "failed": self.failed,
+            "auto_accepted_wrong": len(self.auto_wrong),
             "overall": overall.as_dict(),
             "fields": {k: v.as_dict() for k, v in sorted(self.fields.items())},
             "seconds_per_page": per_page,
@@ -74,6 +77,7 @@ class BenchReport:
             },
             "threshold_curve": self.curve(),
             "errors": self.errors[:50],
+            "auto_accepted_wrong_values": self.auto_wrong,
         }
         if self.bare_pdfplumber_seconds:
             out["text_layer_vs_bare_pdfplumber"] = {
@@ -92,6 +96,12 @@ class BenchReport:
             rows.append({"threshold": thr, "automation": round(len(acc) / n, 4) if n else None,
                          "precision": round(sum(acc) / len(acc), 4) if acc else None})
         return rows
+
+
+def auto_wrong_row(doc_id: str, name: str, f: FieldResult, truth: Any) -> dict[str, Any]:
+    """One auto-accepted wrong value with what the router saw."""
+    return {"doc": doc_id, "field": name, "value": f.value, "truth": truth, "confidence": f.confidence,
+            "source": f.provenance, "signals": f.signals, "messages": list(f.messages)}
 
 
 def _bare_pdfplumber(path: Path) -> float:
@@ -147,6 +157,8 @@ def run_bench(dataset_dir: Path, *, extractor: Extractor, ocr: Callable[[], Any]
             tally.auto += auto
             tally.auto_correct += auto and ok
             report.samples.append((f.confidence, ok))
+            if auto and not ok:
+                report.auto_wrong.append(auto_wrong_row(entry["id"], name, f, truth))
             if not ok:
                 report.errors.append({"id": entry["id"], "field": name, "truth": truth, "got": f.value,
                                       "confidence": f.confidence, "status": f.status})
@@ -162,6 +174,7 @@ def write_report(report: BenchReport, out_dir: Path, *, name: str) -> tuple[Path
           f"Documents: {data['documents']} ({data['pages']} pages), failed: {len(data['failed'])}", ""]
     o = data["overall"]
     md += ["| measure | value |", "|---|---|",
+           f"| **auto-accepted wrong values** | **{data['auto_accepted_wrong']}** |",
            f"| field accuracy | {o['accuracy']} |", f"| automation (fields auto-accepted) | {o['automation']} |",
            f"| precision of auto-accepted fields | {o['auto_precision']} |",
            f"| seconds per document (mean) | {data['seconds_per_document']['mean']} |", ""]
@@ -174,6 +187,12 @@ def write_report(report: BenchReport, out_dir: Path, *, name: str) -> tuple[Path
         t = data["text_layer_vs_bare_pdfplumber"]
         md += ["", f"Text layer: pipeline {t['pipeline_text_layer_s']} s against a bare pdfplumber call "
                f"{t['bare_pdfplumber_s']} s on the same pages (ratio {t['ratio']})."]
+    md += ["", "## Auto-accepted wrong values", ""]
+    md += ["| document | field | value | truth | confidence | source | signals |", "|---|---|---|---|---|---|---|"]
+    md += [f"| {r['doc']} | {r['field']} | {r['value']} | {r['truth']} | {r['confidence']} | {r['source']} | "
+           f"{', '.join(f'{k}={v:.2f}' for k, v in r['signals'].items())} |" for r in data["auto_accepted_wrong_values"]]
+    if not data["auto_accepted_wrong_values"]:
+        md.append("None.")
     md += ["", "## Precision and automation by threshold", "", "| threshold | automation | precision |", "|---|---|---|"]
     md += [f"| {r['threshold']} | {r['automation']} | {r['precision']} |" for r in data["threshold_curve"]]
     md_path = out_dir / f"{name}.md"

@@ -70,3 +70,29 @@ def test_benchmark_compares_phone_numbers_dates_and_amounts_by_value():
     assert values_match(claim.field("date_of_loss"), "March 3, 2024", "2024-03-03", day_first=False)
     assert values_match(claim.field("amount_claimed"), "$1,421.64", "1421.64", day_first=False)
     assert values_match(claim.field("claimant_name"), "Rahul  tanaka ", "Rahul Tanaka", day_first=False)  # spacing, case
+
+
+def test_both_benches_list_every_auto_accepted_wrong_value(tmp_path, settings):
+    """Given a dataset whose truth disagrees with one value the rules read confidently, both
+    benches count it as the headline and list it with its document, value, truth and signals."""
+    settings.DATA_DIR = tmp_path / "data"
+    dataset = tmp_path / "claims"
+    generate_dataset(dataset, count=2, scans=False)
+    manifest = dataset / "manifest.jsonl"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    printed = entries[0]["fields"]["claimant_name"]
+    entries[0]["fields"]["claimant_name"] = "Someone Else"
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    call_command("bench_extract", str(dataset), "--out", str(tmp_path / "x"), "--backends", "rules")
+    rules = json.loads((tmp_path / "x" / "report.json").read_text())["backends"]["rules"]
+    assert rules["summary"]["auto_accepted_wrong"] == 1
+    (wrong,) = rules["auto_accepted_wrong_values"]
+    assert (wrong["doc"], wrong["field"], wrong["value"], wrong["truth"]) == ("claim-000", "claimant_name", printed,
+                                                                             "Someone Else")
+    assert wrong["signals"]["model"] > 0 and wrong["confidence"] >= wrong["threshold"]
+    call_command("bench", str(dataset), "--out", str(tmp_path / "b"), "--engine", "rules")
+    (report,) = [json.loads(p.read_text()) for p in (tmp_path / "b").glob("*.json")]
+    assert report["auto_accepted_wrong"] == 1
+    assert [(w["doc"], w["field"], w["value"]) for w in report["auto_accepted_wrong_values"]] == [
+        ("claim-000", "claimant_name", printed)]
+    assert "auto-accepted wrong values** | **1**" in next((tmp_path / "b").glob("*.md")).read_text()

@@ -44,6 +44,11 @@ class Command(BaseCommand):
         if bar is not None:
             bar.close()
         _, md_path = write_report(report, out, name=f"{dataset.name}-{extractor.name}")
-        s = report.summary()["overall"]
-        self.stdout.write(f"{report.documents} documents: accuracy {s['accuracy']}, automation {s['automation']}, "
+        summary = report.summary()
+        s = summary["overall"]
+        for w in summary["auto_accepted_wrong_values"]:
+            self.stdout.write(f"auto-accepted wrong: {w['doc']} {w['field']}: {w['value']!r} (truth {w['truth']!r}, "
+                              f"confidence {w['confidence']:.3f}, signals {w['signals']})")
+        self.stdout.write(f"{report.documents} documents: {summary['auto_accepted_wrong']} auto-accepted wrong values, "
+                          f"accuracy {s['accuracy']}, automation {s['automation']}, "
                           f"auto-accepted precision {s['auto_precision']}; report: {md_path}")

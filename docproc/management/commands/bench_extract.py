@@ -119,6 +119,10 @@ class Command(BaseCommand):
             report["backends"][backend] = self._bench(backend, documents, opts, out)
         (out / "report.json").write_text(json.dumps(report, indent=2))
         self.stdout.write(json.dumps({b: r["summary"] for b, r in report["backends"].items()}, indent=2))
+        for backend, r in report["backends"].items():
+            for w in r["auto_accepted_wrong_values"]:
+                self.stdout.write(f"auto-accepted wrong [{backend}] {w['doc']} {w['field']}: {w['value']!r} "
+                                  f"(truth {w['truth']!r}, confidence {w['confidence']:.3f}, signals {w['signals']})")
 
     # -- OCR once ------------------------------------------------------------------------------
     def _read(self, dataset: Path, entries: list[dict[str, Any]], cache_dir: Path) -> list[dict[str, Any]]:
@@ -218,7 +222,12 @@ class Command(BaseCommand):
                 "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rep]),
             }
         auto_rows = [r for r in rows if r["auto"]]
+        auto_wrong = [{"doc": r["doc"], "field": r["field"], "value": r["value"], "truth": r["truth"],
+                       "confidence": r["confidence"], "threshold": r["threshold"], "signals": r["signals"]}
+                      for r in auto_rows if not r["correct"]]
         summary = {
+            # The headline: values nobody looks at that are wrong.
+            "auto_accepted_wrong": len(auto_wrong),
             "engine_version": engine_version, "prompt_version": prompt_version,
             "calibration_version": calibration.version if calibration else "",
             "fields": len(rows),
@@ -231,7 +240,7 @@ class Command(BaseCommand):
             "fallbacks": sum(1 for d in {(r["doc"], r["fallback"]) for r in rows} if d[1]),
         }
         (out / f"rows-{backend}.jsonl").write_text("\n".join(json.dumps(_jsonable(r)) for r in rows) + "\n")
-        return {"summary": summary, "thresholds": thresholds, "fields": by_field,
+        return {"summary": summary, "auto_accepted_wrong_values": auto_wrong, "thresholds": thresholds, "fields": by_field,
                 "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rows])}
 
 
