@@ -269,6 +269,13 @@ def test_fallback_values_are_never_accepted_in_bulk(client, make_user, review_do
     assert all(not any("did not answer" in m for m in f.messages) for f in fields)
     assert all(any("backup label rules" in r for r in f.reasons) for f in fields)
     assert doc.runs.get().fallback_reason.endswith("the model server did not answer")
+    finished = AuditEvent.objects.get(document_id=doc.pk, action="pipeline.stage_finished", payload__stage="extract")
+    assert finished.payload["fallback_reason"].endswith("the model server did not answer")
+    from docproc.services import document_result
+
+    delivered = document_result(doc)["fields"]
+    assert not any("did not answer" in m for f in delivered.values() for m in f["messages"])
+    assert {f["source"] for f in delivered.values()} == {"fallback"}
     ana = make_user("reviewer")
     services.review_task_claim_next(user=ana)
     assert services.fields_accept_confident(document_id=doc.pk, user=ana) == []
@@ -502,3 +509,35 @@ def test_an_invalid_value_kept_as_printed_is_delivered_invalid(make_user, review
     assert (result["value"], result["valid"], result["source"], result["confidence"]) == ("02/31/1943", False, "reviewer", 1.0)
     assert result["original_value"] == machine and result["reviewed_by"] == "ana" and result["reviewed_at"]
     assert result["normalized"] is None and result["messages"] == ["invalid: not a date"]
+
+
+def test_a_label_read_as_a_value_waits_and_is_never_accepted_in_bulk(client, make_user, review_doc):
+    """The claim prints an empty "Police Report No.:" line and the extractor is sure that label
+    is the type of loss: even at threshold 0 it is refused as a label, its normalised value is
+    None, bulk accept skips it and a single accept asks for confirmation."""
+    from dataclasses import replace
+
+    from docproc.pipeline.extract.rules import RulesExtractor
+    from docproc.services import document_result
+
+    class CopiesALabel(RulesExtractor):
+        """Reads like the rules, but is sure the type of loss is another field's printed label."""
+
+        def extract(self, document, doctype):
+            out = super().extract(document, doctype)
+            return replace(out, candidates=tuple(replace(c, value="Police Report No.", model_confidence=0.97)
+                                                 if c.name == "type_of_loss" else c for c in out.candidates))
+
+    sup = make_user("supervisor")
+    services.threshold_set(user=sup, doc_type="claim", field_name="type_of_loss", threshold=0.0)
+    doc = review_doc(changes={}, extractor=CopiesALabel(), injection="Police Report No.: ______________")
+    loss = Field.objects.get(document=doc, name="type_of_loss")
+    assert loss.value == "Police Report No." and loss.status == "needs_review" and not loss.valid
+    assert loss.messages[0] == "this is the form's label, not a value" and loss.reasons
+    assert document_result(doc)["fields"]["type_of_loss"]["valid"] is False
+    ana = make_user("reviewer")
+    services.review_task_claim_next(user=ana)
+    assert "type_of_loss" not in services.fields_accept_confident(document_id=doc.pk, user=ana)
+    client.force_login(ana)
+    refused = post_json(client, reverse("reviewer:field", args=[doc.pk, loss.pk]), {"action": "accept"})
+    assert refused.status_code == 409 and refused.json()["code"] == "confirm_required"
