@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "docproc",
     "docproc.audit",
     "reviewer",
+    "workers",
 ]
 
 MIDDLEWARE = [
