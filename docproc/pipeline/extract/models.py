@@ -7,7 +7,6 @@ SHA-256 of the concatenated file, checked at install time; nothing downloads at 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +51,6 @@ MODELS: dict[str, ModelSource] = {
     )
 }
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_path(settings: Mapping[str, Any]) -> Path:
