@@ -268,7 +268,7 @@ class LlmExtractor:
         except EngineUnavailable as exc:
             calls.append(self._record(prompt, 0, 0, time.perf_counter() - start, cache_hit=False, cached_tokens=0,
                                       error=f"{exc.code}: {exc.detail}"[:300]))
-            exc.calls = tuple(calls)  # type: ignore[attr-defined]
+            exc.calls = tuple(calls)
             raise
         latency = time.perf_counter() - start
         calls.append(self._record(prompt, completion.tokens_in, completion.tokens_out, latency, cache_hit=False,
@@ -276,7 +276,7 @@ class LlmExtractor:
         try:
             answer = parse_answer(completion.content, doctype)
         except ExtractionFailed as exc:
-            exc.calls = tuple(calls)  # type: ignore[attr-defined]
+            exc.calls = tuple(calls)
             raise
         probs = value_probabilities(completion.content, completion.tokens, doctype.field_names)
         self.cache.put(key, {"answer": answer, "probs": probs})
