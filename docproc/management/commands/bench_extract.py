@@ -143,9 +143,7 @@ class Command(BaseCommand):
 
     # -- one backend ---------------------------------------------------------------------------
     def _bench(self, backend: str, documents: list[dict[str, Any]], opts: dict[str, Any], out: Path) -> dict[str, Any]:
-        options = engines.engine_options("extract", backend)
-        if opts["model"] and "settings" in options:
-            options["settings"] = {**options["settings"], "DOCPROC_LLM_MODEL": opts["model"], "DOCPROC_LLM_GGUF": ""}
+        options = engines.engine_options("extract", backend, model=opts["model"] or None)
         extractor = registry.build_engine("extract", backend, options)
         rows: list[dict[str, Any]] = []
         seconds: list[float] = []
