@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from docproc import dispatch, engines, services, webhooks
@@ -20,8 +20,7 @@ RETRY_ON = (OperationalError, InterfaceError, ConnectionError)
 @worker_process_init.connect
 def _load_engines(**_: object) -> None:
     """Load the configured models once per worker process, not per task."""
-    queues = os.environ.get("DOCPROC_WORKER_QUEUES", "")
-    if "gpu" in queues:
+    if "gpu" in settings.DOCPROC_WORKER_QUEUES:
         for getter in (engines.get_ocr, engines.get_layout, engines.get_extractor):
             try:
                 getter()
