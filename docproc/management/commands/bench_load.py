@@ -1,5 +1,5 @@
 """``manage.py bench_load``: the load benchmark (docproc/bench/load.py, which says what it
-measures). Fails unless every accepted upload reached a final state."""
+measures). Fails unless uploads were accepted and every one reached a final state."""
 
 from __future__ import annotations
 
@@ -39,5 +39,7 @@ class Command(BaseCommand):
                                 drain_seconds=drain_seconds, think_seconds=think_seconds, redis_url=redis_url,
                                 request_timeout=request_timeout, log=self.stderr.write)
         self.stdout.write(markdown(report))
+        if not report["accepted"]:
+            raise CommandError(f"no upload was accepted: {report['not_accepted']}")
         if report["not_final"]:
             raise CommandError(f"{report['not_final']} accepted uploads did not reach a final state")
