@@ -271,7 +271,7 @@ def test_fallback_values_are_never_accepted_in_bulk(client, make_user, review_do
     assert doc.runs.get().fallback_reason.endswith("the model server did not answer")
     finished = AuditEvent.objects.get(document_id=doc.pk, action="pipeline.stage_finished", payload__stage="extract")
     assert finished.payload["fallback_reason"].endswith("the model server did not answer")
-    from docproc.services import document_result
+    from docproc.selectors import document_result
 
     delivered = document_result(doc)["fields"]
     assert not any("did not answer" in m for f in delivered.values() for m in f["messages"])
@@ -492,7 +492,7 @@ def test_an_invalid_correction_is_refused_with_the_validators_message(client, ma
 def test_an_invalid_value_kept_as_printed_is_delivered_invalid(make_user, review_doc, django_capture_on_commit_callbacks):
     """Confirmed as printed, an impossible date is kept, and the result says valid: false,
     source reviewer, confidence 1.0, the machine's value, who and when."""
-    from docproc.services import document_result
+    from docproc.selectors import document_result
 
     doc = review_doc()
     ana = make_user("reviewer", "ana")
@@ -518,7 +518,7 @@ def test_a_label_read_as_a_value_waits_and_is_never_accepted_in_bulk(client, mak
     from dataclasses import replace
 
     from docproc.pipeline.extract.rules import RulesExtractor
-    from docproc.services import document_result
+    from docproc.selectors import document_result
 
     class CopiesALabel(RulesExtractor):
         """Reads like the rules, but is sure the type of loss is another field's printed label."""
