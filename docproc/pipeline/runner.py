@@ -17,6 +17,7 @@ from docproc.doctypes import DocType
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
+from .evidence import field_check, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .extract.template import merge_template, template_fields
@@ -43,7 +44,7 @@ from .types import (
     PageLayout,
     PageWords,
 )
-from .validate import cross_check, field_check, normalize_field, text_plausibility
+from .validate import cross_check, normalize_field
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from docproc.pipeline.confidence import (
     fit_platt,
     fit_platt_pooled,
 )
+from docproc.pipeline.evidence import document_dates, field_check, labelled_amounts, text_plausibility
 from docproc.pipeline.extract.llm import (
     Completion,
     ExtractionFailed,
@@ -33,7 +34,6 @@ from docproc.pipeline.extract.prompts import FENCE_CLOSE, build_prompt, numbered
 from docproc.pipeline.grounding import snap_candidate
 from docproc.pipeline.runner import finish_fields, run_extractor
 from docproc.pipeline.types import Candidate, DocumentText, EngineUnavailable, MissingModel, PageWords, Word
-from docproc.pipeline.validate import document_dates, field_check, labelled_amounts, text_plausibility
 
 RECEIPT = get_doctype("receipt")
 

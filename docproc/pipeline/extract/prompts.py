@@ -78,7 +78,7 @@ def _withhold(line: str) -> str:
 # Lines that talk to a model rather than describe the claim are withheld from it (they stay in
 # the document's words, for grounding and for the person who reviews it). Small models follow
 # such lines despite the instructions above; this is one layer, the grammar and the
-# provenance check (``validate.field_check``) are the others.
+# provenance check (``evidence.field_check``) are the others.
 INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instruction|prompt|rule|above|previous|prior)s?\b"
     r"|\b(?:system|developer)\s+(?:prompt|message|notice|instruction)"
