@@ -14,7 +14,7 @@ from typing import Any
 
 from docproc.doctypes import DocType, FieldSpec
 
-from .validate import normalize_amount, normalize_date
+from .validate import PrintedTotals, normalize_amount, normalize_date
 from .visual_lines import reline
 
 _ZIP_OR_POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
@@ -143,3 +143,40 @@ def _near_label(document: Any, labels: tuple[str, ...], value: str) -> bool:
         if want in key or want in below:
             return True
     return False
+
+
+# Printed lines between the items and the total, and which way each moves it.
+_SUBTRACT = re.compile(r"\b(?:discount|deductible|excess|co-?pay(?:ment)?|less|rebate|already paid)\b", re.I)
+_ADD = re.compile(r"\b(?:tax|vat|gst|sst|hst|shipping|delivery|freight|handling|surcharge|service charge|fee)\b", re.I)
+_ROUNDING = re.compile(r"\bround(?:ing|ed)?\b", re.I)
+_SUBTOTAL = re.compile(r"\bsub\s*-?\s*total\b", re.I)
+_PRINTED_AMOUNT = re.compile(r"\(?-?\d[\d,.]*\.\d{2}\)?")
+
+
+def _line_amount(line: str) -> Decimal | None:
+    found = [a for t in _PRINTED_AMOUNT.findall(line) if (a := normalize_amount(t)) is not None]
+    return found[-1] if found else None
+
+
+def printed_totals(document: Any, doctype: DocType, total_field: str = "amount_claimed") -> PrintedTotals:
+    """The subtotal, adjustment lines and total lines ``document`` prints, for the cross-field
+    arithmetic (``validate.cross_check``). Lines carrying the total's labels are the total."""
+    spec = next((f for f in doctype.fields if f.name == total_field), None)
+    labels = spec.labels if spec is not None else ()
+    total_keys = [_squash(label) for label in labels if _squash(label)]
+    subtotal: Decimal | None = None
+    net = Decimal("0")
+    for line in _document_lines(document):
+        amount = _line_amount(line)
+        if amount is None or any(k in _squash(line) for k in total_keys):
+            continue
+        if _SUBTOTAL.search(line):
+            subtotal = amount
+        elif _SUBTRACT.search(line):
+            net -= abs(amount)
+        elif _ROUNDING.search(line):
+            net += amount
+        elif _ADD.search(line) and not re.search(r"\b(?:incl|included|inclusive)\b", line, re.I):
+            net += abs(amount)
+    totals = tuple(labelled_amounts(document, labels)) if labels else ()
+    return PrintedTotals(subtotal=subtotal, net=net, totals=totals)

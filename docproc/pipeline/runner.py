@@ -17,7 +17,7 @@ from docproc.doctypes import DocType
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
-from .evidence import field_check, text_plausibility
+from .evidence import field_check, printed_totals, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .extract.template import merge_template, template_fields
@@ -290,7 +290,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
         if cand is not None and not cand.extra.get("form_field") and labels.is_label(cand.value):
             normalized[spec.name] = None
             messages[spec.name] = (LABEL_MESSAGE, *messages[spec.name])
-    for name, extra in cross_check(doctype, normalized, document).items():
+    for name, extra in cross_check(doctype, normalized, printed_totals(document, doctype)).items():
         messages[name] = messages[name] + extra
     words_by_id = {w.id: w for w in document.words()}
     results: list[FieldResult] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -253,49 +254,26 @@ def _normalize_items(spec: FieldSpec, items: Any, *, day_first: bool) -> tuple[A
     return out, tuple(messages)
 
 
-# Printed lines between the items and the total, and which way each moves it.
-_SUBTRACT = re.compile(r"\b(?:discount|deductible|excess|co-?pay(?:ment)?|less|rebate|already paid)\b", re.I)
-_ADD = re.compile(r"\b(?:tax|vat|gst|sst|hst|shipping|delivery|freight|handling|surcharge|service charge|fee)\b", re.I)
-_ROUNDING = re.compile(r"\bround(?:ing|ed)?\b", re.I)
-_SUBTOTAL = re.compile(r"\bsub\s*-?\s*total\b", re.I)
-_PRINTED_AMOUNT = re.compile(r"\(?-?\d[\d,.]*\.\d{2}\)?")
+@dataclass(frozen=True, slots=True)
+class PrintedTotals:
+    """What a document prints between its items and its total (``evidence.printed_totals``):
+    the subtotal line's amount, the net of its adjustment lines (discounts, deductibles and
+    payments negative; tax, fees, shipping positive; rounding signed), and the amounts on its
+    total's own lines."""
 
-
-def _line_amount(line: str) -> Decimal | None:
-    found = [a for t in _PRINTED_AMOUNT.findall(line) if (a := normalize_amount(t)) is not None]
-    return found[-1] if found else None
-
-
-def printed_adjustments(document: Any, total_labels: tuple[str, ...] = ()) -> tuple[Decimal | None, Decimal]:
-    """(printed subtotal or None, net adjustment) from the document's lines between items and
-    total: discounts, deductibles and payments subtract, tax, fees and shipping add, a rounding
-    line adds its signed amount. Lines carrying one of ``total_labels`` are the total itself."""
     subtotal: Decimal | None = None
-    net = Decimal("0")
-    total_keys = [_squash(label) for label in total_labels if _squash(label)]
-    for line in _document_lines(document):
-        amount = _line_amount(line)
-        if amount is None or any(k in _squash(line) for k in total_keys):
-            continue
-        if _SUBTOTAL.search(line):
-            subtotal = amount
-        elif _SUBTRACT.search(line):
-            net -= abs(amount)
-        elif _ROUNDING.search(line):
-            net += amount
-        elif _ADD.search(line) and not re.search(r"\b(?:incl|included|inclusive)\b", line, re.I):
-            net += abs(amount)
-    return subtotal, net
+    net: Decimal = Decimal("0")
+    totals: tuple[Decimal, ...] = ()
 
 
-def cross_check(doctype: DocType, normalized: dict[str, Any], document: Any = None) -> dict[str, tuple[str, ...]]:
+def cross_check(doctype: DocType, normalized: dict[str, Any],
+                printed: PrintedTotals | None = None) -> dict[str, tuple[str, ...]]:
     """Messages per field from the document type's cross-field checks.
 
-    Line items and the total: the items' sum, with the printed subtotal, discounts,
-    deductibles, tax, fees and rounding lines of ``document`` applied, must give the total. When
-    it does not but the total is the amount printed on the total's own line, the arithmetic is
-    what cannot be explained (a line the check does not know): a ``warning:``, which does not
-    hold the field for review. Otherwise an error that does."""
+    Line items and the total: the items' sum, with the ``printed`` subtotal and adjustment
+    lines applied, must give the total. When it does not but the total is an amount printed on
+    the total's own line, the arithmetic is what cannot be explained (a line the check does not
+    know): a ``warning:``, which does not hold the field for review. Otherwise an error that does."""
     found: dict[str, tuple[str, ...]] = {}
     if "line_items_sum_to_amount_claimed" in doctype.cross_checks:
         items, total = normalized.get("line_items"), normalized.get("amount_claimed")
@@ -306,16 +284,13 @@ def cross_check(doctype: DocType, normalized: dict[str, Any], document: Any = No
                 summed = None
             total = Decimal(str(total))
             if summed is not None and summed != total:
-                spec = next((f for f in doctype.fields if f.name == "amount_claimed"), None)
-                labels = spec.labels if spec is not None else ()
-                subtotal, net = printed_adjustments(document, labels) if document is not None else (None, Decimal("0"))
-                base = subtotal if subtotal is not None and subtotal == summed else summed
+                printed = printed or PrintedTotals()
+                net = printed.net
+                base = printed.subtotal if printed.subtotal is not None and printed.subtotal == summed else summed
                 if abs(base + net - total) <= Decimal("0.01"):
                     return found
-                printed = spec is not None and document is not None and bool(spec.labels) \
-                    and total in [abs(a) for a in labelled_amounts(document, spec.labels)]
                 explained = f" (adjustments printed: {net:+})" if net else ""
-                if printed:
+                if total in [abs(a) for a in printed.totals]:
                     msg = (f"warning: line items add up to {summed}{explained}, not {total}; "
                            f"the printed total line reads {total}")
                 else:

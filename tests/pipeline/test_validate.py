@@ -79,6 +79,12 @@ def test_line_items_must_add_up():
     assert set(found) == {"line_items", "amount_claimed"}
 
 
+def printed_totals(document, doctype):
+    from docproc.pipeline.evidence import printed_totals as read
+
+    return read(document, doctype)
+
+
 def _lines_document(*lines: str):
     from docproc.pipeline.types import DocumentText, PageWords, Word
 
@@ -97,18 +103,18 @@ def test_a_printed_deductible_explains_the_total():
     items = [{"description": "Roof", "amount": "7000.00"}, {"description": "Fence", "amount": "2242.50"}]
     doc = _lines_document("Roof 7,000.00", "Fence 2,242.50", "Subtotal 9,242.50", "Less deductible 500.00",
                           "Amount Claimed: 8,742.50")
-    assert cross_check(claim, {"line_items": items, "amount_claimed": Decimal("8742.50")}, doc) == {}
+    assert cross_check(claim, {"line_items": items, "amount_claimed": Decimal("8742.50")}, printed_totals(doc, claim)) == {}
     taxed = _lines_document("Subtotal 9,242.50", "Tax 462.13", "Discount 100.00", "Rounding -0.03", "Amount Claimed: 9,604.60")
-    assert cross_check(claim, {"line_items": items, "amount_claimed": Decimal("9604.60")}, taxed) == {}
+    assert cross_check(claim, {"line_items": items, "amount_claimed": Decimal("9604.60")}, printed_totals(taxed, claim)) == {}
 
 
 def test_unexplained_arithmetic_with_the_printed_total_is_a_warning_not_an_error():
     claim = get_doctype("claim")
     items = [{"description": "a", "amount": "10.00"}, {"description": "b", "amount": "5.50"}]
     doc = _lines_document("a 10.00", "b 5.50", "Amount Claimed: 18.00")
-    found = cross_check(claim, {"line_items": items, "amount_claimed": Decimal("18.00")}, doc)
+    found = cross_check(claim, {"line_items": items, "amount_claimed": Decimal("18.00")}, printed_totals(doc, claim))
     assert found["amount_claimed"][0].startswith("warning: line items add up to 15.50")
     # the total printed nowhere: an error
     other = _lines_document("a 10.00", "b 5.50", "Amount Claimed: 15.50")
-    found = cross_check(claim, {"line_items": items, "amount_claimed": Decimal("18.00")}, other)
+    found = cross_check(claim, {"line_items": items, "amount_claimed": Decimal("18.00")}, printed_totals(other, claim))
     assert found["amount_claimed"][0].startswith("cross-check: line items add up to 15.50")
