@@ -209,7 +209,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                   calibration: Calibration | None = None) -> tuple[FieldResult, ...]:
     """Normalise, validate, ground, score and route each candidate. With a ``calibration``
     the confidence is its probability that the value is right; else the uncalibrated combination."""
-    day_first = doctype.name == "receipt"
+    day_first = doctype.day_first
     by_name = {c.name: c for c in extraction.candidates}
     normalized: dict[str, Any] = {}
     messages: dict[str, tuple[str, ...]] = {}

@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from docproc.doctypes import DocType, FieldSpec
+from docproc.doctypes import DocType, FieldSpec, ItemsSum, NotAfter
 
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
@@ -140,6 +140,20 @@ def normalize_email(text: str) -> str | None:
     return t.lower() if _EMAIL.match(t) else None
 
 
+_TICKED = {"x", "[x]", "(x)", "☒", "☑", "✓", "✔", "yes", "y", "true", "1", "on", "checked"}
+_UNTICKED = {"☐", "[ ]", "()", "no", "n", "false", "0", "off", "unchecked"}
+
+
+def normalize_checkbox(text: str) -> bool | None:
+    """True for a printed tick or yes, False for an empty box or no, None for anything else."""
+    t = re.sub(r"\s+", " ", text.strip().lower())
+    if t in _TICKED:
+        return True
+    if t in _UNTICKED:
+        return False
+    return None
+
+
 def normalize_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -229,6 +243,10 @@ def normalize_field(spec: FieldSpec, value: Any, *, day_first: bool) -> tuple[An
         normalized = normalize_currency(text)
         if normalized is None:
             messages.append("invalid: not a currency")
+    elif spec.type == "checkbox":
+        normalized = normalize_checkbox(text)
+        if normalized is None:
+            messages.append("invalid: not a ticked or empty box")
     else:
         normalized = normalize_text(text)
     for name in spec.validators:
@@ -254,17 +272,35 @@ def _normalize_items(spec: FieldSpec, items: Any, *, day_first: bool) -> tuple[A
 
 
 def cross_check(doctype: DocType, normalized: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Messages per field from the document type's cross-field checks."""
+    """Messages per field from the document type's cross-field checks (``checks`` in its YAML)."""
     found: dict[str, tuple[str, ...]] = {}
-    if "line_items_sum_to_amount_claimed" in doctype.cross_checks:
-        items, total = normalized.get("line_items"), normalized.get("amount_claimed")
-        if items and total is not None:
-            try:
-                summed = sum((Decimal(i["amount"]) for i in items if i.get("amount")), Decimal("0"))
-            except (InvalidOperation, TypeError):
-                summed = None
-            if summed is not None and summed != Decimal(str(total)):
-                msg = f"cross-check: line items add up to {summed}, not {total}"
-                found["line_items"] = (msg,)
-                found["amount_claimed"] = (msg,)
+    for check in doctype.checks:
+        if isinstance(check, ItemsSum):
+            messages = _items_sum(check, normalized)
+        else:
+            messages = _not_after(check, normalized)
+        for name, msg in messages.items():
+            found[name] = (*found.get(name, ()), msg)
     return found
+
+
+def _items_sum(check: ItemsSum, normalized: dict[str, Any]) -> dict[str, str]:
+    items, total = normalized.get(check.items), normalized.get(check.total)
+    if not items or total is None:
+        return {}
+    try:
+        summed = sum((Decimal(i[check.item]) for i in items if i.get(check.item)), Decimal("0"))
+    except (InvalidOperation, TypeError):
+        return {}
+    if summed == Decimal(str(total)):
+        return {}
+    msg = f"cross-check: {check.items.replace('_', ' ')} add up to {summed}, not {total}"
+    return {check.items: msg, check.total: msg}
+
+
+def _not_after(check: NotAfter, normalized: dict[str, Any]) -> dict[str, str]:
+    earlier, later = normalized.get(check.earlier), normalized.get(check.later)
+    if not earlier or not later or earlier <= later:  # ISO dates compare as text
+        return {}
+    msg = f"cross-check: {check.earlier} {earlier} is after {check.later} {later}"
+    return {check.earlier: msg, check.later: msg}

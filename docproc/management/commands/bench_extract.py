@@ -161,7 +161,7 @@ class Command(BaseCommand):
             fields = finish_fields(doc["document"], doctype, extraction)
             for f in fields:
                 spec = doctype.field(f.name)
-                ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.name == "receipt")
+                ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.day_first)
                 loose = ok or (spec.type in ("text", "name", "address") and f.value is not None
                                and _alnum(f.value) == _alnum(doc["truth"].get(f.name)))
                 rows.append({"doc": doc["id"], "split": doc["split"], "doctype": doctype.name, "field": f.name,
