@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -188,3 +189,23 @@ def test_a_broken_user_type_stops_start_up_naming_file_and_line(tmp_path):
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "DOCPROC_DOCTYPES_DIR"}
+
+
+def test_the_types_and_the_pipeline_load_without_django():
+    """The loader and the stages that read a type stay framework-free: importing them adds no
+    Django module to those the package's own __init__ (the Celery app) brings."""
+    code = ("import sys, docproc; web = lambda: {m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework')}; "
+            "before = web(); import docproc.doctypes as d, docproc.pipeline.runner, docproc.pipeline.extract.llm; "
+            "d.get_doctype('receipt'); added = sorted(web() - before); print(added); sys.exit(1 if added else 0)")
+    env = {k: v for k, v in _env().items() if k != "DJANGO_SETTINGS_MODULE"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("package", ["docproc/doctypes", "docproc/pipeline"])
+def test_no_module_of_the_types_or_the_pipeline_names_django(package):
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("django", "rest_framework") for n in names), path
