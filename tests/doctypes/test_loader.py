@@ -153,7 +153,7 @@ def test_a_checkbox_is_ticked_empty_or_invalid():
 
 def test_the_readme_example_is_the_fixture_type():
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Add your own document type", 1)[1]
+    section = readme.split("### Add your own document type", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
     assert block is not None
     assert parse_doctype(block.group(1)) == parse_doctype(PET_CLAIM_YAML)
