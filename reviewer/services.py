@@ -347,7 +347,7 @@ def _revalidate(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
         spec = doctype.field(name)
     except (UnknownDocType, KeyError):
         return value, []
-    normalized, messages = normalize_field(spec, value, day_first=doc_type == "receipt")
+    normalized, messages = normalize_field(spec, value, day_first=doctype.day_first)
     if label_text(doctype, None, template_labels(doctype)).is_label(value):
         return None, [LABEL_MESSAGE, *messages]
     return jsonable(normalized), list(messages)

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from docproc.doctypes import DocType, FieldSpec
+from docproc.doctypes import DocType, FieldSpec, ItemsSum
 
 from .validate import PrintedTotals, normalize_amount, normalize_date
 from .visual_lines import reline
@@ -52,7 +52,7 @@ def labelled_amounts(document: Any, labels: tuple[str, ...]) -> list[Decimal]:
 def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, document: Any) -> float | None:
     """1.0 when a field-specific check supports the value, 0.0 when it does not, None when no
     check applies: the amount is on a labelled total line, an address has a postcode, a
-    company is one of the first lines of the first page."""
+    field printed at the top (``position: top``, a company name) is one of the first lines."""
     if value is None or isinstance(value, list) or document is None:
         return None
     text = str(value)
@@ -68,7 +68,7 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
         # print the label at all, when it is the only date printed; one of several unlabelled
         # dates is a guess between them. Where the label is printed, a date found elsewhere (a
         # note, a planted instruction) is not supported.
-        found = document_dates(document, day_first=doctype.name == "receipt")
+        found = document_dates(document, day_first=doctype.day_first)
         if normalized is None or normalized not in found:
             return 0.0
         if spec.labels and _near_label(document, spec.labels, text):
@@ -82,7 +82,7 @@ def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, 
         return 1.0 if _near_label(document, spec.labels, text) else 0.0
     if spec.type == "address" and not spec.labels:
         return 1.0 if _ZIP_OR_POSTCODE.search(text) else 0.0
-    if spec.name in ("company", "issuer") and not spec.labels:
+    if spec.position == "top" and not spec.labels:
         head = " ".join(_document_lines(document)[:6]).lower()
         letters = sum(ch.isalpha() for ch in text)
         return 1.0 if text.lower() in head and letters >= 0.5 * len(text.replace(" ", "")) else 0.0
@@ -158,9 +158,15 @@ def _line_amount(line: str) -> Decimal | None:
     return found[-1] if found else None
 
 
-def printed_totals(document: Any, doctype: DocType, total_field: str = "amount_claimed") -> PrintedTotals:
-    """The subtotal, adjustment lines and total lines ``document`` prints, for the cross-field
-    arithmetic (``validate.cross_check``). Lines carrying the total's labels are the total."""
+def printed_totals(document: Any, doctype: DocType) -> dict[str, PrintedTotals]:
+    """For each total of the type's items-sum checks: the subtotal, adjustment lines and total
+    lines ``document`` prints, for the cross-field arithmetic (``validate.cross_check``)."""
+    return {check.total: _printed_total(document, doctype, check.total)
+            for check in doctype.checks if isinstance(check, ItemsSum)}
+
+
+def _printed_total(document: Any, doctype: DocType, total_field: str) -> PrintedTotals:
+    """Lines carrying the total's labels are the total itself, not an adjustment."""
     spec = next((f for f in doctype.fields if f.name == total_field), None)
     labels = spec.labels if spec is not None else ()
     total_keys = [_squash(label) for label in labels if _squash(label)]

@@ -278,7 +278,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
     ``LABEL_MESSAGE``. A field is auto-accepted only when its confidence reaches its threshold,
     no message but a warning stands, and the values do not come from the fallback extractor;
     every other field carries its ``reasons``."""
-    day_first = doctype.name == "receipt"
+    day_first = doctype.day_first
     by_name = {c.name: c for c in extraction.candidates}
     labels = label_text(doctype, document, template_labels(doctype))
     normalized: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from docproc.doctypes import DocType, FieldSpec
+from docproc.doctypes import DocType, FieldSpec, ItemsSum, NotAfter
 
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
@@ -141,6 +141,20 @@ def normalize_email(text: str) -> str | None:
     return t.lower() if _EMAIL.match(t) else None
 
 
+_TICKED = {"x", "[x]", "(x)", "☒", "☑", "✓", "✔", "yes", "y", "true", "1", "on", "checked"}
+_UNTICKED = {"☐", "[ ]", "()", "no", "n", "false", "0", "off", "unchecked"}
+
+
+def normalize_checkbox(text: str) -> bool | None:
+    """True for a printed tick or yes, False for an empty box or no, None for anything else."""
+    t = re.sub(r"\s+", " ", text.strip().lower())
+    if t in _TICKED:
+        return True
+    if t in _UNTICKED:
+        return False
+    return None
+
+
 def normalize_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -230,6 +244,10 @@ def normalize_field(spec: FieldSpec, value: Any, *, day_first: bool) -> tuple[An
         normalized = normalize_currency(text)
         if normalized is None:
             messages.append("invalid: not a currency")
+    elif spec.type == "checkbox":
+        normalized = normalize_checkbox(text)
+        if normalized is None:
+            messages.append("invalid: not a ticked or empty box")
     else:
         normalized = normalize_text(text)
     for name in spec.validators:
@@ -256,9 +274,9 @@ def _normalize_items(spec: FieldSpec, items: Any, *, day_first: bool) -> tuple[A
 
 @dataclass(frozen=True, slots=True)
 class PrintedTotals:
-    """What a document prints between its items and its total (``evidence.printed_totals``):
+    """What a document prints between its items and a total (``evidence.printed_totals``):
     the subtotal line's amount, the net of its adjustment lines (discounts, deductibles and
-    payments negative; tax, fees, shipping positive; rounding signed), and the amounts on its
+    payments negative; tax, fees, shipping positive; rounding signed), and the amounts on the
     total's own lines."""
 
     subtotal: Decimal | None = None
@@ -267,34 +285,53 @@ class PrintedTotals:
 
 
 def cross_check(doctype: DocType, normalized: dict[str, Any],
-                printed: PrintedTotals | None = None) -> dict[str, tuple[str, ...]]:
-    """Messages per field from the document type's cross-field checks.
+                printed: dict[str, PrintedTotals] | None = None) -> dict[str, tuple[str, ...]]:
+    """Messages per field from the document type's cross-field checks (``checks`` in its YAML).
 
-    Line items and the total: the items' sum, with the ``printed`` subtotal and adjustment
-    lines applied, must give the total. When it does not but the total is an amount printed on
-    the total's own line, the arithmetic is what cannot be explained (a line the check does not
-    know): a ``warning:``, which does not hold the field for review. Otherwise an error that does."""
+    ``printed`` (total field -> what the document prints around it) lets an items sum apply the
+    printed subtotal and adjustment lines; see ``_items_sum``."""
     found: dict[str, tuple[str, ...]] = {}
-    if "line_items_sum_to_amount_claimed" in doctype.cross_checks:
-        items, total = normalized.get("line_items"), normalized.get("amount_claimed")
-        if items and total is not None:
-            try:
-                summed = sum((Decimal(i["amount"]) for i in items if i.get("amount")), Decimal("0"))
-            except (InvalidOperation, TypeError):
-                summed = None
-            total = Decimal(str(total))
-            if summed is not None and summed != total:
-                printed = printed or PrintedTotals()
-                net = printed.net
-                base = printed.subtotal if printed.subtotal is not None and printed.subtotal == summed else summed
-                if abs(base + net - total) <= Decimal("0.01"):
-                    return found
-                explained = f" (adjustments printed: {net:+})" if net else ""
-                if total in [abs(a) for a in printed.totals]:
-                    msg = (f"warning: line items add up to {summed}{explained}, not {total}; "
-                           f"the printed total line reads {total}")
-                else:
-                    msg = f"cross-check: line items add up to {summed}{explained}, not {total}"
-                found["line_items"] = (msg,)
-                found["amount_claimed"] = (msg,)
+    for check in doctype.checks:
+        if isinstance(check, ItemsSum):
+            messages = _items_sum(check, normalized, (printed or {}).get(check.total))
+        else:
+            messages = _not_after(check, normalized)
+        for name, msg in messages.items():
+            found[name] = (*found.get(name, ()), msg)
     return found
+
+
+def _items_sum(check: ItemsSum, normalized: dict[str, Any], printed: PrintedTotals | None) -> dict[str, str]:
+    """The items' sum, with the printed subtotal and adjustment lines applied, must give the
+    total. When it does not but the total is an amount printed on the total's own line, the
+    arithmetic is what cannot be explained (a line the check does not know): a ``warning:``,
+    which does not hold the field for review. Otherwise an error that does."""
+    items, total = normalized.get(check.items), normalized.get(check.total)
+    if not items or total is None:
+        return {}
+    try:
+        summed = sum((Decimal(i[check.item]) for i in items if i.get(check.item)), Decimal("0"))
+    except (InvalidOperation, TypeError):
+        return {}
+    total = Decimal(str(total))
+    if summed == total:
+        return {}
+    printed = printed or PrintedTotals()
+    base = printed.subtotal if printed.subtotal is not None and printed.subtotal == summed else summed
+    if abs(base + printed.net - total) <= Decimal("0.01"):
+        return {}
+    what = check.items.replace("_", " ")
+    explained = f" (adjustments printed: {printed.net:+})" if printed.net else ""
+    if total in [abs(a) for a in printed.totals]:
+        msg = f"warning: {what} add up to {summed}{explained}, not {total}; the printed total line reads {total}"
+    else:
+        msg = f"cross-check: {what} add up to {summed}{explained}, not {total}"
+    return {check.items: msg, check.total: msg}
+
+
+def _not_after(check: NotAfter, normalized: dict[str, Any]) -> dict[str, str]:
+    earlier, later = normalized.get(check.earlier), normalized.get(check.later)
+    if not earlier or not later or earlier <= later:  # ISO dates compare as text
+        return {}
+    msg = f"cross-check: {check.earlier} {earlier} is after {check.later} {later}"
+    return {check.earlier: msg, check.later: msg}
