@@ -11,6 +11,7 @@ import pytest
 from docproc.doctypes import get_doctype
 from docproc.pipeline.extract.rules import RulesExtractor
 from docproc.pipeline.forms import FORM_FIELD, FormWidget, merge_form_widgets, read_form_widgets
+from docproc.pipeline.ocr import OcrCapabilities
 from docproc.pipeline.render import render_pdf_page
 from docproc.pipeline.runner import Limits, process_file
 from docproc.pipeline.types import PageImage, PageWords, Word
@@ -27,6 +28,7 @@ class LabelsOnlyOcr:
 
     name = "labels-only"
     version = "1"
+    capabilities = OcrCapabilities()
 
     def read(self, image: PageImage) -> PageWords:
         words = tuple(Word(f"p{image.page}-w{i}", text, box, 0.98) for i, (text, box) in enumerate(LABELS.items()))
