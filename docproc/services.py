@@ -430,6 +430,9 @@ def document_result(doc: Document) -> dict[str, Any]:
                 value=f.value, normalized=f.normalized, confidence=f.confidence, status=f.status,
                 page=f.page, bbox=f.bbox, source=f.source_words, messages=f.messages, word_ids=f.word_ids,
             )
+            if f.status == "corrected":
+                # What the machine read, beside the reviewer's value above, for whoever checks the review.
+                fields[f.name]["machine_value"] = jsonable(f.original_value)
     return result_json(
         document=document_json(id=str(doc.id), file=doc.original_name, doc_type=doc.doc_type, status=doc.status,
                                pages=doc.page_count, error_code=doc.error_code, error_detail=doc.error_detail,

@@ -19,5 +19,7 @@ urlpatterns = [
     path("ops/webhooks/", ops.webhook_deliveries, name="ops-webhooks"),
 ]
 
-handler404 = "docproc.api.errors.json_404"
+# People get the error in the site's layout with a way back; /api/ and JSON callers get JSON.
+handler403 = "reviewer.views.permission_denied"
+handler404 = "reviewer.views.page_not_found"
 handler500 = "docproc.api.errors.json_500"

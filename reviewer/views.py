@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,19 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from docproc.audit.models import AuditEvent
-from docproc.doctypes import DOC_TYPES
+from docproc.doctypes import DOC_TYPES, UnknownDocType, get_doctype
 from docproc.models import ApiClient, Document, DocumentStatus, ExtractionRun, Field, FieldStatus, Page
 
-from . import roles, selectors, services
+from . import cells, roles, selectors, services, timezones
 from .charts import bar_chart
-from .models import CorrectionReason, FieldCorrection, RejectReason, ReviewTask, ThresholdSetting
+from .models import (
+    CorrectionReason,
+    FieldCorrection,
+    RejectReason,
+    ReviewerProfile,
+    ReviewTask,
+    ThresholdSetting,
+)
 from .services import ReviewError
 
 
@@ -36,7 +44,10 @@ def permission(perm: str):
         def inner(request: HttpRequest, *args, **kwargs):
             if not request.user.has_perm(perm):
                 raise PermissionDenied
-            return view(request, *args, **kwargs)
+            zone, source = timezones.request_time_zone(request)
+            request.time_zone, request.time_zone_source = zone, source  # type: ignore[attr-defined]
+            with timezone.override(zone):
+                return view(request, *args, **kwargs)
 
         inner.__name__ = view.__name__
         inner.__doc__ = view.__doc__
@@ -62,6 +73,54 @@ def _open_next(request: HttpRequest) -> HttpResponse:
         messages.info(request, "The queue is empty: nothing left to review.")
         return redirect("reviewer:queue")
     return redirect("reviewer:review", document_id=task.document_id)
+
+
+# --- error pages -------------------------------------------------------------------------------
+
+def _same_site_referer(request: HttpRequest) -> str:
+    ref = request.headers.get("Referer", "")
+    host = request.get_host()
+    for scheme in ("http://", "https://"):
+        if ref.startswith(f"{scheme}{host}/"):
+            path = ref[len(scheme) + len(host):]
+            return path if path != request.get_full_path() else ""
+    return ""
+
+
+def _error_page(request: HttpRequest, status: int, code: str, title: str, detail: str) -> HttpResponse:
+    """An HTML error in the site's layout for people, the API's JSON error for programs."""
+    if request.path.startswith("/api/") or (_wants_json(request) and "text/html" not in request.headers.get("Accept", "")):
+        return JsonResponse({"code": code, "detail": detail}, status=status)
+    return render(request, "reviewer/error.html", {"status": status, "title": title, "detail": detail,
+                                                   "back": _same_site_referer(request)}, status=status)
+
+
+def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    return _error_page(request, 404, "not_found", "Not found",
+                       "There is nothing at this address: the document may have been purged, or the link is wrong.")
+
+
+def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
+    return _error_page(request, 403, "permission_denied", "Not allowed",
+                       "Your role does not allow this page or action. A supervisor can change your role.")
+
+
+# --- profile -----------------------------------------------------------------------------------
+
+@permission(roles.VIEW)
+def profile(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            timezones.profile_time_zone_set(user=request.user, time_zone=request.POST.get("time_zone", "").strip())
+        except ReviewError as exc:
+            return _refused(request, exc, reverse("reviewer:profile"))
+        messages.success(request, "Time zone saved.")
+        return redirect("reviewer:profile")
+    chosen = ReviewerProfile.objects.filter(user=request.user).values_list("time_zone", flat=True).first() or ""
+    return render(request, "reviewer/profile.html", {
+        "zones": timezones.known_zones(), "chosen": chosen,
+        "browser_zone": request.COOKIES.get(timezones.COOKIE, ""), "now": timezone.now(),
+    })
 
 
 # --- queue -------------------------------------------------------------------------------------
@@ -107,7 +166,7 @@ def claim(request: HttpRequest, document_id) -> HttpResponse:
 
 def _latest_fields(document_id) -> list[Field]:
     run_id = ExtractionRun.objects.filter(document_id=document_id).order_by("-created_at", "-id").values("id")[:1]
-    return list(Field.objects.filter(document_id=document_id, run=run_id).order_by("position"))
+    return list(Field.objects.filter(document_id=document_id, run=run_id).select_related("reviewed_by").order_by("position"))
 
 
 def _field_view(f: Field, thresholds: dict[str, float]) -> dict[str, Any]:
@@ -119,8 +178,39 @@ def _field_view(f: Field, thresholds: dict[str, float]) -> dict[str, Any]:
         x0, y0, x1, y1 = (max(0.0, min(1.0, float(v))) for v in f.bbox)
         box = {"left": x0 * 100, "top": y0 * 100, "width": max(0.3, (x1 - x0) * 100), "height": max(0.3, (y1 - y0) * 100)}
     band = "high" if f.confidence >= threshold else ("mid" if f.confidence >= threshold - 0.25 else "low")
-    return {"f": f, "text": text, "is_table": is_table, "threshold": threshold, "box": box, "band": band,
+    machine = f.original_value
+    machine_text = json.dumps(machine, ensure_ascii=False) if isinstance(machine, (list, dict)) else ("" if machine is None else str(machine))
+    return {"f": f, "text": text, "machine_text": machine_text, "is_table": is_table, "threshold": threshold, "box": box, "band": band,
             "confidence_pct": round(f.confidence * 100), "pending": f.status == FieldStatus.NEEDS_REVIEW}
+
+
+def _table_editor(doc: Document, fv: dict[str, Any], pages: dict[int, Page], fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the line-item editor needs: the columns (from the document type), the rows with a box
+    per cell, the column that adds up to the printed total and the field holding that total (the
+    type's one top-level amount field, when it has exactly one)."""
+    f = fv["f"]
+    try:
+        doctype = get_doctype(doc.doc_type)
+        spec = doctype.field(f.name)
+        columns = [s.name for s in spec.item_fields]
+        sum_column = next((s.name for s in spec.item_fields if s.type == "amount"), "")
+        amounts = [s.name for s in doctype.fields if s.type == "amount"]
+    except (UnknownDocType, KeyError):
+        columns, sum_column, amounts = [], "", []
+    rows = f.value if isinstance(f.value, list) else []
+    for row in rows:
+        for k in (row or {}) if isinstance(row, dict) else ():
+            if k not in columns:
+                columns.append(k)
+    boxes = cells.table_cells(doc, f, pages)
+    total = next((x for x in fields if x["f"].name == amounts[0]), None) if len(amounts) == 1 else None
+    return {
+        "columns": columns, "sum_column": sum_column,
+        "total_field_id": total["f"].pk if total else "", "total_name": total["f"].name if total else "",
+        "rows": [{"cells": [{"name": c, "value": "" if not isinstance(row, dict) or row.get(c) is None else str(row[c]),
+                             "box": (boxes[i].get(c) if i < len(boxes) else None)} for c in columns]}
+                 for i, row in enumerate(rows)],
+    }
 
 
 @permission(roles.REVIEW)
@@ -134,6 +224,10 @@ def review(request: HttpRequest, document_id) -> HttpResponse:
     thresholds = services.thresholds_for(doc.doc_type)
     fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
     pages = list(Page.objects.filter(document=doc).order_by("number"))
+    by_number = {p.number: p for p in pages}
+    for fv in fields:
+        if fv["is_table"]:
+            fv["table"] = _table_editor(doc, fv, by_number, fields)
     return render(request, "reviewer/review.html", {
         "task": task, "doc": doc, "fields": fields, "pages": pages,
         "pending": sum(1 for f in fields if f["pending"]),
@@ -309,6 +403,25 @@ def document_status(request: HttpRequest, document_id) -> HttpResponse:
     if row is None:
         raise Http404
     return JsonResponse({"status": row["status"], "stage": row["stage"], "updated_at": row["updated_at"].isoformat()})
+
+
+# --- work in progress ---------------------------------------------------------------------------
+
+@permission(roles.SUPERVISE)
+@require_GET
+def work(request: HttpRequest) -> HttpResponse:
+    """Documents that are not in the queue yet (processing) or never will be (failed)."""
+    view = "failed" if request.GET.get("view") == "failed" else "processing"
+    now = timezone.now()
+    since = now - timedelta(days=14)
+    counts = selectors.pipeline_counts(since=since)
+    rows = list((selectors.documents_failed(since=since) if view == "failed" else selectors.documents_in_progress())[:200])
+    stuck_after = timedelta(seconds=settings.DOCPROC_STUCK_AFTER_SECONDS)
+    return render(request, "reviewer/work.html", {
+        "view": view, "counts": counts, "now": now,
+        "rows": [{"d": d, "stuck": view == "processing" and now - d.updated_at > stuck_after} for d in rows],
+        "stuck_after": int(stuck_after.total_seconds()),
+    })
 
 
 # --- dashboard ----------------------------------------------------------------------------------

@@ -273,3 +273,123 @@ def test_a_supervisor_releases_a_claim_and_changes_a_threshold(page, make_user, 
     assert ThresholdSetting.objects.get(doc_type="claim", field_name="claimant_dob").threshold == 0.45
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-supervisor.png"))
+
+
+def focused(page) -> str:
+    """What has the keyboard: an element's id, else its tag, class and text."""
+    return page.evaluate("""() => {
+        const e = document.activeElement;
+        if (!e) return '';
+        return e.id ? '#' + e.id : `${e.tagName.toLowerCase()}.${e.className}:${(e.textContent || '').trim().slice(0, 30)}`;
+    }""")
+
+
+def test_line_items_are_corrected_in_the_table_editor(page, make_user, review_doc):
+    """Given a claim whose printed total disagrees with its three line items, when the reviewer
+    corrects them in the table editor with the keyboard (change an amount, add a row, delete a
+    row), then each focused cell's box is highlighted on the page, the sum follows the typing and
+    the saved value is the edited table."""
+    doc = review_doc(seed=3)
+    items = Field.objects.get(document=doc, name="line_items")
+    assert [r["amount"] for r in items.value] == ["1,607.54", "54.51", "2,402.41"]
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    while page.get_attribute(".field.current", "data-name") != "line_items":
+        page.keyboard.press("Tab")
+    page.keyboard.press("e")
+    editor = page.locator(".field[data-name=line_items] .items-editor")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 1 description"
+    # The focused cell's own box is lit, inside the table's box, on the words of that cell.
+    cell = page.locator(".cell-box.current")
+    assert (cell.get_attribute("data-row"), cell.get_attribute("data-col")) == ("0", "description")
+    table_box = page.locator(f".box[data-field-id='{items.pk}']").bounding_box()
+    cell_box = cell.bounding_box()
+    assert table_box["y"] - 2 <= cell_box["y"] and cell_box["y"] + cell_box["height"] <= table_box["y"] + table_box["height"] + 2
+    assert cell_box["width"] < table_box["width"] / 2
+    assert page.locator(f".cell-box[data-field-id='{items.pk}']").count() == 6  # every cell was found on the page
+    assert editor.locator("[data-role=sum]").inner_text() == "4,064.46"
+    assert "differs" in editor.locator("[data-role=match]").inner_text()
+
+    page.keyboard.press("ArrowDown")  # same column, next row
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 2 description"
+    assert page.get_attribute(".cell-box.current", "data-row") == "1"
+    page.keyboard.press("Tab")  # next cell: the amount of row 2
+    assert page.get_attribute(".cell-box.current", "data-col") == "amount"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("154.51")
+    assert editor.locator("[data-role=sum]").inner_text() == "4,164.46"
+    page.keyboard.press("Alt+Enter")  # a new row below row 2
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 3 description"
+    page.keyboard.type("Gutter guards")
+    page.keyboard.press("Tab")
+    page.keyboard.type("25.00")
+    page.keyboard.press("ArrowDown")  # the old row 3 is now row 4: delete it
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 4 amount"
+    page.keyboard.press("Alt+Backspace")
+    assert editor.locator("tbody tr").count() == 3
+    assert editor.locator("[data-role=sum]").inner_text() == "1,787.05"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-line-items.png"))
+    page.keyboard.press("Enter")  # save, with the default reason
+    li = page.locator(".field[data-name=line_items]")
+    li.locator("[data-role=status]").filter(has_text="Corrected").wait_for()
+    expected = [{"description": "Tree removal", "amount": "1,607.54"}, {"description": "Gutter repair", "amount": "154.51"},
+                {"description": "Gutter guards", "amount": "25.00"}]
+    items.refresh_from_db()
+    assert items.value == expected and items.status == "corrected"
+    assert items.original_value[2]["description"] == "Roof shingles"  # the machine's value is kept
+    assert FieldCorrection.objects.get(document=doc, field_name="line_items").new_value == expected
+    assert li.locator("[data-role=value]").inner_text() == "3 rows"
+
+    # Correcting the printed total to the new sum makes the comparison agree.
+    amount = page.locator(".field[data-name=amount_claimed]")
+    amount.locator(".name").click()
+    page.keyboard.press("e")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("1,787.05")
+    assert "matches" in editor.locator("[data-role=match]").inner_text()
+
+
+def test_tab_leaves_the_fields_for_submit_navigation_and_sign_out(page, make_user, review_doc):
+    """Given a review with nothing left to check, Tab from the field list reaches Submit, then the
+    rest of the page in its usual order, the navigation and Sign out included; the page viewer
+    takes the keyboard and scrolls with the arrow keys."""
+    doc = review_doc(seed=11)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    pending = int(page.get_attribute("#pending-count", "data-count"))
+    assert pending >= 2
+    page.keyboard.press("Tab")  # fields still to check come first
+    assert page.get_attribute(".field.current", "class").count("needs_review") == 1
+    for left in range(pending - 1, -1, -1):
+        page.keyboard.press("a")
+        page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    assert focused(page).startswith("#field-")
+    page.keyboard.press("Tab")
+    assert focused(page) == "#submit-button"
+    seen = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        seen.append(focused(page))
+        if "Sign out" in seen[-1]:
+            break
+    assert "#viewer" in seen
+    assert any(s.endswith(":Queue") for s in seen) and any(s.endswith(":Dashboard") for s in seen), "\n".join(seen)
+    assert "Sign out" in seen[-1]
+    page.keyboard.press("Shift+Tab")
+    assert "Dashboard" in focused(page)
+
+    page.keyboard.press("Escape")
+    page.locator(".field.current .name").click()
+    page.keyboard.press("v")
+    assert focused(page) == "#viewer"
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    before = page.evaluate("document.getElementById('viewer').scrollTop")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.getElementById('viewer').scrollTop") > before
+    assert focused(page) == "#viewer"  # the arrows scrolled the page, they did not move the field
