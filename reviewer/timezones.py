@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import cache
+from urllib.parse import unquote
 
 from django.http import HttpRequest
 
@@ -23,6 +24,12 @@ def is_zone(name: str) -> bool:
     return name in known_zones()
 
 
+def browser_time_zone(request: HttpRequest) -> str:
+    """The zone the browser reported, when it is a known one."""
+    name = unquote(request.COOKIES.get(COOKIE, ""))  # the script encodes the "/" of "Europe/Paris"
+    return name if is_zone(name) else ""
+
+
 def request_time_zone(request: HttpRequest) -> tuple[str, str]:
     """(zone, where it came from: "profile", "browser" or "default")."""
     user = getattr(request, "user", None)
@@ -30,8 +37,8 @@ def request_time_zone(request: HttpRequest) -> tuple[str, str]:
         chosen = ReviewerProfile.objects.filter(user=user).values_list("time_zone", flat=True).first()
         if chosen and is_zone(chosen):
             return chosen, "profile"
-    browser = request.COOKIES.get(COOKIE, "")
-    if is_zone(browser):
+    browser = browser_time_zone(request)
+    if browser:
         return browser, "browser"
     return "UTC", "default"
 

@@ -119,7 +119,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     chosen = ReviewerProfile.objects.filter(user=request.user).values_list("time_zone", flat=True).first() or ""
     return render(request, "reviewer/profile.html", {
         "zones": timezones.known_zones(), "chosen": chosen,
-        "browser_zone": request.COOKIES.get(timezones.COOKIE, ""), "now": timezone.now(),
+        "browser_zone": timezones.browser_time_zone(request), "now": timezone.now(),
     })
 
 

@@ -1,6 +1,7 @@
 """The review UI in Debian's Chromium, driven by Playwright against a live server.
 
-Screenshots of the queue and the review screen are saved under test-artifacts/."""
+Screenshots are saved under test-artifacts/ (every page at 1366x768 and 1920x1080 in
+test-artifacts/pages/); every page is checked with axe-core (tests/reviewer/axe.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from docproc.models import DocumentStatus, Field
 from reviewer.models import FieldCorrection, ReviewTask
+
+from .axe import assert_accessible, axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -393,3 +396,177 @@ def test_tab_leaves_the_fields_for_submit_navigation_and_sign_out(page, make_use
     page.wait_for_timeout(200)
     assert page.evaluate("document.getElementById('viewer').scrollTop") > before
     assert focused(page) == "#viewer"  # the arrows scrolled the page, they did not move the field
+
+
+SIZES = ((1366, 768), (1920, 1080))
+
+
+def _failed_and_processing_documents():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from docproc.models import Document
+
+    def make(name, **kw):
+        return Document.objects.create(doc_type="claim", original_name=name, sha256=name.ljust(64, "0")[:64], size=1,
+                                       content_type="application/pdf", **kw)
+
+    failed = make("scan-encrypted.pdf", status=DocumentStatus.FAILED, error_code="pdf_encrypted",
+                  error_detail="The PDF is encrypted; send it without a password.")
+    busy = make("batch-17.pdf", status=DocumentStatus.PROCESSING, stage="ocr", attempts=1)
+    stuck = make("batch-03.pdf", status=DocumentStatus.PROCESSING, stage="extract", attempts=2)
+    Document.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2),
+                                                created_at=timezone.now() - timedelta(hours=3))
+    return failed, busy, stuck
+
+
+def test_every_page_passes_axe_at_both_sizes_with_screenshots(browser, live_server, make_user, review_doc):
+    """Every staff page (and the sign-in, 403 and 404 pages), at 1366x768 and 1920x1080: no
+    serious or critical axe-core violation, and a screenshot of each under test-artifacts/pages/.
+    The 403 and 404 pages use the site's layout with a way back; the audit log links to the queue
+    and the dashboard; supervisors see what is processing and what failed, and the dashboard counts them."""
+    from docproc.audit.models import AuditEvent
+
+    doc = review_doc(seed=12)
+    _failed_and_processing_documents()
+    sue = make_user("supervisor", "sue")
+    out = ARTIFACTS / "pages"
+    out.mkdir(parents=True, exist_ok=True)
+    for width, height in SIZES:
+        context = browser.new_context(viewport={"width": width, "height": height}, base_url=live_server.url)
+        context.set_default_timeout(15000)
+        page = context.new_page()
+
+        def check(name: str, full_page: bool = True, page=page, width=width, height=height) -> None:
+            page.screenshot(path=str(out / f"{name}-{width}x{height}.png"), full_page=full_page)
+            assert_accessible(page, f"{name} at {width}x{height}")
+
+        page.goto("/review/")
+        if width == SIZES[0][0]:  # the check itself can fail: a low-contrast text is found
+            page.evaluate("""() => { const p = document.createElement('p'); p.id = 'faint';
+                p.style.color = '#bbb'; p.textContent = 'faint text'; document.querySelector('main').appendChild(p); }""")
+            assert [v["id"] for v in axe_violations(page)] == ["color-contrast"]
+            page.reload()
+        check("sign-in")
+        sign_in_here(page, sue)
+        check("queue")
+        page.goto("/review/dashboard/")
+        assert page.inner_text("#processing-count") == "2" and page.inner_text("#failed-count") == "1"
+        check("dashboard")
+        page.click("#processing-count a")
+        page.wait_for_selector("#work-processing")
+        rows = page.locator("#work-processing tbody tr")
+        assert rows.count() == 2
+        assert "batch-03.pdf" in rows.nth(0).inner_text() and "stuck" in rows.nth(0).inner_text()  # the oldest first
+        assert "extract" in rows.nth(0).inner_text() and "ocr" in rows.nth(1).inner_text()
+        check("processing")
+        page.click("text=Failed, last 14 days")
+        page.wait_for_selector("#work-failed")
+        assert "pdf_encrypted" in page.inner_text("#work-failed")
+        check("failed")
+        page.goto("/review/profile/")
+        check("profile")
+        page.goto(f"/review/documents/{doc.pk}/")
+        check("document")
+        page.goto("/audit/")
+        assert page.locator("h1").count() == 1
+        assert page.get_by_role("link", name="Review queue").count() == 1
+        assert page.get_by_role("link", name="Dashboard").count() == 1
+        check("audit-list")
+        page.goto(f"/audit/events/{AuditEvent.objects.order_by('seq').first().seq}/")
+        check("audit-event")
+        page.goto("/review/documents/00000000-0000-0000-0000-000000000000/")
+        assert "Not found" in page.inner_text("h1") and page.get_by_role("link", name="Review queue").count() == 1
+        check("error-404")
+        if width == SIZES[0][0]:
+            page.goto("/review/")
+            page.keyboard.press("n")
+            page.wait_for_url(f"**/review/doc/{doc.pk}/")
+        else:
+            page.goto(f"/review/doc/{doc.pk}/")
+        page.wait_for_selector("#lock-state")
+        check("review", full_page=False)
+        pane = page.evaluate("""() => { const p = document.querySelector('.fields-pane');
+                                        return [p.scrollHeight, p.clientHeight]; }""")
+        if (width, height) == (1920, 1080):
+            assert pane[0] <= pane[1], f"the claim's fields need {pane[0]} px in a {pane[1]} px pane"
+        page.keyboard.press("?")
+        check("review-shortcuts", full_page=False)
+        page.keyboard.press("Escape")
+        context.close()
+
+    # A reviewer on a supervisor's page: the 403 in the site's layout, with a way back.
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=live_server.url)
+    page = context.new_page()
+    sign_in_here(page, make_user("reviewer", "ana"))
+    page.goto("/review/work/", referer=f"{live_server.url}/review/dashboard/")
+    assert "Not allowed" in page.inner_text("h1")
+    assert page.get_by_role("link", name="Back to the previous page").get_attribute("href") == "/review/dashboard/"
+    page.screenshot(path=str(out / "error-403-1366x768.png"))
+    assert_accessible(page, "403")
+    context.close()
+
+
+def sign_in_here(page, user) -> None:
+    if "/accounts/login/" not in page.url:
+        page.goto("/review/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", f"pw-{user.username}-secret")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"^[^?]*/review/$"))
+
+
+def test_times_follow_the_users_time_zone(browser, live_server, make_user, review_doc):
+    """The browser's zone by default, the profile's once set, and the zone named beside the times."""
+    from django.utils import timezone
+
+    doc = review_doc(seed=13, sla_deadline=timezone.now())
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=live_server.url,
+                                  timezone_id="America/New_York")
+    page = context.new_page()
+    sign_in_here(page, make_user("reviewer", "ana"))
+    assert page.inner_text("#time-zone") == "times in America/New_York"
+    ny = timezone.localtime(doc.sla_deadline, timezone=__import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert ny.strftime("%Y-%m-%d %H:%M") in page.inner_text("table.queue")
+    page.click("#time-zone")
+    page.select_option("#id_time_zone", "Asia/Tokyo")
+    page.click("text=Save")
+    page.wait_for_selector(".msg.success")
+    assert page.inner_text("#time-zone") == "times in Asia/Tokyo"
+    page.goto("/review/")
+    tokyo = timezone.localtime(doc.sla_deadline, timezone=__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
+    assert tokyo.strftime("%Y-%m-%d %H:%M") in page.inner_text("table.queue")
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    page.locator("#lock-state", has_text="until").wait_for()
+    assert re.fullmatch(r"Held by you until \d\d:\d\d:\d\d Asia/Tokyo", page.inner_text("#lock-state"))
+    page.goto("/review/profile/")
+    page.select_option("#id_time_zone", "")  # back to the browser's
+    page.click("text=Save")
+    page.wait_for_selector(".msg.success")
+    assert page.inner_text("#time-zone") == "times in America/New_York"
+    context.close()
+
+
+def test_zoom_fits_page_or_width_and_is_remembered_per_document_type(page, make_user, review_doc):
+    doc = review_doc(seed=14)
+    following = review_doc(seed=15)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    assert page.inner_text("#zoom-level") == "Fit width"
+    page.keyboard.press("0")
+    assert page.inner_text("#zoom-level") == "Fit page"
+    whole = page.evaluate("""() => { const v = document.getElementById('viewer').getBoundingClientRect();
+                                     const p = document.querySelector('.page.active').getBoundingClientRect();
+                                     return p.height <= v.height && p.width < v.width; }""")
+    assert whole
+    page.keyboard.press("p")  # postpone: the next claim opens
+    page.wait_for_url(f"**/review/doc/{following.pk}/")
+    assert page.inner_text("#zoom-level") == "Fit page"  # remembered for claims
+    page.keyboard.press("w")
+    assert page.inner_text("#zoom-level") == "Fit width"
+    assert page.evaluate("document.querySelector('.page.active').getBoundingClientRect().width") > \
+        page.evaluate("document.getElementById('viewer').clientWidth") - 40
+

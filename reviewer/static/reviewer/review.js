@@ -85,12 +85,41 @@
     return -1;
   }
 
-  function setZoom(z) {
+  // Zoom is the page's width as a fraction of the viewer's: 1 fits the width. "Fit page" shows
+  // the whole page; the choice is remembered per document type (receipts differ from forms).
+  var zoomKey = "docproc.zoom." + (root.dataset.docType || "");
+  function pageAspect() {
+    var p = viewer.querySelector(".page.active");
+    var m = p ? /([0-9.]+)\s*\/\s*([0-9.]+)/.exec(p.style.aspectRatio || "") : null;
+    return m && Number(m[2]) > 0 ? Number(m[1]) / Number(m[2]) : 0.77;
+  }
+  function fitPageZoom() {
+    var w = viewer.clientWidth - 24, h = viewer.clientHeight - 24;
+    return w > 0 && h > 0 ? Math.min(1, (h * pageAspect()) / w) : 1;
+  }
+  function remember(mode) {
+    try { window.localStorage.setItem(zoomKey, mode); } catch (e) { /* private mode: not remembered */ }
+  }
+  function setZoom(z, mode) {
     var box = fields.length ? boxFor(fields[current]) : null;
-    zoom = Math.max(0.5, Math.min(4, Math.round(z * 100) / 100));
+    zoom = Math.max(0.2, Math.min(4, Math.round(z * 100) / 100));
     pages.forEach(function (p) { p.style.width = (zoom * 100) + "%"; });
-    document.getElementById("zoom-level").textContent = Math.round(zoom * 100) + "%";
+    var label = mode === "width" ? "Fit width" : (mode === "page" ? "Fit page" : Math.round(zoom * 100) + "%");
+    var level = document.getElementById("zoom-level");
+    level.textContent = label;
+    level.dataset.mode = mode || "manual";
+    remember(mode || String(zoom));
     if (box) centreOn(box);
+  }
+  function zoomWidth() { setZoom(1, "width"); }
+  function zoomPage() { setZoom(fitPageZoom(), "page"); }
+  function zoomBy(f) { setZoom(zoom * f); }
+  function restoreZoom() {
+    var saved = null;
+    try { saved = window.localStorage.getItem(zoomKey); } catch (e) { saved = null; }
+    if (saved === "page") zoomPage();
+    else if (saved && isFinite(Number(saved)) && Number(saved) > 0) setZoom(Number(saved));
+    else zoomWidth();  // tall narrow receipts are read at the viewer's width, not shrunk to its height
   }
 
   function startEdit(li) {
@@ -412,13 +441,14 @@
   });
 
   tabs.forEach(function (t) { t.addEventListener("click", function () { showPage(t.dataset.page); }); });
-  document.getElementById("zoom-in").addEventListener("click", function () { setZoom(zoom * 1.25); });
-  document.getElementById("zoom-out").addEventListener("click", function () { setZoom(zoom / 1.25); });
-  document.getElementById("zoom-fit").addEventListener("click", function () { setZoom(1); });
+  document.getElementById("zoom-in").addEventListener("click", function () { zoomBy(1.25); });
+  document.getElementById("zoom-out").addEventListener("click", function () { zoomBy(1 / 1.25); });
+  document.getElementById("zoom-fit").addEventListener("click", zoomPage);
+  document.getElementById("zoom-width").addEventListener("click", zoomWidth);
   viewer.addEventListener("wheel", function (ev) {
     if (!ev.ctrlKey) return;
     ev.preventDefault();
-    setZoom(ev.deltaY < 0 ? zoom * 1.1 : zoom / 1.1);
+    zoomBy(ev.deltaY < 0 ? 1.1 : 1 / 1.1);
   }, { passive: false });
 
   // Pan by dragging the page.
@@ -537,9 +567,10 @@
     else if (ev.key === "r") openDialog("reject-dialog");
     else if (ev.key === "x") openDialog("escalate-dialog");
     else if (ev.key === "p") submitForm("postpone-form");
-    else if (ev.key === "+" || ev.key === "=") setZoom(zoom * 1.25);
-    else if (ev.key === "-") setZoom(zoom / 1.25);
-    else if (ev.key === "0") setZoom(1);
+    else if (ev.key === "+" || ev.key === "=") zoomBy(1.25);
+    else if (ev.key === "-") zoomBy(1 / 1.25);
+    else if (ev.key === "0") zoomPage();
+    else if (ev.key === "w") zoomWidth();
     else if (ev.key === "[" || ev.key === "]") {
       var n = activePage() + (ev.key === "]" ? 1 : -1);
       if (n >= 1 && n <= pages.length) showPage(n);
@@ -549,6 +580,7 @@
   });
 
   refreshTotals();
+  restoreZoom();
   var first = nextPending(1);
   select(fields.length && fields[0].classList.contains("needs_review") ? 0 : (first >= 0 ? first : 0));
 })();
