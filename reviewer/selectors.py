@@ -163,3 +163,16 @@ def documents_failed(*, since: datetime):
     """Failed since ``since``, the latest first."""
     return (Document.objects.filter(status=DocumentStatus.FAILED, updated_at__gte=since).select_related("client")
             .order_by("-updated_at"))
+
+
+def reviewer_stats(*, user, since: datetime) -> dict[str, Any]:
+    """One reviewer's own work since ``since``: documents closed, the median seconds from claim to
+    close, field decisions and corrections."""
+    from statistics import median
+
+    closed = list(ReviewTask.objects.filter(state=ReviewTask.State.DONE, closed_by=user, closed_at__gte=since)
+                  .values_list("claimed_at", "closed_at"))
+    spans = [(end - start).total_seconds() for start, end in closed if start and end and end >= start]
+    decisions = FieldCorrection.objects.filter(user=user, at__gte=since).aggregate(
+        decided=Count("pk"), corrected=Count("pk", filter=Q(action=FieldCorrection.Action.CORRECTED)))
+    return {"documents": len(closed), "median_seconds": round(median(spans)) if spans else None, **decisions}

@@ -132,6 +132,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     tasks = selectors.queue_tasks(user=request.user, doc_type=f["doc_type"], client_id=f["client"],
                                   older_than=f["older_than"], scope=f["scope"] or "open")
     stats = selectors.queue_stats(tasks)
+    if _wants_json(request):  # the counts of one filter: saved filters and the refreshing queue read them
+        return JsonResponse({k: stats[k] for k in ("total", "claimed", "escalated", "overdue")}
+                            | {"oldest": stats["oldest"].isoformat() if stats["oldest"] else None})
     rows = list(tasks.select_related("document", "assignee", "client")[:50])
     reviewers = []
     if request.user.has_perm(roles.SUPERVISE):
@@ -317,12 +320,26 @@ def postpone(request: HttpRequest, document_id) -> HttpResponse:
     return _open_next(request)
 
 
+def _problem_note(document_id, page: str, field: str, text: str) -> str:
+    """A reviewer's problem report as the escalation note, naming the page and field it is about
+    (only a page and a field this document has)."""
+    where = []
+    if page.isdigit() and Page.objects.filter(document_id=document_id, number=int(page)).exists():
+        where.append(f"page {int(page)}")
+    if field and Field.objects.filter(document_id=document_id, name=field).exists():
+        where.append(f"field {field}")
+    return f"Problem report ({', '.join(where) or 'whole document'}): {text.strip()}"
+
+
 @permission(roles.REVIEW)
 @require_POST
 def escalate(request: HttpRequest, document_id) -> HttpResponse:
     task = get_object_or_404(ReviewTask, document_id=document_id)
+    note = request.POST.get("note", "")
+    if request.POST.get("report") and note.strip():
+        note = _problem_note(document_id, request.POST.get("page", ""), request.POST.get("field", ""), note)
     try:
-        services.review_task_escalate(task=task, user=request.user, note=request.POST.get("note", ""))
+        services.review_task_escalate(task=task, user=request.user, note=note)
     except ReviewError as exc:
         return _refused(request, exc, reverse("reviewer:review", kwargs={"document_id": document_id}))
     messages.info(request, "Escalated to a supervisor.")
@@ -438,8 +455,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         bar_chart([(str(r["day"])[5:], r["n"]) for r in data["daily_reviews"]], title="Reviews per day"),
         bar_chart([(r["field_name"], r["rate"]) for r in data["per_field"]], title="Correction rate per field", percent=True),
     ]
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)  # in the user's zone
     ctx: dict[str, Any] = {"d": data, "charts": charts, "can_thresholds": can_thresholds, "can_supervise": can_supervise,
-                           "can_export": request.user.has_perm(roles.EXPORT)}
+                           "can_export": request.user.has_perm(roles.EXPORT),
+                           "mine": selectors.reviewer_stats(user=request.user, since=today) if request.user.has_perm(roles.REVIEW) else None}
     if can_supervise:
         ctx["held"] = list(ReviewTask.objects.filter(state=ReviewTask.State.OPEN, assignee__isnull=False)
                            .select_related("assignee", "document").order_by("locked_until")[:100])

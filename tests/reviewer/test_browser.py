@@ -570,3 +570,50 @@ def test_zoom_fits_page_or_width_and_is_remembered_per_document_type(page, make_
     assert page.evaluate("document.querySelector('.page.active').getBoundingClientRect().width") > \
         page.evaluate("document.getElementById('viewer').clientWidth") - 40
 
+
+
+def test_saved_filters_count_and_the_queue_refreshes_itself(page, make_user, review_doc):
+    review_doc(seed=16)
+    review_doc(seed=17)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.select_option("select[name=doc_type]", "claim")
+    page.fill("#filter-name", "claims")
+    page.click("#save-filter")
+    page.locator("#saved-filter-list .count", has_text="2").wait_for()
+    assert page.get_attribute("#saved-filter-list a", "href") == "?doc_type=claim&scope=open"
+    page.reload()  # kept in this browser
+    page.locator("#saved-filter-list .count", has_text="2").wait_for()
+    review_doc(seed=18, name="claim-arrived.pdf")
+    page.locator("body").click(position={"x": 5, "y": 300})  # nothing in the list has the keyboard
+    assert page.evaluate("window.docprocQueueRefresh()") is True
+    assert page.inner_text("#stat-total") == "3" and "claim-arrived.pdf" in page.inner_text("table.queue")
+    assert page.inner_text("#saved-filter-list .count") == "3"
+    assert "Refreshed at" in page.inner_text("#refresh-note")
+
+
+def test_report_a_problem_escalates_with_the_page_and_field_and_my_stats_count(page, make_user, review_doc):
+    doc = review_doc(seed=19)
+    following = review_doc(seed=20)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    name = page.get_attribute(".field.current", "data-name")
+    page.keyboard.press("!")
+    assert page.is_visible("#problem-dialog")
+    assert page.inner_text("#problem-where") == f"page 1, field {name}"
+    page.fill("#problem-note", "the stamp covers the date")
+    page.click("#problem-form button[type=submit]")
+    page.wait_for_url(f"**/review/doc/{following.pk}/")
+    task = ReviewTask.objects.get(document=doc)
+    assert task.escalated and task.escalation_note == f"Problem report (page 1, field {name}): the stamp covers the date"
+    page.keyboard.press("Shift+A")
+    page.wait_for_selector(".msg.success")
+    for left in range(int(page.get_attribute("#pending-count", "data-count")) - 1, -1, -1):
+        page.keyboard.press("a")
+        page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector(".msg.success")
+    page.goto("/review/dashboard/")
+    assert page.inner_text("#my-documents") == "1"
+    assert page.inner_text("#my-median").endswith(" s")
+    assert int(page.inner_text("#my-decisions")) >= 1 and page.inner_text("#my-corrections") == "0"

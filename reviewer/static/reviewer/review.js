@@ -468,6 +468,13 @@
   // Dialogs.
   function openDialog(id) {
     var d = document.getElementById(id);
+    if (id === "problem-dialog") {
+      var li = fields[current];
+      var where = "page " + activePage() + (li ? ", field " + li.dataset.name : "");
+      document.getElementById("problem-page").value = String(activePage());
+      document.getElementById("problem-field").value = li ? li.dataset.name : "";
+      document.getElementById("problem-where").textContent = where;
+    }
     if (d && !d.open) d.showModal();
   }
   Array.prototype.forEach.call(document.querySelectorAll("[data-dialog]"), function (b) {
@@ -566,6 +573,7 @@
     else if (ev.key === "s") submitForm("submit-form");
     else if (ev.key === "r") openDialog("reject-dialog");
     else if (ev.key === "x") openDialog("escalate-dialog");
+    else if (ev.key === "!") openDialog("problem-dialog");
     else if (ev.key === "p") submitForm("postpone-form");
     else if (ev.key === "+" || ev.key === "=") zoomBy(1.25);
     else if (ev.key === "-") zoomBy(1 / 1.25);
