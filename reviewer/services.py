@@ -218,6 +218,25 @@ def review_task_escalate(*, task: ReviewTask, user, note: str) -> None:
         _audit(user, "review.escalated", task.document_id, {"note": note[:2000]})
 
 
+PRIORITY_RANGE = (-100, 100)
+
+
+def review_task_prioritise(*, task: ReviewTask, user, priority: int) -> None:
+    """A supervisor moves an open document up (higher) or down the queue among equal deadlines."""
+    _require(user, roles.SUPERVISE)
+    low, high = PRIORITY_RANGE
+    if not low <= priority <= high:
+        raise ReviewError("invalid_priority", f"A priority is a whole number from {low} to {high}.", 400)
+    with transaction.atomic():
+        task = ReviewTask.objects.select_for_update().get(pk=task.pk)
+        if task.state != ReviewTask.State.OPEN:
+            raise ReviewError("closed", "This review is finished.")
+        if task.priority == priority:
+            return
+        ReviewTask.objects.filter(pk=task.pk).update(priority=priority)
+        _audit(user, "review.prioritised", task.document_id, {"before": task.priority, "after": priority})
+
+
 def review_task_postpone(*, task: ReviewTask, user, note: str = "") -> None:
     """The holder puts the document back; Next skips it for DOCPROC_REVIEW_POSTPONE_SECONDS."""
     _require(user, roles.REVIEW)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -371,6 +372,59 @@ def reassign(request: HttpRequest, document_id) -> HttpResponse:
         return _refused(request, exc, reverse("reviewer:queue"))
     messages.success(request, f"Reassigned to {to_user.get_username()}.")
     return redirect("reviewer:queue")
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """Assign a selection of queue rows to one reviewer, or give them one priority."""
+    query = request.POST.get("query", "")
+    back = reverse("reviewer:queue") + (f"?{query}" if query and query.isprintable() else "")
+    ids = request.POST.getlist("task")[:200]
+    tasks = list(ReviewTask.objects.filter(document_id__in=[i for i in ids if _is_uuid(i)], state=ReviewTask.State.OPEN))
+    if not tasks:
+        messages.error(request, "Select at least one document in the list.")
+        return redirect(back)
+    action = request.POST.get("action")
+    done, refused = 0, []
+    to_user = None
+    if action == "assign":
+        to_user = get_user_model().objects.filter(pk=request.POST.get("to_user") or 0).first()
+        if to_user is None:
+            messages.error(request, "Choose the reviewer to assign the selection to.")
+            return redirect(back)
+    elif action == "priority":
+        try:
+            priority = int(request.POST.get("priority", ""))
+        except ValueError:
+            messages.error(request, "A priority is a whole number.")
+            return redirect(back)
+    else:
+        messages.error(request, "Choose an action for the selection.")
+        return redirect(back)
+    for task in tasks:
+        try:
+            if to_user is not None:
+                services.review_task_reassign(task=task, user=request.user, to_user=to_user)
+            else:
+                services.review_task_prioritise(task=task, user=request.user, priority=priority)
+            done += 1
+        except ReviewError as exc:
+            refused.append(exc.detail)
+    what = f"Assigned {done} to {to_user.get_username()}." if to_user is not None else f"Set priority {priority} on {done}."
+    if done:
+        messages.success(request, what)
+    for detail in sorted(set(refused)):
+        messages.error(request, detail)
+    return redirect(back)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 # --- page images --------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("review.released", "A review lock was released or the document postponed", ("note",), False),
     ("review.reassigned", "A supervisor gave a document to another reviewer", (), True),
     ("review.escalated", "A reviewer escalated a document to a supervisor", ("note",), False),
+    ("review.prioritised", "A supervisor changed a document's queue priority", (), True),
     ("field.edited", "A reviewer changed a field's value (old and new value, reason)", VALUE_KEYS, False),
     ("field.accepted", "A reviewer confirmed a field's value", VALUE_KEYS, False),
     ("document.reviewed", "A reviewer accepted a document", VALUE_KEYS, False),

@@ -260,7 +260,7 @@ def test_a_supervisor_releases_a_claim_and_changes_a_threshold(page, make_user, 
     ana = make_user("reviewer", "ana")
     services.review_task_claim_next(user=ana)
     sign_in(page, make_user("supervisor", "sue"))
-    assert page.inner_text("table.queue tbody tr td:nth-child(7)") == "ana"  # held by
+    assert page.inner_text("table.queue tbody tr td.held") == "ana"  # held by
     assert page.locator("table.queue").get_by_role("button", name="Reassign").count() == 1
     page.goto("/review/dashboard/")
     row = page.locator("#supervisor-actions tr", has_text=doc.original_name)
@@ -617,3 +617,28 @@ def test_report_a_problem_escalates_with_the_page_and_field_and_my_stats_count(p
     assert page.inner_text("#my-documents") == "1"
     assert page.inner_text("#my-median").endswith(" s")
     assert int(page.inner_text("#my-decisions")) >= 1 and page.inner_text("#my-corrections") == "0"
+
+
+def test_a_supervisor_assigns_a_selection_and_raises_its_priority(page, make_user, review_doc):
+    first, second, third = review_doc(seed=22), review_doc(seed=23), review_doc(seed=24)
+    bob = make_user("reviewer", "bob")
+    sign_in(page, make_user("supervisor", "sue"))
+    for doc in (second, third):
+        page.check(f"input[name=task][value='{doc.pk}']")
+    page.fill("#bulk-form input[name=priority]", "20")
+    page.click("#bulk-form button[value=priority]")
+    page.locator(".msg.success", has_text="Set priority 20 on 2.").wait_for()
+    assert {t.document_id: t.priority for t in ReviewTask.objects.all()} == {first.pk: 0, second.pk: 20, third.pk: 20}
+    assert first.original_name in page.inner_text("table.queue tbody tr:nth-child(3)")  # the raised two come first
+    page.check(f"input[name=task][value='{first.pk}']")
+    page.check(f"input[name=task][value='{third.pk}']")
+    page.select_option("#bulk-form select[name=to_user]", label="bob")
+    page.click("#bulk-form button[value=assign]")
+    page.locator(".msg.success", has_text="Assigned 2 to bob.").wait_for()
+    held = {t.document_id: t.assignee for t in ReviewTask.objects.select_related("assignee")}
+    assert held == {first.pk: bob, second.pk: None, third.pk: bob}
+    from docproc.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="review.prioritised").count() == 2
+    page.click("#bulk-form button[value=assign]")  # nothing selected
+    page.locator(".msg.error", has_text="Select at least one document").wait_for()
