@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from docproc import services as document_services
 from docproc.audit.service import Actor, record
 from docproc.doctypes import DocType, UnknownDocType, get_doctype
 from docproc.models import Document, DocumentStatus, Field, FieldStatus
@@ -216,6 +217,16 @@ def review_task_escalate(*, task: ReviewTask, user, note: str) -> None:
         ReviewTask.objects.filter(pk=task.pk).update(
             escalated=True, escalated_at=now, escalation_note=note[:2000], assignee=None, locked_until=None)
         _audit(user, "review.escalated", task.document_id, {"note": note[:2000]})
+
+
+def documents_requeue_stuck_now(*, user) -> list[str]:
+    """A supervisor runs the sweeper now instead of waiting for its next round: stuck documents are
+    queued again (those past their attempts fail with processing_timeout). Returns the ids queued."""
+    _require(user, roles.SUPERVISE)
+    queued = document_services.documents_requeue_stuck()
+    for doc_id in queued:
+        _audit(user, "document.requeued", doc_id, {})
+    return queued
 
 
 PRIORITY_RANGE = (-100, 100)

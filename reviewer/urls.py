@@ -9,6 +9,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("profile/", views.profile, name="profile"),
     path("work/", views.work, name="work"),
+    path("work/requeue-stuck/", views.requeue_stuck, name="requeue_stuck"),
     path("bulk/", views.bulk, name="bulk"),
     path("thresholds/", views.threshold, name="threshold"),
     path("export/corrections.csv", views.export_corrections, name="export_corrections"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,8 @@ from .models import (
     ThresholdSetting,
 )
 from .services import ReviewError
+
+log = logging.getLogger(__name__)
 
 
 def permission(perm: str):
@@ -492,7 +495,23 @@ def work(request: HttpRequest) -> HttpResponse:
         "view": view, "counts": counts, "now": now,
         "rows": [{"d": d, "stuck": view == "processing" and now - d.updated_at > stuck_after} for d in rows],
         "stuck_after": int(stuck_after.total_seconds()),
+        "stuck_count": sum(1 for d in rows if view == "processing" and now - d.updated_at > stuck_after),
     })
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def requeue_stuck(request: HttpRequest) -> HttpResponse:
+    try:
+        queued = services.documents_requeue_stuck_now(user=request.user)
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:work"))
+    except Exception:  # the broker is down: nothing was lost, the sweeper tries again on its round
+        log.exception("requeueing stuck documents failed")
+        messages.error(request, "The task queue did not answer; the sweeper will try again on its next round.")
+        return redirect("reviewer:work")
+    messages.success(request, f"Queued {len(queued)} stuck document(s) again." if queued else "No document is stuck.")
+    return redirect("reviewer:work")
 
 
 # --- dashboard ----------------------------------------------------------------------------------

@@ -109,3 +109,38 @@ def test_each_line_item_cell_has_its_own_box_on_its_words(review_doc):
         tops.append(desc[1])
     assert tops == sorted(tops) and len(set(tops)) == 3  # one line per row, top to bottom
     assert cells.cell_boxes(items, None) == [{"description": None, "amount": None}] * 3  # no words: no boxes
+
+
+def test_a_supervisor_queues_the_stuck_documents_again_on_the_real_broker(make_user):
+    """Given a document processing and unchanged for two hours, the supervisor's button queues
+    its extraction again on the real Redis broker, and the action is audited."""
+    from datetime import timedelta
+
+    import redis
+    from django.conf import settings
+    from django.utils import timezone
+
+    from docproc.audit.models import AuditEvent
+
+    from ..conftest import redis_available
+
+    if not redis_available():
+        pytest.skip("Redis is not reachable at REDIS_URL")
+    stuck = Document.objects.create(doc_type="claim", original_name="stuck.pdf", sha256="s" * 64, size=1,
+                                    content_type="application/pdf", status=DocumentStatus.PROCESSING, stage="extract")
+    Document.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = broker.llen("gpu")
+    client = signed_in(make_user("supervisor", "sue"))
+    assert "Queue the 1 stuck document again now" in client.get("/review/work/").content.decode()
+    resp = client.post("/review/work/requeue-stuck/", follow=True)
+    try:
+        assert "Queued 1 stuck document(s) again." in resp.content.decode()
+        assert broker.llen("gpu") == before + 1
+        stuck.refresh_from_db()
+        assert timezone.now() - stuck.updated_at < timedelta(minutes=1)
+        assert AuditEvent.objects.filter(action="document.requeued", document_id=stuck.pk, actor="sue").count() == 1
+        assert "stuck document" not in client.get("/review/work/").content.decode()  # no longer stuck
+    finally:
+        if broker.llen("gpu") > before:
+            broker.lpop("gpu")  # the message no worker will take in this test

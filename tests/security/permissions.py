@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "review/profile/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
     "review/work/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
     "review/bulk/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
+    "review/work/requeue-stuck/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/thresholds/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/export/corrections.csv": row(*STAFF_LOGIN, "403", "ok", "ok", "ok"),
     "review/doc/<uuid:document_id>/": row(*STAFF_LOGIN, "redirect", "redirect", "403", "redirect"),
