@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from docproc import services as doc_services
+from docproc import selectors as doc_selectors
 from docproc.models import Document, DocumentStatus, Field, Page
 from reviewer import cells, services
 from reviewer.models import ReviewerProfile
@@ -85,7 +85,7 @@ def test_a_corrected_field_keeps_the_machine_value_beside_the_reviewers(make_use
     services.review_task_claim_next(user=ana)
     dob = Field.objects.get(document=doc, name="claimant_dob")
     services.field_correct(document_id=doc.pk, field_id=dob.pk, user=ana, raw_value="02/28/1943", reason="misread")
-    result = doc_services.document_result(doc)["fields"]
+    result = doc_selectors.document_result(doc)["fields"]
     assert result["claimant_dob"]["value"] == "02/28/1943" and result["claimant_dob"]["machine_value"] == "02/30/1943"
     assert "machine_value" not in result["claim_number"]  # only where a person changed the value
     body = signed_in(ana).get(f"/review/documents/{doc.pk}/").content.decode()
