@@ -180,6 +180,14 @@ DOCPROC_PADDLE_MODEL_DIR = env("DOCPROC_PADDLE_MODEL_DIR", "")
 # OCR: Tesseract's language (a traineddata Debian installs), and the share of a PDF page's
 # visible text its text layer must cover before the page is trusted without OCR.
 DOCPROC_TESSERACT_LANG = env("DOCPROC_TESSERACT_LANG", "eng")
+# rapidocr: its text detector's settings (measured on the shared receipts, see the README),
+# the long side above which it shrinks a page (0: never; the preprocessing already sized the
+# page for the recogniser) and the characters recognition may emit (all, latin, ascii).
+DOCPROC_RAPIDOCR_UNCLIP_RATIO = env_float("DOCPROC_RAPIDOCR_UNCLIP_RATIO", 2.0)
+DOCPROC_RAPIDOCR_BOX_THRESH = env_float("DOCPROC_RAPIDOCR_BOX_THRESH", 0.3)
+DOCPROC_RAPIDOCR_THRESH = env_float("DOCPROC_RAPIDOCR_THRESH", 0.2)
+DOCPROC_RAPIDOCR_MAX_SIDE_LEN = env_int("DOCPROC_RAPIDOCR_MAX_SIDE_LEN", 0)
+DOCPROC_OCR_CHARSET = env("DOCPROC_OCR_CHARSET", "all")
 DOCPROC_TEXT_LAYER_MIN_COVERAGE = env_float("DOCPROC_TEXT_LAYER_MIN_COVERAGE", 0.7)
 # Layout: DOCPROC_LAYOUT_ENGINE=none turns the stage off; layoutparser needs these files.
 DOCPROC_LAYOUTPARSER_CONFIG = env("DOCPROC_LAYOUTPARSER_CONFIG", "")
