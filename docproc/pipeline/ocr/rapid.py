@@ -173,10 +173,10 @@ class RapidOcrEngine:
                     token = str(token).strip()
                     if not token or poly is None:
                         continue
-                    for part in _split_spaces(token, poly, float(score), width, height):
+                    for part in _split_spaces(token, poly, float(score), width, height, line=i):
                         segmented.append(part)
             if not segmented or "".join(w.text for w in segmented) != "".join(str(text).split()):
-                segmented = split_line(str(text), quad, float(scores[i]), width, height)
+                segmented = split_line(str(text), quad, float(scores[i]), width, height, line=i)
             words.extend(segmented)
         return words
 
@@ -270,12 +270,12 @@ class RestrictedDecode:
         return getattr(self.decode, name)
 
 
-def _split_spaces(token: str, poly: Any, score: float, width: float, height: float) -> list[Word]:
+def _split_spaces(token: str, poly: Any, score: float, width: float, height: float, *, line: int) -> list[Word]:
     """A segment that still holds spaces is split by characters inside its own box."""
     points = [[float(x), float(y)] for x, y in poly]
     if " " not in token:
-        return [Word(id="", text=token, bbox=polygon_bbox(points, width, height), confidence=clamp01(score))]
-    return split_line(token, points, score, width, height)
+        return [Word(id="", text=token, bbox=polygon_bbox(points, width, height), confidence=clamp01(score), line=line)]
+    return split_line(token, points, score, width, height, line=line)
 
 
 def _package_version() -> str:

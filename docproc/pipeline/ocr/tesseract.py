@@ -21,7 +21,7 @@ import numpy as np
 from ..types import EngineUnavailable, MissingModel, PageImage, PageWords, Word
 from .words import clamp01, page_words
 
-ADAPTER_VERSION = "a2"
+ADAPTER_VERSION = "a3"
 # Orientation answers below this confidence are ignored (see TesseractEngine.orientation).
 MIN_OSD_CONFIDENCE = 1.0
 TIMEOUT_SECONDS = 120
@@ -141,8 +141,10 @@ class TesseractEngine:
 
 
 def parse_tsv(tsv: str, width: float, height: float) -> list[Word]:
-    """Word rows (level 5) of Tesseract's TSV, with confidences scaled from 0-100 to [0, 1]."""
+    """Word rows (level 5) of Tesseract's TSV, with confidences scaled from 0-100 to [0, 1], each
+    with the index of Tesseract's own line (block, paragraph, line) as ``line``."""
     words: list[Word] = []
+    lines: dict[tuple[str, str, str], int] = {}
     reader = csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
     for row in reader:
         if row.get("level") != "5":
@@ -156,5 +158,6 @@ def parse_tsv(tsv: str, width: float, height: float) -> list[Word]:
         if not text or conf < 0:
             continue
         bbox = (clamp01(left / width), clamp01(top / height), clamp01((left + w) / width), clamp01((top + h) / height))
-        words.append(Word(id="", text=text, bbox=bbox, confidence=clamp01(conf / 100.0)))
+        line = lines.setdefault((row.get("block_num", ""), row.get("par_num", ""), row.get("line_num", "")), len(lines))
+        words.append(Word(id="", text=text, bbox=bbox, confidence=clamp01(conf / 100.0), line=line))
     return words
