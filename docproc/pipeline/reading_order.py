@@ -55,8 +55,9 @@ def _height(w: Word) -> float:
 def _join_lines(words: list[Word] | tuple[Word, ...]) -> tuple[Word, ...]:
     """Given lines kept whole; a line joins the one to its left when that one ends before it
     starts (they sit side by side, not one above the other) and their facing words are at the
-    same height (centres less than half a word's height apart), so a joined line follows its own
-    slope. Lines are then ordered by the mean height of their words."""
+    same height (centres less than 0.4 of a word's height apart: OCR boxes are about twice as
+    high as the text, and the next line is often closer than that), so a joined line follows its
+    own slope. Lines are then ordered by the mean height of their words."""
     given: dict[tuple[int, int], list[Word]] = {}
     for word in words:
         given.setdefault((word.block, word.line), []).append(word)
@@ -70,7 +71,7 @@ def _join_lines(words: list[Word] | tuple[Word, ...]) -> tuple[Word, ...]:
             if last.bbox[2] > first.bbox[0] + 0.5 * _height(first):
                 continue  # overlaps it horizontally: one above the other
             dy = abs(_cy(last) - _cy(first))
-            if dy < 0.5 * min(_height(last), _height(first)) and (best_dy is None or dy < best_dy):
+            if dy < 0.4 * min(_height(last), _height(first)) and (best_dy is None or dy < best_dy):
                 best, best_dy = line, dy
         if best is None:
             lines.append(list(unit))

@@ -25,6 +25,9 @@ ADAPTER_VERSION = "a3"
 # Orientation answers below this confidence are ignored (see TesseractEngine.orientation).
 MIN_OSD_CONFIDENCE = 1.0
 TIMEOUT_SECONDS = 120
+# A line crop read on its own (``read_line``) is scaled to this height and framed in white.
+LINE_HEIGHT = 48
+LINE_MARGIN = 12
 
 
 def remove_ruling_lines(gray: np.ndarray) -> np.ndarray:
@@ -102,6 +105,29 @@ class TesseractEngine:
         tsv = self._run(buffer.getvalue(), ["-l", self.language, "--psm", "3", "--dpi", str(int(page.dpi)), "tsv"])
         words = parse_tsv(tsv, float(page.width), float(page.height))
         return page_words(page, words, engine=self.name, version=self.version)
+
+    def read_line(self, image: np.ndarray) -> str:
+        """One line of text on ``image`` (grayscale, dark on light), e.g. a value's line cropped
+        from a page another engine read (see ``second_reading``): scaled so its height suits
+        Tesseract, framed in white, read as a single line (page segmentation mode 7)."""
+        from PIL import Image
+
+        if image.size == 0:
+            return ""
+        gray = np.asarray(image, dtype=np.uint8)
+        scale = LINE_HEIGHT / max(gray.shape[0], 1)
+        picture = Image.fromarray(gray)
+        if not 0.8 <= scale <= 1.25:
+            picture = picture.resize((max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                                     Image.LANCZOS)
+        framed = Image.new("L", (picture.width + 2 * LINE_MARGIN, picture.height + 2 * LINE_MARGIN), 255)
+        framed.paste(picture, (LINE_MARGIN, LINE_MARGIN))
+        buffer = io.BytesIO()
+        framed.save(buffer, format="PNG")
+        try:
+            return " ".join(self._run(buffer.getvalue(), ["-l", self.language, "--psm", "7"]).split())
+        except EngineUnavailable:
+            return ""
 
     def _osd(self, gray: np.ndarray) -> tuple[int, float] | None:
         """Tesseract's orientation detector: (degrees it says to rotate clockwise, its confidence)."""
