@@ -371,8 +371,9 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
             ingested = ingest_file(path, max_pages=1, max_image_pixels=limits.max_image_pixels)
             start = time.process_time()
             image = page_image(path, ingested.content_type, 1, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
-            image = prepare_page(image, target_char_height=engine.target_char_height, scorer=engine.upright_score,
-                                 orienter=engine.orientation)
+            caps = engine.capabilities
+            image = prepare_page(image, target_char_height=caps.target_char_height, scorer=caps.upright_score,
+                                 orienter=caps.orientation)
             out = engine.recognise(image)
             reading = {"size": [image.width, image.height], "cpu_seconds": round(time.process_time() - start, 3),
                        "out": _jsonable(out)}

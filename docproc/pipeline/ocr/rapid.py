@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..types import MissingModel, PageImage, PageWords, Word
+from . import OcrCapabilities
 from .charset import Charset, check_charset, class_mask
 from .words import clamp01, page_words, polygon_bbox, split_line
 
@@ -103,6 +104,8 @@ class RapidOcrEngine:
         self._decode = RestrictedDecode(recogniser.postprocess_op)
         recogniser.postprocess_op = self._decode
         self._lock = threading.Lock()  # one page at a time per instance: the sessions are shared
+        self.capabilities = OcrCapabilities(target_char_height=self.target_char_height,
+                                            upright_score=self.upright_score, orientation=self.orientation)
         self.version = self._version(self.charset)
 
     def _version(self, charset: Charset) -> str:
