@@ -39,10 +39,16 @@ def env_float(name: str, default: float) -> float:
 DATA_DIR = Path(env("DOCPROC_DATA_DIR", str(BASE_DIR / "data")))
 
 DEBUG = env_bool("DOCPROC_DEBUG", False)
+# The built-in key signs sessions and CSRF tokens that anyone with this source could forge: the
+# system check docproc.E001 refuses it unless DEBUG is on. scripts/install writes a random key to
+# DOCPROC_SECRET_KEY_FILE (default data/secret-key, mode 0600) for a single machine.
+BUILTIN_SECRET_KEY = "docproc-insecure-development-key-set-DOCPROC_SECRET_KEY-in-production"
+DOCPROC_SECRET_KEY_FILE = Path(env("DOCPROC_SECRET_KEY_FILE", str(DATA_DIR / "secret-key")))
 SECRET_KEY = env("DOCPROC_SECRET_KEY", "")
+if not SECRET_KEY and DOCPROC_SECRET_KEY_FILE.is_file():
+    SECRET_KEY = DOCPROC_SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
-    # A development key is fine on one machine; production sets DOCPROC_SECRET_KEY.
-    SECRET_KEY = "docproc-insecure-development-key-set-DOCPROC_SECRET_KEY-in-production"
+    SECRET_KEY = BUILTIN_SECRET_KEY
 ALLOWED_HOSTS = [h.strip() for h in env("DOCPROC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DOCPROC_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -57,12 +63,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_prometheus",
     "docproc",
     "docproc.audit",
     "reviewer",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "docproc.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -72,8 +81,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "docproc.audit.middleware.AuditContextMiddleware",
+    "docproc.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "docproc.urls"
@@ -110,9 +123,37 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("DOCPROC_PASSWORD_MIN_LENGTH", 10)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes checks every sign-in (the login page and the admin's) before the model backend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Sign-in and sessions -----------------------------------------------------------------------
+# Lockout per (user name, address) pair: one address guessing one account is stopped, while a
+# colleague behind the same NAT, or the real user from elsewhere, can still sign in.
+AXES_FAILURE_LIMIT = env_int("DOCPROC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("DOCPROC_LOGIN_LOCKOUT_SECONDS", 900) / 3600  # hours, as axes wants
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "docproc.netaddr.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# The audit log keeps sign-ins; axes' own access log would be a second, unchained copy.
+AXES_DISABLE_ACCESS_LOG = True
+# A signed-in session ends after this many seconds without a request, and at the latest after
+# DOCPROC_SESSION_MAX_AGE_SECONDS whatever the activity.
+DOCPROC_SESSION_IDLE_SECONDS = env_int("DOCPROC_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_COOKIE_AGE = env_int("DOCPROC_SESSION_MAX_AGE_SECONDS", 8 * 3600)
+# Number of reverse proxies in front of the web server that append to X-Forwarded-For; the client
+# address is the one the outermost trusted proxy saw. 0: REMOTE_ADDR, X-Forwarded-For ignored.
+DOCPROC_TRUSTED_PROXIES = env_int("DOCPROC_TRUSTED_PROXIES", 0)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -221,6 +262,8 @@ DOCPROC_WEBHOOK_ALLOW_PRIVATE = env_bool("DOCPROC_WEBHOOK_ALLOW_PRIVATE", False)
 # Upload requests per API client per UTC day (0: no quota); the per-minute rate limit is
 # ApiClient.rate_limit_per_minute. Both are counted in Redis.
 DOCPROC_DAILY_UPLOAD_QUOTA = env_int("DOCPROC_DAILY_UPLOAD_QUOTA", 0)
+# API requests without a valid token per address per minute before 429 (0: no limit).
+DOCPROC_ANON_RATE_PER_MINUTE = env_int("DOCPROC_ANON_RATE_PER_MINUTE", 30)
 # /metrics answers a scraper sending "Authorization: Bearer <this token>", and staff users.
 DOCPROC_METRICS_TOKEN = env("DOCPROC_METRICS_TOKEN", "")
 # Workers write a heartbeat this often; /readyz wants one seen within DOCPROC_WORKER_STALE_SECONDS.

@@ -76,3 +76,11 @@ def purge_expired_documents() -> int:
     from docproc.audit.retention import documents_purge_expired
 
     return len(documents_purge_expired())
+
+
+@shared_task
+def flush_auth_failures() -> int:
+    """Write the per-address counts of failed API authentications of finished minutes (beat, every minute)."""
+    from docproc.api.throttling import flush_auth_failures as flush
+
+    return flush()

@@ -12,16 +12,13 @@ from rest_framework.views import APIView
 
 from docproc import selectors, services
 from docproc.models import RESULT_READY_STATUSES, Document
+from docproc.netaddr import client_ip
 
 from .errors import ApiError
 from .serializers import DocumentSerializer, UploadSerializer
 
 # Room for the multipart boundaries and the other form fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class DocumentListCreate(generics.ListAPIView):

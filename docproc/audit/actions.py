@@ -71,7 +71,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("model.called", "A model was called (links to the model-call log)", ("prompt", "output", "response", "raw"), False),
     ("webhook.queued", "A webhook delivery was created", (), True),
     ("webhook.attempted", "A webhook delivery was attempted", (), True),
-    ("api.auth_failed", "An API request carried a bad or revoked token", (), True),
+    ("api.auth_failed", "API requests from one address carried bad or revoked tokens (count per minute)", (), True),
     # review (reviewer/services.py writes these)
     ("review.claimed", "A reviewer claimed a document", (), True),
     ("review.released", "A review lock was released or the document postponed", ("note",), False),
@@ -85,6 +85,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("auth.signed_in", "A person signed in", (), True),
     ("auth.sign_in_failed", "A sign-in failed", (), True),
     ("auth.signed_out", "A person signed out", (), True),
+    ("auth.locked_out", "Sign-in for a user name from an address was locked after repeated failures", (), True),
     ("user.created", "A user account was created", (), True),
     ("user.flags_changed", "A user's active, staff or superuser flag changed", (), True),
     ("role.changed", "A user's groups changed", (), True),

@@ -22,6 +22,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from docproc.netaddr import client_ip
+
 from .actions import ACTIONS
 from .chain import GENESIS, canonical, event_hash, is_purged
 from .export import (
@@ -161,7 +163,7 @@ def export(request, fmt: str):
     name = f"audit-{timezone.now():%Y%m%dT%H%M%SZ}-to-{flt.to_seq}.{fmt}"
     with transaction.atomic():
         record(actor=Actor.user(request.user), action="audit.exported", object_type="export", object_id=name,
-               client_ip=request.META.get("REMOTE_ADDR"),
+               client_ip=client_ip(request),
                payload={"via": "web", "format": fmt, "file": name, "filters": flt.as_dict(), "masked": mask})
     response = StreamingHttpResponse(stream(flt, fmt, mask=mask), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
