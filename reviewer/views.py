@@ -25,6 +25,7 @@ from docproc.models import ApiClient, Document, DocumentStatus, ExtractionRun, F
 
 from . import roles, selectors, services
 from .charts import bar_chart
+from .filters import QueueFilterForm
 from .models import CorrectionReason, FieldCorrection, RejectReason, ReviewTask, ThresholdSetting
 from .services import ReviewError
 
@@ -69,7 +70,11 @@ def _open_next(request: HttpRequest) -> HttpResponse:
 @permission(roles.VIEW)
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    f = {k: request.GET.get(k, "") for k in ("doc_type", "client", "older_than", "scope")}
+    form = QueueFilterForm(request.GET)
+    bad = not form.is_valid()
+    if bad:
+        messages.error(request, f"Filter ignored: {form.problems()}.")
+    f = form.filters()
     tasks = selectors.queue_tasks(user=request.user, doc_type=f["doc_type"], client_id=f["client"],
                                   older_than=f["older_than"], scope=f["scope"] or "open")
     stats = selectors.queue_stats(tasks)
@@ -83,7 +88,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "clients": ApiClient.objects.order_by("name").only("id", "name"), "age_filters": list(selectors.AGE_FILTERS),
         "can_review": request.user.has_perm(roles.REVIEW), "can_supervise": request.user.has_perm(roles.SUPERVISE),
         "reviewers": reviewers, "now": timezone.now(),
-    })
+    }, status=400 if bad else 200)
 
 
 @permission(roles.REVIEW)
