@@ -57,7 +57,8 @@ def get_action(name: str) -> ActionSpec:
         ) from None
 
 
-VALUE_KEYS = ("before", "after", "value", "values", "old_value", "new_value")
+# A reviewer's note is free text and often repeats the value it explains: masked with the values.
+VALUE_KEYS = ("before", "after", "value", "values", "old_value", "new_value", "note")
 
 _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     # documents and the pipeline
@@ -94,6 +95,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("settings.threshold_changed", "A field's review threshold changed", (), True),
     # the audit log itself
     ("audit.exported", "Audit events were exported (filters, count, last hash)", (), True),
+    ("review.corrections_exported", "The field decisions (corrections) were exported as CSV", (), True),
     ("retention.purged", "A document's files, field values and audit payloads were purged", (), True),
 )
 

@@ -165,7 +165,8 @@ def mask_for_everyone() -> bool:
 
 
 def user_sees_values(user) -> bool:
-    """Whether ``user`` sees field values in the UI and in exports: not when
+    """Whether ``user`` sees field values in audit payloads, correction histories and every export
+    (the one masking rule of the audit UI, the document page and the CSV exports): not when
     DOCPROC_AUDIT_MASK_VALUES is on; otherwise superusers and members of
     DOCPROC_AUDIT_UNMASKED_GROUPS (default: auditor, admin) do, supervisors do not."""
     if mask_for_everyone():
@@ -174,6 +175,11 @@ def user_sees_values(user) -> bool:
         return True
     groups = set(getattr(settings, "DOCPROC_AUDIT_UNMASKED_GROUPS", ("auditor", "admin")))
     return user.groups.filter(name__in=groups).exists()
+
+
+def mask_value(value: Any) -> Any:
+    """A field value as a user who may not see values sees it (None stays None: nothing to hide)."""
+    return None if value is None else MASK
 
 
 def mask_payload(action: str, payload: Any) -> tuple[Any, bool]:
