@@ -92,6 +92,13 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("role.changed", "A user's groups changed", (), True),
     ("permission.changed", "A user's or a group's permissions changed", (), True),
     ("settings.changed", "An operational setting changed", (), True),
+    ("user.changed", "A user's name, e-mail or password changed (which ones, never the password)", (), True),
+    ("user.deleted", "A user account was deleted", (), True),
+    ("client.created", "An API client was created", (), True),
+    ("client.changed", "An API client's settings changed", (), True),
+    ("client.token_rotated", "An API client's token was replaced (the old one stops working)", (), True),
+    ("client.revoked", "An API client's token was revoked", (), True),
+    ("client.webhook_changed", "An API client's webhook URL or secret changed", (), True),
     ("settings.threshold_changed", "A field's review threshold changed", (), True),
     # the audit log itself
     ("audit.exported", "Audit events were exported (filters, count, last hash)", (), True),

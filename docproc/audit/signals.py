@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.utils import timezone
 
 from docproc.netaddr import client_ip
@@ -25,6 +25,7 @@ from .models import AuditEvent
 from .service import Actor, acting, current_client_ip, normalize_ip, record
 
 _FLAGS = ("is_active", "is_staff", "is_superuser")
+_DETAILS = ("username", "email", "first_name", "last_name", "password")
 
 
 def _ip(request) -> str | None:
@@ -74,10 +75,12 @@ def signed_out(sender, request, user, **kwargs) -> None:
 def user_flags_before(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     if raw or instance.pk is None:
         return
-    if update_fields is not None and not set(update_fields) & set(_FLAGS):
-        return  # e.g. last_login on every sign-in: no flag can change, no query
-    row = sender.objects.filter(pk=instance.pk).values(*_FLAGS).first()
-    instance._audit_flags_before = row
+    if update_fields is not None and not set(update_fields) & {*_FLAGS, *_DETAILS}:
+        return  # e.g. last_login on every sign-in: nothing audited can change, no query
+    row = sender.objects.filter(pk=instance.pk).values(*_FLAGS, *_DETAILS).first()
+    if row is not None:
+        instance._audit_flags_before = {k: row[k] for k in _FLAGS}
+        instance._audit_details_before = {k: row[k] for k in _DETAILS}
 
 
 def user_saved(sender, instance, created, raw=False, **kwargs) -> None:
@@ -88,11 +91,25 @@ def user_saved(sender, instance, created, raw=False, **kwargs) -> None:
         record(actor=acting(), action="user.created", object_type="user", object_id=instance.pk,
                payload={"user": instance.get_username(), "after": after})
         return
+    details = instance.__dict__.pop("_audit_details_before", None)
+    if details is not None:
+        changed = sorted(k for k in _DETAILS if details[k] != getattr(instance, k))
+        if changed:
+            # Which details changed, never the password hash; names and e-mails before and after.
+            shown = [k for k in changed if k != "password"]
+            record(actor=acting(), action="user.changed", object_type="user", object_id=instance.pk,
+                   payload={"user": instance.get_username(), "changed": changed,
+                            "before": {k: details[k] for k in shown}, "after": {k: getattr(instance, k) for k in shown}})
     before = instance.__dict__.pop("_audit_flags_before", None)
     if before is None or before == after:
         return
     record(actor=acting(), action="user.flags_changed", object_type="user", object_id=instance.pk,
            payload={"user": instance.get_username(), "before": before, "after": after})
+
+
+def user_deleted(sender, instance, **kwargs) -> None:
+    record(actor=acting(), action="user.deleted", object_type="user", object_id=instance.pk,
+           payload={"user": instance.get_username()})
 
 
 class M2MWatcher:
@@ -149,6 +166,7 @@ def connect() -> None:
     user_locked_out.connect(locked_out, dispatch_uid="audit-locked-out")
     pre_save.connect(user_flags_before, sender=User, dispatch_uid="audit-user-flags-before")
     post_save.connect(user_saved, sender=User, dispatch_uid="audit-user-saved")
+    post_delete.connect(user_deleted, sender=User, dispatch_uid="audit-user-deleted")
     watchers = (
         (User.groups.through, M2MWatcher(owner=User, field="groups", action="role.changed", object_type="user",
                                          label=lambda g: g.name)),
