@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from docproc.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -282,14 +284,10 @@ DOCPROC_AUDIT_MASK_VALUES = env_bool("DOCPROC_AUDIT_MASK_VALUES", False)
 DOCPROC_AUDIT_UNMASKED_GROUPS = [g.strip() for g in env("DOCPROC_AUDIT_UNMASKED_GROUPS", "auditor,admin").split(",") if g.strip()]
 DOCPROC_AUDIT_PAGE_SIZE = env_int("DOCPROC_AUDIT_PAGE_SIZE", 50)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "docproc.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": env("DOCPROC_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# JSON lines on the console; errors also to DOCPROC_LOG_DIR/errors.log (web, workers, gunicorn).
+DOCPROC_LOG_DIR = Path(env("DOCPROC_LOG_DIR", str(DATA_DIR / "logs")))
+DOCPROC_LOG_DIR.mkdir(parents=True, exist_ok=True)
+LOGGING = logging_config(level=env("DOCPROC_LOG_LEVEL", "INFO"), log_dir=str(DOCPROC_LOG_DIR))
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
