@@ -232,7 +232,9 @@ DOCPROC_MODELS_DIR = Path(env("DOCPROC_MODELS_DIR", str(DATA_DIR / "models")))
 DOCPROC_LLM_MODEL = env("DOCPROC_LLM_MODEL", "qwen2.5-coder-1.5b-instruct-q4_k_m")
 DOCPROC_LLM_GGUF = env("DOCPROC_LLM_GGUF", "")
 # LLM extraction (llamacpp, transformers, openai backends); see docproc/pipeline/extract/.
-DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache"))  # "" keeps answers in memory only
+# The answer cache on disk holds extracted personal data and serves only re-runs and benches:
+# on by default in development (DOCPROC_DEBUG) only. "" keeps answers in memory only.
+DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache") if DEBUG else "")
 DOCPROC_LLM_THREADS = env_int("DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1))  # more threads than cores slows llama.cpp down
 DOCPROC_LLM_CTX = env_int("DOCPROC_LLM_CTX", 4096)
 DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
