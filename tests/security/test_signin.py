@@ -162,3 +162,14 @@ def test_the_key_file_is_read_when_the_variable_is_unset(tmp_path):
     key.write_text("k" * 20 + os.urandom(32).hex() + "\n")
     proc = _check_deploy(tmp_path, DOCPROC_SECRET_KEY_FILE=str(key))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_web_server_refuses_to_start_with_the_built_in_key(tmp_path):
+    base = {k: v for k, v in os.environ.items() if k != "DOCPROC_SECRET_KEY"}
+    base.update(DOCPROC_DEBUG="0", DOCPROC_DATA_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", "import docproc.wsgi"], cwd=ROOT, env=base,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "ImproperlyConfigured" in proc.stderr and "token_urlsafe" in proc.stderr
+    ok = subprocess.run([sys.executable, "-c", "import docproc.wsgi"], cwd=ROOT, env={**base, "DOCPROC_DEBUG": "1"},
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
