@@ -290,7 +290,12 @@ DOCPROC_AUDIT_PAGE_SIZE = env_int("DOCPROC_AUDIT_PAGE_SIZE", 50)
 # JSON lines on the console; errors also to DOCPROC_LOG_DIR/errors.log (web, workers, gunicorn).
 DOCPROC_LOG_DIR = Path(env("DOCPROC_LOG_DIR", str(DATA_DIR / "logs")))
 DOCPROC_LOG_DIR.mkdir(parents=True, exist_ok=True)
-LOGGING = logging_config(level=env("DOCPROC_LOG_LEVEL", "INFO"), log_dir=str(DOCPROC_LOG_DIR))
+DOCPROC_LOG_LEVEL = env("DOCPROC_LOG_LEVEL", "INFO")
+LOGGING = logging_config(level=DOCPROC_LOG_LEVEL, log_dir=str(DOCPROC_LOG_DIR))
+# The web server (docproc/gunicorn_conf.py): address, worker processes, request timeout in seconds.
+DOCPROC_BIND = env("DOCPROC_BIND", "127.0.0.1:8000")
+DOCPROC_WEB_WORKERS = env_int("DOCPROC_WEB_WORKERS", 2)
+DOCPROC_WEB_TIMEOUT = env_int("DOCPROC_WEB_TIMEOUT", 120)
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
