@@ -63,9 +63,9 @@ def test_purging_a_document_removes_its_cached_answers(tmp_path):
 
 @pytest.mark.django_db
 def test_retention_purge_removes_the_documents_cached_answers(tmp_path, settings, make_api_client):
-    from docproc.audit.retention import document_purge
     from docproc.models import Document, DocumentStatus
     from docproc.pipeline.extract.llm import client_scope
+    from docproc.services import document_purge
 
     settings.DOCPROC_LLM_CACHE_DIR = str(tmp_path)
     client, _ = make_api_client("kept-briefly", retention_days=1)
