@@ -1,5 +1,9 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from docproc import doctypes
 
 
 class DocprocConfig(AppConfig):
@@ -8,6 +12,13 @@ class DocprocConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Every process (web, workers, commands) starts with the same checked set of document
+        # types, or does not start: a type that fails to load would otherwise fail each upload.
+        try:
+            doctypes.configure(settings.DOCPROC_DOCTYPES_DIR)
+        except doctypes.DocTypeError as exc:
+            raise ImproperlyConfigured(f"document type file {exc} (DOCPROC_DOCTYPES_DIR="
+                                       f"{settings.DOCPROC_DOCTYPES_DIR})") from None
         checks.register(check_secret_key)
 
 
@@ -15,8 +26,6 @@ def check_secret_key(app_configs=None, **kwargs):
     """The built-in key is public (it is in this source): with DEBUG off it would let anyone forge
     sessions and CSRF tokens, so every management command, migrate and ``check --deploy`` included,
     refuses to run with it."""
-    from django.conf import settings
-
     if settings.DEBUG or settings.SECRET_KEY != settings.BUILTIN_SECRET_KEY:
         return []
     return [checks.Error(
