@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from docproc import webhooks
+from docproc import dispatch, webhooks
 from docproc.audit.service import Actor
 from docproc.models import WebhookDelivery
 
@@ -55,7 +55,7 @@ def dead_letters(request):
 @require_POST
 def redeliver(request, delivery_id):
     """Re-send one dead letter: a fresh round of attempts, audited under the supervisor's name.
-    The retry job sends the first attempt within its period (30 s)."""
+    The first attempt is queued at once (the retry job sends it if the broker is down)."""
     if not _may_supervise(request.user):
         return JsonResponse({"code": "permission_denied", "detail": "Supervisors only."}, status=403)
     try:
@@ -63,5 +63,6 @@ def redeliver(request, delivery_id):
     except webhooks.RedeliveryRefused as exc:
         messages.error(request, f"Not re-sent: {exc.detail}")
     else:
+        dispatch.webhook_deliver_enqueue(delivery.id)
         messages.success(request, f"Delivery {delivery.id} will be sent again to {delivery.url}.")
     return redirect("ops-dead-letters")

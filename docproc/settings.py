@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "docproc",
     "docproc.audit",
     "reviewer",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,9 @@ DOCPROC_METRICS_TOKEN = env("DOCPROC_METRICS_TOKEN", "")
 # Workers write a heartbeat this often; /readyz wants one seen within DOCPROC_WORKER_STALE_SECONDS.
 DOCPROC_WORKER_HEARTBEAT_SECONDS = env_int("DOCPROC_WORKER_HEARTBEAT_SECONDS", 15)
 DOCPROC_WORKER_STALE_SECONDS = env_int("DOCPROC_WORKER_STALE_SECONDS", 90)
+# The queues this worker process consumes (scripts/run and docker-compose set it per worker);
+# a worker on "gpu" loads its models at start-up instead of on its first document.
+DOCPROC_WORKER_QUEUES = [q.strip() for q in env("DOCPROC_WORKER_QUEUES", "").split(",") if q.strip()]
 
 # --- Review -------------------------------------------------------------------------------
 DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)

@@ -132,8 +132,9 @@ def read_page(
     with timings.stage("render"):
         image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
     with timings.stage("preprocess"):
-        image = prepare_page(image, target_char_height=getattr(engine, "target_char_height", None),
-                             scorer=getattr(engine, "upright_score", None), orienter=getattr(engine, "orientation", None))
+        caps = engine.capabilities
+        image = prepare_page(image, target_char_height=caps.target_char_height, scorer=caps.upright_score,
+                             orienter=caps.orientation)
     if on_image is not None:
         on_image(image)
     if on_stage:
@@ -168,11 +169,11 @@ def layout_page(
         if hit is not None:
             result = codec.page_layout_from_dict(hit)
         else:
-            analyse_pdf = getattr(engine, "analyse_pdf", None)
+            analyse_pdf = engine.capabilities.analyse_pdf
             if words.source == "text-layer" and analyse_pdf is not None:
                 result = analyse_pdf(path, words)
             else:
-                if image is None and getattr(engine, "needs_image", True):
+                if image is None:
                     image = page_image(path, ingested.content_type, words.page, dpi=limits.ocr_dpi,
                                        max_image_pixels=limits.max_image_pixels)
                 result = engine.analyse(image, words)
@@ -199,7 +200,7 @@ def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor
             engine=fallback.engine,
             engine_version=fallback.engine_version,
             fallback_reason=f"{extractor.name}: {exc.code}: {exc.detail}",
-            calls=getattr(exc, "calls", ()),
+            calls=exc.calls,
         )
     return merge_template(document, doctype, output, text_layers=text_layers)
 

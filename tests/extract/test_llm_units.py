@@ -28,6 +28,7 @@ from docproc.pipeline.extract.llm import (
     value_probabilities,
 )
 from docproc.pipeline.extract.models import MODELS, model_path
+from docproc.pipeline.extract.options import LlamaCppOptions, LlmOptions, ModelFile
 from docproc.pipeline.extract.prompts import FENCE_CLOSE, build_prompt, numbered_text, output_schema
 from docproc.pipeline.grounding import snap_candidate
 from docproc.pipeline.runner import finish_fields, run_extractor
@@ -261,8 +262,10 @@ class FakeModel(LlmExtractor):
     name = "fake"
     model = "fake-1"
 
-    def __init__(self, answers, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, answers, options=None, *, max_chars=None):
+        super().__init__(options)
+        if max_chars is not None:  # small enough to split a two-page test document by pages
+            self.max_chars = max_chars
         self.answers = answers
         self.seen: list[str] = []
 
@@ -283,9 +286,8 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
         "PAGETWO": {"claim_number": None, "amount_claimed": "10.00",
                     "line_items": [{"description": "Rental car", "amount": "6.00"}]},
     }
-    settings = {"DOCPROC_LLM_MAX_CHARS": 60, "DOCPROC_LLM_CACHE_DIR": str(tmp_path),
-                "DOCPROC_LLM_PRICE_INPUT_PER_MTOK": 1000000, "DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK": 0}
-    ex = FakeModel(answers, settings=settings)
+    options = LlmOptions(cache_dir=tmp_path, price_input_per_mtok=1000000, price_output_per_mtok=0)
+    ex = FakeModel(answers, options, max_chars=60)
     out = ex.extract(doc, claim)
     assert len(ex.seen) == 2  # one call per page
     by = {c.name: c for c in out.candidates}
@@ -294,7 +296,7 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
     assert out.prompt_version == "claim-v4" and out.engine == "fake"
     assert [c["cache_hit"] for c in out.calls] == [False, False]
     assert out.calls[0]["cost"] == pytest.approx(out.calls[0]["tokens_in"])  # price per token here: 1
-    again = FakeModel(answers, settings=settings).extract(doc, claim)  # a new process, the same disk cache
+    again = FakeModel(answers, options, max_chars=60).extract(doc, claim)  # a new process, the same disk cache
     assert [c["cache_hit"] for c in again.calls] == [True, True]
     assert again.candidates == out.candidates
 
@@ -302,7 +304,7 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
 def test_an_unavailable_model_falls_back_to_rules_with_the_reason_and_the_failed_call():
     claim = get_doctype("claim")
     doc = DocumentText((page(["Claim Number: CLM-2024-123456"]),))
-    out = run_extractor(doc, claim, FakeModel({}, settings={"DOCPROC_LLM_CACHE_DIR": ""}))
+    out = run_extractor(doc, claim, FakeModel({}))
     assert out.engine == "rules" and out.fallback_reason.startswith("fake: engine_unavailable")
     assert out.calls and "error" in out.calls[0]
     fields = finish_fields(doc, claim, out)
@@ -312,21 +314,20 @@ def test_an_unavailable_model_falls_back_to_rules_with_the_reason_and_the_failed
 
 def test_missing_model_names_the_command_and_the_setting(tmp_path):
     with pytest.raises(MissingModel) as err:
-        model_path({"DOCPROC_MODELS_DIR": str(tmp_path), "DOCPROC_LLM_MODEL": "qwen2.5-coder-0.5b-instruct-q4_k_m"})
+        model_path(ModelFile(name="qwen2.5-coder-0.5b-instruct-q4_k_m", models_dir=tmp_path))
     assert "manage.py models install --model qwen2.5-coder-0.5b-instruct-q4_k_m" in err.value.detail
     assert "DOCPROC_LLM_GGUF" in err.value.detail
     with pytest.raises(MissingModel, match="DOCPROC_LLM_GGUF"):
-        model_path({"DOCPROC_LLM_GGUF": str(tmp_path / "nope.gguf")})
+        model_path(ModelFile(gguf=tmp_path / "nope.gguf"))
     with pytest.raises(MissingModel, match="known"):
-        model_path({"DOCPROC_LLM_MODEL": "gpt-17"})
+        model_path(ModelFile(name="gpt-17"))
     assert set(MODELS) == {"qwen2.5-coder-0.5b-instruct-q4_k_m", "qwen2.5-coder-1.5b-instruct-q4_k_m"}
 
 
 def test_llamacpp_without_its_model_falls_back_instead_of_failing(tmp_path):
     from docproc.pipeline.extract.llamacpp import LlamaCppExtractor
 
-    ex = LlamaCppExtractor(settings={"DOCPROC_MODELS_DIR": str(tmp_path), "DOCPROC_LLM_MODEL": "qwen2.5-coder-0.5b-instruct-q4_k_m",
-                                     "DOCPROC_LLM_CACHE_DIR": ""})
+    ex = LlamaCppExtractor(LlamaCppOptions(model=ModelFile(name="qwen2.5-coder-0.5b-instruct-q4_k_m", models_dir=tmp_path)))
     doc = DocumentText((page(RECEIPT_LINES),))
     out = run_extractor(doc, RECEIPT, ex)
     assert out.engine == "rules" and "missing_model" in out.fallback_reason and "models install" in out.fallback_reason
