@@ -194,6 +194,9 @@ DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache")
 DOCPROC_LLM_THREADS = env_int("DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1))  # more threads than cores slows llama.cpp down
 DOCPROC_LLM_CTX = env_int("DOCPROC_LLM_CTX", 4096)
 DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
+# The deadline of one model call: the backend stops generating and the document falls back to the
+# rules (reason recorded). All calls of one document together get half of the task's soft limit.
+DOCPROC_LLM_TIMEOUT_SECONDS = env_float("DOCPROC_LLM_TIMEOUT_SECONDS", 120.0)
 DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 0)  # e.g. 99 with a CUDA build of xllamacpp
 DOCPROC_LLM_PRICE_INPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)  # for the cost estimate
 DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)
