@@ -122,6 +122,21 @@ def doctype_for_routing(name: str) -> DocType:
     return doctype_with_thresholds(get_doctype(name))
 
 
+def _stage_results_reuse(doc: Document) -> int:
+    """A duplicate (same bytes as an earlier document) starts from the earlier one's finished
+    stage results (text layer, OCR, layout), so those pages are not read again. Returns how many
+    were copied. A purged original holds none."""
+    if doc.duplicate_of_id is None:
+        return 0
+    rows = [
+        StageResult(document=doc, page=r.page, stage=r.stage, engine=r.engine, engine_version=r.engine_version,
+                    prompt_version=r.prompt_version, payload=r.payload, seconds=r.seconds)
+        for r in StageResult.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True)
+    ]
+    StageResult.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
 def document_extract(*, document_id) -> str | None:
     """Read every page, extract, route, and store the run and its fields. Returns the new status."""
     document_id_var.set(str(document_id))
@@ -129,8 +144,10 @@ def document_extract(*, document_id) -> str | None:
     if doc is None or doc.status != S.PROCESSING:
         return None
     doctype = doctype_for_routing(doc.doc_type)
+    reused = _stage_results_reuse(doc)
     with transaction.atomic():
-        _stage_event(doc.id, "extract", "started")
+        _stage_event(doc.id, "extract", "started", **({"reused_from": str(doc.duplicate_of_id), "stage_results": reused}
+                                                      if reused else {}))
 
     def on_stage(stage: str, page: int | None) -> None:
         Document.objects.filter(pk=doc.pk).update(stage=stage if page is None else f"{stage}:{page}", updated_at=timezone.now())
