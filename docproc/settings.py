@@ -170,6 +170,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Strictly above the hard time limit; the fault tests set all three low to see redelivery.
     "visibility_timeout": max(DOCPROC_VISIBILITY_TIMEOUT, DOCPROC_TASK_TIME_LIMIT + 5),
 }
+# The safety net against memory that grows in a long-lived worker (models stay loaded, so the
+# limits are generous): a pool process is replaced after this many tasks, or after a task that
+# leaves it above this resident size (KiB for Celery; the setting is in MiB). 0 turns one off.
+DOCPROC_WORKER_MAX_TASKS = env_int("DOCPROC_WORKER_MAX_TASKS", 500)
+DOCPROC_WORKER_MAX_MEMORY_MB = env_int("DOCPROC_WORKER_MAX_MEMORY_MB", 3072)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = DOCPROC_WORKER_MAX_TASKS or None
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = DOCPROC_WORKER_MAX_MEMORY_MB * 1024 or None
 
 # --- Engines ------------------------------------------------------------------------------
 DOCPROC_OCR_ENGINE = env("DOCPROC_OCR_ENGINE", "rapidocr")
