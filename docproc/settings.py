@@ -179,6 +179,9 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = DOCPROC_WORKER_MAX_TASKS or None
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = DOCPROC_WORKER_MAX_MEMORY_MB * 1024 or None
 
 # --- Engines ------------------------------------------------------------------------------
+# Document types: the shipped docproc/doctypes/*.yaml plus the user's own *.yaml files here,
+# loaded and checked when a process starts (a broken file stops it, naming the file and line).
+DOCPROC_DOCTYPES_DIR = Path(env("DOCPROC_DOCTYPES_DIR", str(DATA_DIR / "doctypes")))
 DOCPROC_OCR_ENGINE = env("DOCPROC_OCR_ENGINE", "rapidocr")
 DOCPROC_LAYOUT_ENGINE = env("DOCPROC_LAYOUT_ENGINE", "pdf-structure")
 DOCPROC_EXTRACT_ENGINE = env("DOCPROC_EXTRACT_ENGINE", "llamacpp")

@@ -316,7 +316,7 @@ def _revalidate(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
         spec = get_doctype(doc_type).field(name)
     except (UnknownDocType, KeyError):
         return value, []
-    normalized, messages = normalize_field(spec, value, day_first=doc_type == "receipt")
+    normalized, messages = normalize_field(spec, value, day_first=get_doctype(doc_type).day_first)
     return jsonable(normalized), list(messages)
 
 

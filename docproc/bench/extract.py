@@ -151,7 +151,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
         fields = finish_fields(doc["document"], doctype, extraction)
         for f in fields:
             spec = doctype.field(f.name)
-            ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.name == "receipt")
+            ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.day_first)
             loose = ok or (spec.type in ("text", "name", "address") and f.value is not None
                            and _alnum(f.value) == _alnum(doc["truth"].get(f.name)))
             rows.append({"doc": doc["id"], "split": doc["split"], "doctype": doctype.name, "field": f.name,

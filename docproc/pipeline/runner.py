@@ -17,6 +17,7 @@ from docproc.doctypes import DocType
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
+from .evidence import field_check, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .extract.template import merge_template, template_fields
@@ -39,7 +40,7 @@ from .types import (
     PageLayout,
     PageWords,
 )
-from .validate import cross_check, field_check, normalize_field, text_plausibility
+from .validate import cross_check, normalize_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                   calibration: Calibration | None = None) -> tuple[FieldResult, ...]:
     """Normalise, validate, ground, score and route each candidate. With a ``calibration``
     the confidence is its probability that the value is right; else the uncalibrated combination."""
-    day_first = doctype.name == "receipt"
+    day_first = doctype.day_first
     by_name = {c.name: c for c in extraction.candidates}
     normalized: dict[str, Any] = {}
     messages: dict[str, tuple[str, ...]] = {}

@@ -18,6 +18,7 @@ from docproc.pipeline.confidence import (
     fit_platt,
     fit_platt_pooled,
 )
+from docproc.pipeline.evidence import document_dates, field_check, labelled_amounts, text_plausibility
 from docproc.pipeline.extract.llm import (
     Completion,
     ExtractionFailed,
@@ -33,7 +34,6 @@ from docproc.pipeline.extract.prompts import FENCE_CLOSE, build_prompt, numbered
 from docproc.pipeline.grounding import snap_candidate
 from docproc.pipeline.runner import finish_fields, run_extractor
 from docproc.pipeline.types import Candidate, DocumentText, EngineUnavailable, MissingModel, PageWords, Word
-from docproc.pipeline.validate import document_dates, field_check, labelled_amounts, text_plausibility
 
 RECEIPT = get_doctype("receipt")
 
@@ -113,7 +113,7 @@ def test_a_labelled_value_copied_from_elsewhere_fails_the_provenance_check():
 
 def test_snap_extends_a_shortened_company_to_its_whole_line():
     doc = DocumentText((page(RECEIPT_LINES),))
-    cand = snap_candidate(Candidate("company", "HOME MASTER HARDWARE", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "HOME MASTER HARDWARE", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "HOME MASTER HARDWARE & ELECTRICAL"
     assert cand.extra["snap"] == "lines" and cand.extra["model_value"] == "HOME MASTER HARDWARE"
     assert len(cand.word_ids) == 5
@@ -121,23 +121,23 @@ def test_snap_extends_a_shortened_company_to_its_whole_line():
 
 def test_snap_leaves_a_registration_number_run_into_the_company_name_out():
     doc = DocumentText((page(["AEON CO. (M) BHD'(126926-H)", "3RD FLR, AEON TAMAN MALURI SC", "TOTAL 9.90"]),))
-    cand = snap_candidate(Candidate("company", "AEON CO. (M) BHD", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "AEON CO. (M) BHD", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "AEON CO. (M) BHD" and len(cand.word_ids) == 4
 
 
 def test_snap_continues_a_company_name_on_the_lines_below_and_keeps_the_model_spacing():
     doc = DocumentText((page(["AIK HUAT HARDWARE", "ENTERPRISE (SETIA", "ALAM) SDN BHD", "822737-X",
                               "NO. 17-G, JALAN SETIA INDAH", "TEL: 012-6651783"]),))
-    cand = snap_candidate(Candidate("company", "AIK HUAT HARDWARE", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "AIK HUAT HARDWARE", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD"
     spaced = DocumentText((page(["F IVE STAR CASH & CARRY", "NO. 1 JALAN SS 9/1"]),))
-    cand = snap_candidate(Candidate("company", "FIVE STAR CASH & CARRY", 0.9), RECEIPT.field("company"), spaced)
+    cand = snap_candidate(Candidate("company", "FIVE STAR CASH & CARRY", 0.9), RECEIPT.field("company"), spaced, vocabulary=RECEIPT.words)
     assert cand.value == "FIVE STAR CASH & CARRY" and len(cand.word_ids) == 6  # OCR split a word; the model did not
     accented = DocumentText((page(["TSH POWER HARDWÀRE", "TRADING", "002458685-T"]),))
-    cand = snap_candidate(Candidate("company", "TSH POWER HARDWÀRE", 0.9), RECEIPT.field("company"), accented)
+    cand = snap_candidate(Candidate("company", "TSH POWER HARDWÀRE", 0.9), RECEIPT.field("company"), accented, vocabulary=RECEIPT.words)
     assert cand.value == "TSH POWER HARDWARE TRADING"
     regno = DocumentText((page(["FILL IN ENTERPRISE", "Company No: MA0057302-M"]),))
-    cand = snap_candidate(Candidate("company", "MA0057302-M", 0.9), RECEIPT.field("company"), regno)
+    cand = snap_candidate(Candidate("company", "MA0057302-M", 0.9), RECEIPT.field("company"), regno, vocabulary=RECEIPT.words)
     assert cand.value == "MA0057302-M"  # not snapped to "Company No:", so its check fails
 
 
@@ -145,28 +145,28 @@ def test_snap_keeps_an_address_to_its_own_lines():
     doc = DocumentText((page(["SHOP SDN BHD", "965857-A", "LOT 38, JALAN KENARI 5,", "47170 PUCHONG",
                               "SELANGOR DARUL EHSAN", "TEL: 03-8079 0255"]),))
     cand = snap_candidate(Candidate("address", "965857-A LOT 38, JALAN KENARI 5, 47170 PUCHONG", 0.9),
-                          RECEIPT.field("address"), doc)
+                          RECEIPT.field("address"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "LOT 38, JALAN KENARI 5, 47170 PUCHONG SELANGOR DARUL EHSAN"
     phone = DocumentText((page(["22, JALAN HIJAU 5, TAMAN HIJAU, Phone: +603-6093 9078"]),))
     cand = snap_candidate(Candidate("address", "22, JALAN HIJAU 5, TAMAN HIJAU, Phone: +603-6093 9078", 0.9),
-                          RECEIPT.field("address"), phone)
+                          RECEIPT.field("address"), phone, vocabulary=RECEIPT.words)
     assert cand.value == "22, JALAN HIJAU 5, TAMAN HIJAU,"
 
 
 def test_snap_extends_an_address_to_its_postcode_line():
     doc = DocumentText((page(RECEIPT_LINES),))
     cand = snap_candidate(Candidate("address", "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM", 0.9),
-                          RECEIPT.field("address"), doc)
+                          RECEIPT.field("address"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM, 40170 SHAH ALAM, SELANGOR."
     assert cand.extra["extended_lines"] == 1
 
 
 def test_snap_keeps_the_value_of_a_labelled_field_and_adds_its_words():
     doc = DocumentText((page(RECEIPT_LINES),))
-    cand = snap_candidate(Candidate("total", "15.90", 0.9), RECEIPT.field("total"), doc)
+    cand = snap_candidate(Candidate("total", "15.90", 0.9), RECEIPT.field("total"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "15.90" and cand.extra["snap"] == "words"
     assert [w.text for w in doc.words() if w.id in cand.word_ids] == ["15.90"]
-    missing = snap_candidate(Candidate("total", "77.77", 0.9), RECEIPT.field("total"), doc)
+    missing = snap_candidate(Candidate("total", "77.77", 0.9), RECEIPT.field("total"), doc, vocabulary=RECEIPT.words)
     assert missing.extra["snap"] == "none" and missing.word_ids == ()
 
 
@@ -349,8 +349,8 @@ def test_skewed_lines_that_touch_stay_apart():
 
 def test_a_company_name_on_two_lines_is_joined_and_loses_its_registration_number():
     doc = DocumentText((page(["POPULAR BOOK", "CO. (M) SDN BHD (113825-W)", "NO 8, JALAN 7/118B,", "56000 KUALA LUMPUR"]),))
-    cand = snap_candidate(Candidate("company", "CO. (M) SDN BHD", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "CO. (M) SDN BHD", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "POPULAR BOOK CO. (M) SDN BHD"
     alone = snap_candidate(Candidate("company", "TRI SHAAS SDN BHD", 0.9), RECEIPT.field("company"),
-                           DocumentText((page(["TRI SHAAS SDN BHD (728515-M)", "4-20, JALAN RIA 25/62"]),)))
+                           DocumentText((page(["TRI SHAAS SDN BHD (728515-M)", "4-20, JALAN RIA 25/62"]),)), vocabulary=RECEIPT.words)
     assert alone.value == "TRI SHAAS SDN BHD"

@@ -336,7 +336,7 @@ class LlmExtractor:
                 cand = Candidate(spec.name, value, p.get("p_mean", 0.8 if value else 0.5),
                                  extra={**p, "model_value": value, "pages": [pg.page for pg in pages]})
                 if value is not None:
-                    cand = snap_candidate(cand, spec, DocumentText(pages))
+                    cand = snap_candidate(cand, spec, DocumentText(pages), vocabulary=doctype.words)
                 if best is None or (best.value is None and cand.value is not None) or (
                         cand.value is not None and cand.model_confidence > best.model_confidence):
                     best = cand
