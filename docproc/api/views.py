@@ -69,9 +69,9 @@ class DocumentListCreate(generics.ListAPIView):
                                                  "same key with another request answers 409 idempotency_key_reused.")],
     )
     def post(self, request, *args, **kwargs):
-        file_name = getattr(request.FILES.get("file"), "name", "") if "file" in request.FILES else ""
-
-        def refuse(code: str, detail: str, status_code: int = 400) -> ApiError:
+        def refuse(code: str, detail: str, status_code: int = 400, *, body_read: bool = True) -> ApiError:
+            # The file's name only once the body was parsed: an oversized body is never read.
+            file_name = getattr(request.FILES.get("file"), "name", "") if body_read else ""
             services.upload_refusal_record(client=request.auth, code=code, detail=detail, client_ip=client_ip(request),
                                            file_name=file_name)
             return ApiError(code, detail, status_code)
@@ -81,7 +81,7 @@ class DocumentListCreate(generics.ListAPIView):
         limit = settings.DOCPROC_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
         if declared.isdigit() and int(declared) > limit:
             raise refuse("file_too_large", f"The request has {declared} bytes; files may have at most "
-                         f"{settings.DOCPROC_MAX_UPLOAD_BYTES} (DOCPROC_MAX_UPLOAD_BYTES).", 413)
+                         f"{settings.DOCPROC_MAX_UPLOAD_BYTES} (DOCPROC_MAX_UPLOAD_BYTES).", 413, body_read=False)
         if "file" not in request.FILES:
             raise refuse("missing_file", "Send the document as the multipart field 'file'.")
         ser = UploadSerializer(data=request.data)
