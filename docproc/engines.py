@@ -38,6 +38,10 @@ def llm_options(name: str, *, model: str | None = None) -> LlmOptions:
         "price_input_per_mtok": settings.DOCPROC_LLM_PRICE_INPUT_PER_MTOK,
         "price_output_per_mtok": settings.DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK,
         "max_tokens": settings.DOCPROC_LLM_MAX_TOKENS,
+        # Half the task's soft limit for every model call of a document together: OCR, layout and
+        # saving get the rest, and a slow model falls back to the rules before Celery kills the task.
+        "call_seconds": min(settings.DOCPROC_LLM_TIMEOUT_SECONDS, settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2),
+        "document_seconds": settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2,
     }
     if name == "llamacpp":
         return LlamaCppOptions(**common, model=model_file(model=model), context_tokens=settings.DOCPROC_LLM_CTX,

@@ -214,6 +214,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Strictly above the hard time limit; the fault tests set all three low to see redelivery.
     "visibility_timeout": max(DOCPROC_VISIBILITY_TIMEOUT, DOCPROC_TASK_TIME_LIMIT + 5),
 }
+# The safety net against memory that grows in a long-lived worker (models stay loaded, so the
+# limits are generous): a pool process is replaced after this many tasks, or after a task that
+# leaves it above this resident size (KiB for Celery; the setting is in MiB). 0 turns one off.
+DOCPROC_WORKER_MAX_TASKS = env_int("DOCPROC_WORKER_MAX_TASKS", 500)
+DOCPROC_WORKER_MAX_MEMORY_MB = env_int("DOCPROC_WORKER_MAX_MEMORY_MB", 3072)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = DOCPROC_WORKER_MAX_TASKS or None
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = DOCPROC_WORKER_MAX_MEMORY_MB * 1024 or None
 
 # --- Engines ------------------------------------------------------------------------------
 # Document types: the shipped docproc/doctypes/*.yaml plus the user's own *.yaml files here,
@@ -251,6 +258,9 @@ DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache")
 DOCPROC_LLM_THREADS = env_int("DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1))  # more threads than cores slows llama.cpp down
 DOCPROC_LLM_CTX = env_int("DOCPROC_LLM_CTX", 4096)
 DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
+# The deadline of one model call: the backend stops generating and the document falls back to the
+# rules (reason recorded). All calls of one document together get half of the task's soft limit.
+DOCPROC_LLM_TIMEOUT_SECONDS = env_float("DOCPROC_LLM_TIMEOUT_SECONDS", 120.0)
 DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 0)  # e.g. 99 with a CUDA build of xllamacpp
 DOCPROC_LLM_PRICE_INPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)  # for the cost estimate
 DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)

@@ -17,6 +17,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("ops/webhooks/", ops.webhook_deliveries, name="ops-webhooks"),
+    path("ops/webhooks/dead/", ops.dead_letters, name="ops-dead-letters"),
+    path("ops/webhooks/<uuid:delivery_id>/redeliver/", ops.redeliver, name="ops-redeliver"),
 ]
 
 # People get the error in the site's layout with a way back; /api/ and JSON callers get JSON.

@@ -18,6 +18,13 @@ class UploadSerializer(serializers.Serializer):
         self.fields["doc_type"].choices = sorted(DOC_TYPES)
 
 
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer: a stable ``code`` and a human ``detail``."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
 class DocumentSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
@@ -25,7 +32,7 @@ class DocumentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Document
         fields = ["id", "external_ref", "doc_type", "status", "stage", "original_name", "content_type", "size",
-                  "page_count", "sha256", "error", "created_at", "updated_at", "finished_at", "links"]
+                  "page_count", "sha256", "duplicate_of", "error", "created_at", "updated_at", "finished_at", "links"]
 
     def get_error(self, obj) -> dict | None:
         return {"code": obj.error_code, "detail": obj.error_detail} if obj.error_code else None

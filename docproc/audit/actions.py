@@ -72,6 +72,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("model.called", "A model was called (links to the model-call log)", ("prompt", "output", "response", "raw"), False),
     ("webhook.queued", "A webhook delivery was created", (), True),
     ("webhook.attempted", "A webhook delivery was attempted", (), True),
+    ("webhook.redelivered", "A dead webhook delivery was given a fresh round of attempts", (), True),
     ("api.auth_failed", "API requests from one address carried bad or revoked tokens (count per minute)", (), True),
     # review (reviewer/services.py writes these)
     ("review.claimed", "A reviewer claimed a document", (), True),

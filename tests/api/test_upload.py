@@ -61,13 +61,17 @@ def test_digital_claim_round_trip(api, claim_files):
     assert {"document.uploaded", "document.status_changed", "pipeline.stage_started", "document.auto_accepted"} <= actions
 
 
-def test_idempotency_key_returns_existing_document(api, claim_files):
+def test_idempotency_key_replays_the_same_request_only(api, claim_files):
+    """Given a key used for one file, the same request again answers the original document; the
+    same key with another file is refused 409 idempotency_key_reused (see tests/api/test_idempotency.py)."""
     http, _ = api
     data = claim_files[1][0].read_bytes()
     first = upload(http, data, HTTP_IDEMPOTENCY_KEY="abc-123")
-    again = upload(http, b"%PDF-1.4 something else entirely", HTTP_IDEMPOTENCY_KEY="abc-123")
+    again = upload(http, data, HTTP_IDEMPOTENCY_KEY="abc-123")
+    other = upload(http, b"%PDF-1.4 something else entirely", HTTP_IDEMPOTENCY_KEY="abc-123")
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
     assert Document.objects.count() == 1
 
 

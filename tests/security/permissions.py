@@ -67,6 +67,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "readyz": row("ready", "ready", "ready", "ready", "ready", "ready"),
     "metrics": row("401", "401", "403", "403", "403", "ok"),
     "ops/webhooks/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "ops/webhooks/dead/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "ops/webhooks/<uuid:delivery_id>/redeliver/": row(*STAFF_LOGIN, "405", "405", "405", "405"),
     # --- Django admin: staff only (the admin role); its login and logout pages are public ----
     "admin/login/": row("ok", "ok", "ok", "ok", "ok", "redirect"),
     "admin/logout/": row("redirect", "redirect", "redirect", "redirect", "redirect", "405"),

@@ -40,6 +40,13 @@ class Completion:
     cached_tokens: int = 0
 
 
+class LlmTimeout(EngineUnavailable):
+    """A model call ran past its deadline (the backend stopped it), or the document's budget for
+    model calls is spent; the runner falls back to the rules with this as the reason."""
+
+    code = "llm_timeout"
+
+
 class ExtractionFailed(EngineUnavailable):
     """The backend answered, but not with the schema's JSON (the grammar should prevent it)."""
 
@@ -288,11 +295,23 @@ class LlmExtractor:
         self.cache = ResultCache(options.cache_dir)
         self.prices = (options.price_input_per_mtok, options.price_output_per_mtok)
         self.max_tokens = options.max_tokens
+        self.call_seconds = options.call_seconds
+        self.document_seconds = options.document_seconds
+        self._deadline = time.monotonic() + self.call_seconds
         self._prompts: dict[str, Prompt] = {}
 
     # -- to implement ------------------------------------------------------------------------
     def _complete(self, prompt: Prompt, text: str) -> Completion:  # pragma: no cover - abstract
+        """One model call. It MUST stop by ``self.deadline()`` (``time.monotonic()`` seconds) and
+        raise :class:`LlmTimeout` when it did not finish in time."""
         raise NotImplementedError
+
+    def deadline(self) -> float:
+        """When the call in progress must have finished (``time.monotonic()`` seconds)."""
+        return self._deadline
+
+    def seconds_left(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
 
     # -- the Extractor protocol ----------------------------------------------------------------
     def prompt_for(self, doctype: DocType) -> Prompt:
@@ -305,7 +324,16 @@ class LlmExtractor:
         document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
         calls: list[dict[str, Any]] = []
         parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []
-        for pages in chunk_pages(document.pages, self.max_chars):
+        started = time.monotonic()
+        chunks = chunk_pages(document.pages, self.max_chars)  # a long document goes by pages
+        for index, pages in enumerate(chunks):
+            left = self.document_seconds - (time.monotonic() - started)
+            if left <= 0:
+                exc = LlmTimeout(f"the model calls of this document took {self.document_seconds:.0f} s "
+                                 f"after {index} of {len(chunks)} parts")
+                exc.calls = tuple(calls)
+                raise exc
+            self._deadline = time.monotonic() + min(self.call_seconds, left)
             text, rows = numbered_text(pages)
             answer, probs = self._answer(prompt, doctype, text, calls)
             parts.append((pages, answer, probs, rows))
