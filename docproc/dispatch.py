@@ -14,7 +14,9 @@ calling task is retried by Celery.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 
 from docproc.celery import app
 
@@ -47,3 +49,49 @@ def document_extract_enqueue(document_id, *, quiet: bool = False) -> None:
 def webhook_deliver_enqueue(delivery_id, *, quiet: bool = True) -> None:
     """Queue one delivery attempt of a webhook."""
     _send(WEBHOOK_DELIVER, delivery_id, quiet=quiet, what="webhook", retried_by="the retry job")
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_PIPELINE_TASKS = (DOCUMENT_INGEST, DOCUMENT_EXTRACT)
+_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport keeps priorities 1-9 in "<queue>\x06\x16<n>"
+
+
+def _document_ids(raw: bytes | str) -> set[str]:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return set()
+    if isinstance(message, list):  # the unacked hash holds [message, exchange, routing key]
+        message = message[0] if message else {}
+    headers = message.get("headers") or {} if isinstance(message, dict) else {}
+    if headers.get("task") not in _PIPELINE_TASKS:
+        return set()
+    return set(_UUID.findall(str(headers.get("argsrepr", ""))))
+
+
+def documents_in_flight() -> set[str] | None:
+    """Ids of the documents whose pipeline task the broker still holds: waiting in a queue, or
+    delivered to a worker and not yet acknowledged (tasks are acknowledged late, so a running
+    task's message stays unacknowledged until it ends, and comes back if the worker dies).
+
+    None when the broker cannot be read this way (not Redis, or unreachable): the sweeper then
+    judges by time alone."""
+    url = str(app.conf.broker_url or "")
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    try:
+        import redis
+
+        conn = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        found: set[str] = set()
+        queues = [q.name for q in app.conf.task_queues or ()] or ["cpu", "gpu"]
+        for queue in queues:
+            for key in [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{p}" for p in range(1, 10))]:
+                for raw in conn.lrange(key, 0, -1):
+                    found |= _document_ids(raw)
+        for raw in conn.hvals("unacked"):
+            found |= _document_ids(raw)
+        return found
+    except Exception:
+        log.warning("could not read the broker's queues; the sweeper judges by time alone", exc_info=True)
+        return None

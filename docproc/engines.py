@@ -38,6 +38,10 @@ def llm_options(name: str, *, model: str | None = None) -> LlmOptions:
         "price_input_per_mtok": settings.DOCPROC_LLM_PRICE_INPUT_PER_MTOK,
         "price_output_per_mtok": settings.DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK,
         "max_tokens": settings.DOCPROC_LLM_MAX_TOKENS,
+        # Half the task's soft limit for every model call of a document together: OCR, layout and
+        # saving get the rest, and a slow model falls back to the rules before Celery kills the task.
+        "call_seconds": min(settings.DOCPROC_LLM_TIMEOUT_SECONDS, settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2),
+        "document_seconds": settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2,
     }
     if name == "llamacpp":
         return LlamaCppOptions(**common, model=model_file(model=model), context_tokens=settings.DOCPROC_LLM_CTX,
@@ -61,6 +65,12 @@ def engine_options(kind: str, name: str, *, model: str | None = None) -> dict[st
             opts["model_dir"] = settings.DOCPROC_PADDLE_MODEL_DIR
         if name == "tesseract":
             opts["language"] = settings.DOCPROC_TESSERACT_LANG
+        if name == "rapidocr":
+            opts.update(charset=settings.DOCPROC_OCR_CHARSET,
+                        det_unclip_ratio=settings.DOCPROC_RAPIDOCR_UNCLIP_RATIO,
+                        det_box_thresh=settings.DOCPROC_RAPIDOCR_BOX_THRESH,
+                        det_thresh=settings.DOCPROC_RAPIDOCR_THRESH,
+                        max_side_len=settings.DOCPROC_RAPIDOCR_MAX_SIDE_LEN)
         return opts
     if kind == "layout":
         opts = {"device": settings.DOCPROC_DEVICE, "threads": settings.DOCPROC_OCR_THREADS}
@@ -73,9 +83,14 @@ def engine_options(kind: str, name: str, *, model: str | None = None) -> dict[st
     return {}
 
 
-def get_ocr():
+def get_ocr(*, charset: str | None = None):
+    """The configured OCR engine; with ``charset`` (a document type's), reading under that
+    character set where the engine can restrict its recogniser (rapidocr), else as configured."""
     name = settings.DOCPROC_OCR_ENGINE
-    return registry.get_engine("ocr", name, engine_options("ocr", name))
+    engine = registry.get_engine("ocr", name, engine_options("ocr", name))
+    if charset and hasattr(engine, "for_charset"):
+        return engine.for_charset(charset)
+    return engine
 
 
 def get_layout():

@@ -103,6 +103,9 @@ class Document(models.Model):
     processing_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+    # The earlier document with the same bytes (same client and type) whose finished stage
+    # results this one reused; it is a document of its own, delivered under its own reference.
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
 
     class Meta:
         ordering = ["-created_at"]

@@ -5,25 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 
 from docproc.models import ApiClient, Document, ExtractionRun
-from docproc.results import document_json, field_json, result_json
+from docproc.results import document_json, field_json, jsonable, result_json
 
 
 def documents_for_client(*, client: ApiClient, status=None, doc_type=None, external_ref=None,
                          created_after=None, created_before=None) -> QuerySet[Document]:
     qs = Document.objects.filter(client=client).order_by("-created_at")
     if status:
-        qs = qs.filter(status__in=status.split(","))
+        qs = qs.filter(status__in=status.split(",") if isinstance(status, str) else status)
     if doc_type:
         qs = qs.filter(doc_type=doc_type)
     if external_ref:
         qs = qs.filter(external_ref=external_ref)
-    if created_after and (dt := parse_datetime(created_after)):
-        qs = qs.filter(created_at__gte=dt)
-    if created_before and (dt := parse_datetime(created_before)):
-        qs = qs.filter(created_at__lt=dt)
+    # Parsed by the caller (the API's DocumentFilterSerializer): a value that is no date is an
+    # error there, never silently dropped here.
+    if created_after:
+        qs = qs.filter(created_at__gte=created_after)
+    if created_before:
+        qs = qs.filter(created_at__lt=created_before)
     return qs
 
 
@@ -52,6 +53,9 @@ def document_result(doc: Document) -> dict[str, Any]:
                 reviewed_by=f.reviewed_by.get_username() if f.reviewed_by_id else None,
                 reviewed_at=f.reviewed_at.isoformat() if f.reviewed_at else None,
             )
+            if f.status == "corrected":
+                # What the machine read, beside the reviewer's value above, for whoever checks the review.
+                fields[f.name]["machine_value"] = jsonable(f.original_value)
     return result_json(
         document=document_json(id=str(doc.id), file=doc.original_name, doc_type=doc.doc_type, status=doc.status,
                                pages=doc.page_count, error_code=doc.error_code, error_detail=doc.error_detail,

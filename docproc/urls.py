@@ -17,7 +17,11 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("ops/webhooks/", ops.webhook_deliveries, name="ops-webhooks"),
+    path("ops/webhooks/dead/", ops.dead_letters, name="ops-dead-letters"),
+    path("ops/webhooks/<uuid:delivery_id>/redeliver/", ops.redeliver, name="ops-redeliver"),
 ]
 
-handler404 = "docproc.api.errors.json_404"
+# People get the error in the site's layout with a way back; /api/ and JSON callers get JSON.
+handler403 = "reviewer.views.permission_denied"
+handler404 = "reviewer.views.page_not_found"
 handler500 = "docproc.api.errors.json_500"

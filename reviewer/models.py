@@ -131,3 +131,14 @@ class ThresholdSetting(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["doc_type", "field_name"], name="uniq_threshold_field")]
+
+
+class ReviewerProfile(models.Model):
+    """A staff member's display settings. An empty time zone means the browser's."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer_profile")
+    time_zone = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"

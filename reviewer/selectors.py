@@ -127,10 +127,12 @@ def dashboard(*, user, days: int = 14) -> dict[str, Any]:
                                       review_task__isnull=True)),
         ).order_by("day")
     )
+    in_flight = pipeline_counts(since=since)
     daily_reviews = list(reviews.annotate(day=TruncDate("closed_at")).values("day").annotate(n=Count("pk")).order_by("day"))
     return {
         "days": days,
         "queue": stats,
+        "pipeline": in_flight,
         "documents": {**doc_counts, "rate": (doc_counts["auto"] / doc_counts["total"]) if doc_counts["total"] else None},
         "fields": {**field_counts, "rate": (field_counts["auto"] / field_counts["total"]) if field_counts["total"] else None},
         "per_reviewer": per_reviewer,
@@ -139,3 +141,38 @@ def dashboard(*, user, days: int = 14) -> dict[str, Any]:
         "daily_docs": daily_docs,
         "daily_reviews": daily_reviews,
     }
+
+
+IN_PROGRESS = (DocumentStatus.RECEIVED, DocumentStatus.PROCESSING)
+
+
+def pipeline_counts(*, since: datetime) -> dict[str, int]:
+    """Documents not yet in the queue (received or processing) and documents failed since ``since``."""
+    return Document.objects.aggregate(
+        processing=Count("pk", filter=Q(status__in=IN_PROGRESS)),
+        failed=Count("pk", filter=Q(status=DocumentStatus.FAILED, updated_at__gte=since)),
+    )
+
+
+def documents_in_progress():
+    """Received or processing, the longest-unchanged first (a stuck one rises to the top)."""
+    return Document.objects.filter(status__in=IN_PROGRESS).select_related("client").order_by("updated_at", "created_at")
+
+
+def documents_failed(*, since: datetime):
+    """Failed since ``since``, the latest first."""
+    return (Document.objects.filter(status=DocumentStatus.FAILED, updated_at__gte=since).select_related("client")
+            .order_by("-updated_at"))
+
+
+def reviewer_stats(*, user, since: datetime) -> dict[str, Any]:
+    """One reviewer's own work since ``since``: documents closed, the median seconds from claim to
+    close, field decisions and corrections."""
+    from statistics import median
+
+    closed = list(ReviewTask.objects.filter(state=ReviewTask.State.DONE, closed_by=user, closed_at__gte=since)
+                  .values_list("claimed_at", "closed_at"))
+    spans = [(end - start).total_seconds() for start, end in closed if start and end and end >= start]
+    decisions = FieldCorrection.objects.filter(user=user, at__gte=since).aggregate(
+        decided=Count("pk"), corrected=Count("pk", filter=Q(action=FieldCorrection.Action.CORRECTED)))
+    return {"documents": len(closed), "median_seconds": round(median(spans)) if spans else None, **decisions}

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from docproc import services as document_services
 from docproc.audit.service import Actor, record
 from docproc.doctypes import UnknownDocType, get_doctype
 from docproc.lifecycle import document_transition
@@ -206,6 +207,35 @@ def review_task_escalate(*, task: ReviewTask, user, note: str) -> None:
         ReviewTask.objects.filter(pk=task.pk).update(
             escalated=True, escalated_at=now, escalation_note=note[:2000], assignee=None, locked_until=None)
         _audit(user, "review.escalated", task.document_id, {"note": note[:2000]})
+
+
+def documents_requeue_stuck_now(*, user) -> list[str]:
+    """A supervisor runs the sweeper now instead of waiting for its next round: stuck documents are
+    queued again (those past their attempts fail with processing_timeout). Returns the ids queued."""
+    _require(user, roles.SUPERVISE)
+    queued = document_services.documents_requeue_stuck()
+    for doc_id in queued:
+        _audit(user, "document.requeued", doc_id, {})
+    return queued
+
+
+PRIORITY_RANGE = (-100, 100)
+
+
+def review_task_prioritise(*, task: ReviewTask, user, priority: int) -> None:
+    """A supervisor moves an open document up (higher) or down the queue among equal deadlines."""
+    _require(user, roles.SUPERVISE)
+    low, high = PRIORITY_RANGE
+    if not low <= priority <= high:
+        raise ReviewError("invalid_priority", f"A priority is a whole number from {low} to {high}.", 400)
+    with transaction.atomic():
+        task = ReviewTask.objects.select_for_update().get(pk=task.pk)
+        if task.state != ReviewTask.State.OPEN:
+            raise ReviewError("closed", "This review is finished.")
+        if task.priority == priority:
+            return
+        ReviewTask.objects.filter(pk=task.pk).update(priority=priority)
+        _audit(user, "review.prioritised", task.document_id, {"before": task.priority, "after": priority})
 
 
 def review_task_postpone(*, task: ReviewTask, user, note: str = "") -> None:

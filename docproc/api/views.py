@@ -4,64 +4,108 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from docproc import selectors, services
 from docproc.models import RESULT_READY_STATUSES, Document
+from docproc.netaddr import client_ip
 
 from .errors import ApiError
-from .serializers import DocumentSerializer, UploadSerializer
+from .serializers import (
+    MAX_PAGE_LIMIT,
+    DocumentFilterSerializer,
+    DocumentSerializer,
+    ErrorSerializer,
+    UploadSerializer,
+)
 
 # Room for the multipart boundaries and the other form fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+ERROR_CODES = {
+    400: "invalid_request, missing_file, unknown_doc_type, invalid_idempotency_key, empty_file, malformed_request",
+    401: "not_authenticated, invalid_token",
+    403: "permission_denied, doc_type_not_allowed",
+    404: "not_found",
+    409: "idempotency_key_reused: the Idempotency-Key was used for another file, doc_type or external_ref",
+    413: "file_too_large, request_too_large",
+    415: "unsupported_type, unsupported_media_type",
+    429: "rate_limited, quota_exceeded (with Retry-After)",
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The error answers of an operation for the OpenAPI schema: JSON ``{code, detail}``."""
+    return {s: OpenApiResponse(ErrorSerializer, description=ERROR_CODES[s]) for s in statuses}
+
+
+class BoundedPagination(LimitOffsetPagination):
+    max_limit = MAX_PAGE_LIMIT
 
 
 class DocumentListCreate(generics.ListAPIView):
     serializer_class = DocumentSerializer
+    pagination_class = BoundedPagination
     parser_classes = [MultiPartParser]
 
     @extend_schema(parameters=[
         OpenApiParameter("status", str), OpenApiParameter("doc_type", str), OpenApiParameter("external_ref", str),
-        OpenApiParameter("created_after", str), OpenApiParameter("created_before", str),
-    ])
+        OpenApiParameter("created_after", OpenApiTypes.DATETIME), OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+    ], responses={200: DocumentSerializer(many=True), **errors(400, 401, 429)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        p = self.request.query_params
+        ser = DocumentFilterSerializer(data=self.request.query_params)
+        if not ser.is_valid():
+            name, errors = next(iter(ser.errors.items()))
+            raise ApiError("invalid_filter", f"{name}: {' '.join(str(e) for e in errors)}")
+        p = ser.validated_data
         return selectors.documents_for_client(
             client=self.request.auth, status=p.get("status"), doc_type=p.get("doc_type"),
             external_ref=p.get("external_ref"), created_after=p.get("created_after"),
             created_before=p.get("created_before"),
         )
 
-    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: DocumentSerializer, 200: DocumentSerializer},
-                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: DocumentSerializer, 200: DocumentSerializer,
+                   **errors(400, 401, 403, 409, 413, 415, 429)},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                                     description="Bound to the request (file SHA-256, doc_type, external_ref): the "
+                                                 "same key with another request answers 409 idempotency_key_reused.")],
+    )
     def post(self, request, *args, **kwargs):
+        def refuse(code: str, detail: str, status_code: int = 400, *, body_read: bool = True) -> ApiError:
+            # The file's name only once the body was parsed: an oversized body is never read.
+            file_name = getattr(request.FILES.get("file"), "name", "") if body_read else ""
+            services.upload_refusal_record(client=request.auth, code=code, detail=detail, client_ip=client_ip(request),
+                                           file_name=file_name)
+            return ApiError(code, detail, status_code)
+
         # Refuse an oversized body from its declared length, before Django spools it to disk.
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = settings.DOCPROC_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
         if declared.isdigit() and int(declared) > limit:
-            raise ApiError("file_too_large", f"The request has {declared} bytes; files may have at most "
-                           f"{settings.DOCPROC_MAX_UPLOAD_BYTES} (DOCPROC_MAX_UPLOAD_BYTES).", 413)
+            raise refuse("file_too_large", f"The request has {declared} bytes; files may have at most "
+                         f"{settings.DOCPROC_MAX_UPLOAD_BYTES} (DOCPROC_MAX_UPLOAD_BYTES).", 413, body_read=False)
         if "file" not in request.FILES:
-            raise ApiError("missing_file", "Send the document as the multipart field 'file'.")
+            raise refuse("missing_file", "Send the document as the multipart field 'file'.")
         ser = UploadSerializer(data=request.data)
         if not ser.is_valid():
             if "doc_type" in ser.errors:
-                raise ApiError("unknown_doc_type", f"doc_type must be one of: {', '.join(ser.fields['doc_type'].choices)}.")
-            raise ApiError("invalid_request", str(ser.errors))
+                raise refuse("unknown_doc_type", f"doc_type must be one of: {', '.join(ser.fields['doc_type'].choices)}.")
+            raise refuse("invalid_request", str(ser.errors))
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:
-            raise ApiError("invalid_idempotency_key", "Idempotency-Key is at most 200 characters.")
+            raise refuse("invalid_idempotency_key", "Idempotency-Key is at most 200 characters.")
         try:
             outcome = services.document_upload(
                 client=request.auth, uploaded=ser.validated_data["file"], doc_type=ser.validated_data["doc_type"],
@@ -76,14 +120,16 @@ class DocumentListCreate(generics.ListAPIView):
 
 
 class DocumentDetail(APIView):
-    @extend_schema(responses=DocumentSerializer)
+    @extend_schema(responses={200: DocumentSerializer, **errors(401, 404, 429)})
     def get(self, request, document_id):
         doc = get_object_or_404(Document, pk=document_id, client=request.auth)
         return Response(DocumentSerializer(doc).data)
 
 
 class DocumentResult(APIView):
-    @extend_schema(responses={200: dict, 409: dict})
+    @extend_schema(responses={200: dict, **errors(401, 404, 429),
+                              409: OpenApiResponse(ErrorSerializer, description="not_ready (still processing), "
+                                                   "document_failed or document_rejected")})
     def get(self, request, document_id):
         doc = get_object_or_404(Document, pk=document_id, client=request.auth)
         if doc.status not in RESULT_READY_STATUSES:

@@ -6,6 +6,7 @@ and a text file named ``.pdf`` is refused.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .files import sha256_file
@@ -89,9 +90,57 @@ def _pdf_page_count(path: Path) -> int:
             raise IngestError("The PDF is encrypted with a password.", code="encrypted_pdf") from exc
         raise IngestError(f"The PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
     try:
-        return len(pdf)
+        count = len(pdf)
+        for index in range(count):
+            # PDFium opens a file whose page tree is broken and makes up a blank page for a
+            # node that is no page at all; loading each page is what finds that out.
+            try:
+                pdf[index].close()
+            except pdfium.PdfiumError as exc:
+                raise IngestError(f"Page {index + 1} of the PDF cannot be read: {exc}.", code="corrupt_pdf") from exc
     finally:
         pdf.close()
+    _check_page_tree(path, count)
+    return count
+
+
+def _check_page_tree(path: Path, pdfium_count: int) -> None:
+    """Refuse a page tree that points at itself, or whose nodes are not page objects.
+
+    PDFium takes a catalog whose ``/Pages`` is the catalog itself for a blank one-page document;
+    a reviewer would get an empty screen and the sender would never learn the file was broken.
+    pypdf walks the tree strictly: a cycle, a kid that is no ``/Page``, or a page count unlike
+    PDFium's is a corrupt file. A file pypdf cannot parse at all (PDFium repairs more) is left to
+    PDFium's judgement, which already loaded every page.
+    """
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)  # its warnings about repaired files are not ours to log
+    try:
+        reader = pypdf.PdfReader(str(path), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            return  # an owner-password file PDFium opened; pypdf cannot look inside
+        pages = reader.pages
+        count = len(pages)
+        kinds = [page.get("/Type") for page in pages]
+    except PdfReadError as exc:
+        if "cyclic" in str(exc).lower():
+            raise IngestError("The PDF's page tree points back at itself.", code="corrupt_pdf") from exc
+        return
+    except (RecursionError, ValueError, KeyError, TypeError, AttributeError, OSError):
+        return
+    finally:
+        pypdf_log.setLevel(level)
+    if count != pdfium_count:
+        raise IngestError(
+            f"The PDF's page tree is malformed: it holds {count} page objects where {pdfium_count} were read.",
+            code="corrupt_pdf",
+        )
+    if any(kind not in ("/Page", None) for kind in kinds):
+        raise IngestError("The PDF's page tree holds objects that are not pages.", code="corrupt_pdf")
 
 
 _FPDF_ERR_PASSWORD = 4

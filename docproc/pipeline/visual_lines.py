@@ -42,12 +42,14 @@ def relined_words(words: tuple[Word, ...] | list[Word]) -> tuple[Word, ...]:
     return tuple(replace(w, line=i, block=0) for i, line in enumerate(lines) for w in line)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=2)
 def reline(document: DocumentText) -> DocumentText:
     """The document with OCR pages' lines rebuilt from geometry (text-layer pages are kept).
 
-    Remembered for the last documents: the extractor, the snapping of each text field and each
-    field check all ask for the same document's lines (documents are immutable and hashable)."""
+    Remembered for the document in hand: the extractor, the snapping of each text field and each
+    field check all ask for the same document's lines (documents are immutable and hashable).
+    Only two are kept: a worker reads one document at a time, and every entry holds a whole
+    document's words twice (the key and the answer), so a longer memory only grew the process."""
     pages: list[PageWords] = []
     for page in document.pages:
         if page.source == "ocr":

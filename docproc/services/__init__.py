@@ -25,7 +25,7 @@ from .processing import (
     model_calls_record,
 )
 from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
-from .uploads import UploadOutcome, UploadRefused, document_upload, sanitize_filename
+from .uploads import UploadOutcome, UploadRefused, document_upload, sanitize_filename, upload_refusal_record
 
 __all__ = (
     "MAX_ATTEMPTS",
@@ -44,4 +44,5 @@ __all__ = (
     "documents_requeue_stuck",
     "model_calls_record",
     "sanitize_filename",
+    "upload_refusal_record",
 )

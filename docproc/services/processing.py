@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from docproc import dispatch, engines
@@ -61,6 +62,8 @@ def document_ingest(*, document_id) -> bool:
         doc = Document.objects.select_for_update().filter(pk=document_id).first()
         if doc is None or doc.status not in (S.RECEIVED, S.PROCESSING):
             return False  # deleted, or already past this stage: a redelivered task ends here
+        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest"):
+            return False  # ingested already (queued for or in extraction): a second ingest adds nothing
         document_transition(doc, S.PROCESSING, actor=WORKER, stage="ingest", attempts=doc.attempts + 1,
                             processing_started_at=doc.processing_started_at or timezone.now())
         _stage_event(doc.id, "ingest", "started")
@@ -122,6 +125,21 @@ def doctype_for_routing(name: str) -> DocType:
     return doctype_with_thresholds(get_doctype(name))
 
 
+def _stage_results_reuse(doc: Document) -> int:
+    """A duplicate (same bytes as an earlier document) starts from the earlier one's finished
+    stage results (text layer, OCR, layout), so those pages are not read again. Returns how many
+    were copied. A purged original holds none."""
+    if doc.duplicate_of_id is None:
+        return 0
+    rows = [
+        StageResult(document=doc, page=r.page, stage=r.stage, engine=r.engine, engine_version=r.engine_version,
+                    prompt_version=r.prompt_version, payload=r.payload, seconds=r.seconds)
+        for r in StageResult.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True)
+    ]
+    StageResult.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
 def document_extract(*, document_id) -> str | None:
     """Read every page, extract, route, and store the run and its fields. Returns the new status."""
     document_id_var.set(str(document_id))
@@ -129,8 +147,13 @@ def document_extract(*, document_id) -> str | None:
     if doc is None or doc.status != S.PROCESSING:
         return None
     doctype = doctype_for_routing(doc.doc_type)
+    reused = _stage_results_reuse(doc)
     with transaction.atomic():
-        _stage_event(doc.id, "extract", "started")
+        # Every stage counts as an attempt, so that a document that stops in extraction is not
+        # queued again for ever (the sweeper gives up after MAX_ATTEMPTS).
+        Document.objects.filter(pk=doc.pk).update(attempts=F("attempts") + 1, stage="extract", updated_at=timezone.now())
+        _stage_event(doc.id, "extract", "started", **({"reused_from": str(doc.duplicate_of_id), "stage_results": reused}
+                                                      if reused else {}))
 
     def on_stage(stage: str, page: int | None) -> None:
         Document.objects.filter(pk=doc.pk).update(stage=stage if page is None else f"{stage}:{page}", updated_at=timezone.now())
@@ -230,25 +253,36 @@ def model_calls_record(*, document: Document | None, run: ExtractionRun | None, 
 
 # --- sweeper ---------------------------------------------------------------------------------
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5  # stage starts (ingest, then extraction): up to four extraction tries
 
 
 def documents_requeue_stuck(*, now=None) -> list[str]:
-    """Queue again what the broker lost: received and not started after a minute, or processing
-    past the deadline. After MAX_ATTEMPTS a document fails with ``processing_timeout``."""
+    """Queue again what has really stopped: a document received a minute ago, or processing with
+    no progress for DOCPROC_STUCK_AFTER_SECONDS, whose pipeline task the broker no longer holds
+    (neither waiting in a queue nor running unacknowledged on a worker). A document merely waiting
+    behind a backlog, or still running, is left alone.
+
+    ``attempts`` counts every stage started (ingest and extraction); a stopped document fails with
+    ``processing_timeout`` only once it was attempted MAX_ATTEMPTS times."""
     now = now or timezone.now()
     stuck_before = now - timedelta(seconds=settings.DOCPROC_STUCK_AFTER_SECONDS)
     requeued: list[str] = []
     received = Document.objects.filter(status=S.RECEIVED, updated_at__lt=now - timedelta(seconds=60))
     processing = Document.objects.filter(status=S.PROCESSING, updated_at__lt=stuck_before)
-    for doc in list(received) + list(processing):
+    candidates = list(received) + list(processing)
+    if not candidates:
+        return requeued
+    in_flight = dispatch.documents_in_flight()
+    for doc in candidates:
+        if in_flight is not None and str(doc.id) in in_flight:
+            continue  # queued or running: not stopped
         if doc.attempts >= MAX_ATTEMPTS:
             document_fail(doc.id, code="processing_timeout",
-                          detail=f"Processing did not finish after {doc.attempts} attempts.")
+                          detail=f"Processing stopped after {doc.attempts} attempts.")
             continue
         Document.objects.filter(pk=doc.pk).update(updated_at=now)
-        if doc.status == S.PROCESSING:
-            dispatch.document_extract_enqueue(doc.id)
+        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest"):
+            dispatch.document_extract_enqueue(doc.id, quiet=True)
         else:
             dispatch.document_ingest_enqueue(doc.id)
         requeued.append(str(doc.id))

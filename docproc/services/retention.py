@@ -18,6 +18,7 @@ from django.utils import timezone
 from docproc.audit.purge import audit_payloads_purge
 from docproc.audit.service import SYSTEM, Actor
 from docproc.models import FINAL_STATUSES, ApiClient, Document, Field, Page, StageResult, WebhookDelivery
+from docproc.pipeline.extract.llm import ResultCache, client_scope
 from reviewer.queue import review_history_purge
 
 log = logging.getLogger(__name__)
@@ -63,15 +64,25 @@ def _delete_files(doc: Document) -> int:
 def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retention", now: datetime | None = None
                    ) -> PurgeResult | None:
     """Purge one document's content (see the module docstring). Idempotent: a document already
-    purged returns None."""
+    purged returns None. A document whose webhook delivery is still pending is not purged (None):
+    its result is sent as it was, never a purge marker, and the purge waits for the delivery or
+    its dead letter."""
     now = now or timezone.now()
     doc = Document.objects.filter(pk=document_id).first()
     if doc is None or doc.purged_at is not None:
         return None
+    if _delivery_pending(doc.pk):
+        log.info("purge of document %s waits for its webhook delivery", doc.pk)
+        return None
     files_deleted = _delete_files(doc)
+    # Cached LLM answers are extracted personal data too (scope as workers/observability sets it).
+    cache_dir = getattr(settings, "DOCPROC_LLM_CACHE_DIR", "")
+    files_deleted += ResultCache.purge_document(Path(cache_dir) if cache_dir else None,
+                                                client=client_scope(doc.client_id),
+                                                document=str(doc.id))
     with transaction.atomic():
         doc = Document.objects.select_for_update().get(pk=document_id)
-        if doc.purged_at is not None:
+        if doc.purged_at is not None or _delivery_pending(doc.pk):
             return None
         fields_purged = Field.objects.filter(document=doc).update(
             value=None, normalized=None, original_value=None, source_words=[], word_ids=[])
@@ -82,20 +93,27 @@ def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retenti
         )
         StageResult.objects.filter(document=doc).delete()
         Page.objects.filter(document=doc).update(image="", thumbnail="")
-        WebhookDelivery.objects.filter(document=doc).update(payload={"purged": True})
+        WebhookDelivery.objects.filter(document=doc).exclude(status=WebhookDelivery.Status.PENDING).update(
+            payload={"purged": True})
         review_history_purge(document=doc)
         Document.objects.filter(pk=doc.pk).update(file="", purged_at=now)
     return PurgeResult(str(doc.id), files_deleted, fields_purged, purge.payload["events_purged"], purge.seq)
 
 
+def _delivery_pending(document_id) -> bool:
+    return WebhookDelivery.objects.filter(document_id=document_id, status=WebhookDelivery.Status.PENDING).exists()
+
+
 def documents_expired(*, now: datetime | None = None):
-    """Finished, not yet purged documents older than their client's retention period, oldest first."""
+    """Finished, not yet purged documents older than their client's retention period, oldest
+    first; a document whose webhook delivery is pending waits until it is delivered or dead."""
     now = now or timezone.now()
     q = models.Q(pk__in=[])
     for client_id, days in ApiClient.objects.filter(retention_days__isnull=False).values_list("id", "retention_days"):
         q |= models.Q(client_id=client_id, created_at__lt=now - timedelta(days=days))
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).values("document_id")
     return (Document.objects.filter(q, purged_at__isnull=True, status__in=list(FINAL_STATUSES))
-            .order_by("created_at"))
+            .exclude(pk__in=pending).order_by("created_at"))
 
 
 def documents_purge_expired(*, now: datetime | None = None, limit: int | None = None) -> list[PurgeResult]:

@@ -8,10 +8,12 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, connection, transaction
 
 from docproc import dispatch
 from docproc.audit.service import Actor, record
@@ -42,10 +44,80 @@ def sanitize_filename(name: str) -> str:
     return name or "document"
 
 
+class _KeyReused(Exception):
+    def __init__(self, document: Document) -> None:
+        super().__init__(str(document.pk))
+        self.document = document
+
+
 @dataclass(frozen=True, slots=True)
 class UploadOutcome:
     document: Document
     created: bool
+
+
+def request_fingerprint(*, client_id, sha256: str, doc_type: str, external_ref: str) -> str:
+    """What an Idempotency-Key is bound to: the client, the bytes, the type and the reference."""
+    raw = "\n".join((str(client_id), sha256, doc_type, external_ref[:200]))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _document_fingerprint(doc: Document) -> str:
+    return request_fingerprint(client_id=doc.client_id, sha256=doc.sha256, doc_type=doc.doc_type,
+                               external_ref=doc.external_ref)
+
+
+# Refusals are audited, but a flood must cost a counter, not a chain row per request: per client
+# and code, the first refusal of each minute is an event, and so is the 10th, 100th, 1000th ...
+# of that minute, each with the count so far.
+def _refusal_count(client: ApiClient, code: str) -> int | None:
+    """This refusal's number within the current minute for (client, code); None without Redis."""
+    import time
+
+    import redis
+
+    minute = int(time.time() // 60)
+    key = f"docproc:upload-refused:{client.pk}:{code}:{minute}"
+    try:
+        conn = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        pipe = conn.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 180)
+        return int(pipe.execute()[0])
+    except Exception:  # the limiter is down: every refusal is recorded
+        return None
+
+
+def _worth_an_event(count: int | None) -> bool:
+    if count is None or count == 1:
+        return True
+    while count % 10 == 0:
+        count //= 10
+    return count == 1
+
+
+def upload_refusal_record(*, client: ApiClient, code: str, detail: str, client_ip: str | None = None,
+                          file_name: str = "", **extra: Any) -> None:
+    """Audit a refused upload (``document.upload_refused`` with its code), rate-limited per client
+    and code: the first of each minute, then the 10th, 100th ... with ``count`` (the number of
+    refusals of that client and code in the minute so far)."""
+    count = _refusal_count(client, code)
+    if not _worth_an_event(count):
+        return
+    payload: dict[str, Any] = {"code": code, "detail": detail, "file": sanitize_filename(file_name) if file_name else "",
+                               **extra}
+    if count is not None:
+        payload["count"] = count
+    record(actor=Actor.client(client), action="document.upload_refused", client_ip=client_ip, payload=payload)
+
+
+def _serialize_content(client_id, sha256: str) -> None:
+    """Concurrent uploads of the same bytes by one client take turns (PostgreSQL: a lock held to
+    the end of the transaction). SQLite transactions already take the write lock at BEGIN."""
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"upload:{client_id}:{sha256}".encode()).digest()[:8], "big", signed=True)
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def document_upload(
@@ -57,16 +129,25 @@ def document_upload(
     idempotency_key: str = "",
     client_ip: str | None = None,
 ) -> UploadOutcome:
-    """Store an upload and queue it, or return the document this key or content already made.
+    """Store an upload and queue it, or answer the document this request already made.
 
-    Refusals (unknown type, empty, not a document, too large) raise ``UploadRefused`` and are
-    audited; an accepted file is on disk and in the database before anything is queued.
+    - An Idempotency-Key is bound to the request's fingerprint (client, SHA-256, doc_type,
+      external_ref): the same key and fingerprint answer the original document; the same key with
+      another fingerprint is refused ``409 idempotency_key_reused`` (audited).
+    - The same bytes and type with the same ``external_ref`` answer the document already made;
+      under another reference they make a new document with ``duplicate_of`` set, which reuses the
+      earlier one's stage results and is delivered under its own reference. A purged, failed or
+      rejected document is never answered as a duplicate.
+    - Concurrent identical requests end with one document; the row and the stored file are
+      written in one transaction, and a file whose row did not commit is removed.
+
+    Refusals raise ``UploadRefused`` and are audited (rate-limited, see upload_refusal_record).
     """
-    actor = Actor.client(client)
+    file_name = getattr(uploaded, "name", "") or ""
+    external_ref = (external_ref or "")[:200]
 
-    def refuse(code: str, detail: str, status: int = 400) -> UploadRefused:
-        record(actor=actor, action="document.upload_refused", client_ip=client_ip,
-               payload={"code": code, "detail": detail, "file": sanitize_filename(getattr(uploaded, "name", ""))})
+    def refuse(code: str, detail: str, status: int = 400, **extra: Any) -> UploadRefused:
+        upload_refusal_record(client=client, code=code, detail=detail, client_ip=client_ip, file_name=file_name, **extra)
         return UploadRefused(code, detail, status)
 
     try:
@@ -75,10 +156,6 @@ def document_upload(
         raise refuse("unknown_doc_type", str(exc).strip('"')) from None
     if not client.allows(doc_type):
         raise refuse("doc_type_not_allowed", f"This client may not upload documents of type {doc_type!r}.", 403)
-    if idempotency_key:
-        existing = Document.objects.filter(client=client, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return UploadOutcome(existing, False)
     size = getattr(uploaded, "size", None) or 0
     if size > settings.DOCPROC_MAX_UPLOAD_BYTES:
         raise refuse("file_too_large", f"The file has {size} bytes; the limit is {settings.DOCPROC_MAX_UPLOAD_BYTES}.", 413)
@@ -105,25 +182,71 @@ def document_upload(
         if content_type is None:
             raise refuse("unsupported_type", unsupported_detail(head), 415)
         sha = digest.hexdigest()
-        with transaction.atomic():
-            same = Document.objects.filter(client=client, sha256=sha, doc_type=doc_type).exclude(
-                status__in=[S.FAILED, S.REJECTED]).first()
-            if same is not None:
-                return UploadOutcome(same, False)
-            doc = Document(
-                client=client, external_ref=external_ref[:200], idempotency_key=idempotency_key[:200], sha256=sha,
-                original_name=sanitize_filename(getattr(uploaded, "name", "")), content_type=content_type,
-                size=total, doc_type=doc_type,
-            )
-            with tmp_path.open("rb") as fh:
-                doc.file.save("original", File(fh), save=False)
-            doc.save()
-            record(actor=actor, action="document.uploaded", object_type="document", object_id=doc.id,
-                   document_id=doc.id, client_ip=client_ip,
-                   payload={"file": doc.original_name, "sha256": sha, "size": total, "content_type": content_type,
-                            "doc_type": doc_type, "external_ref": doc.external_ref})
-            transaction.on_commit(lambda: dispatch.document_ingest_enqueue(doc.id))
-        return UploadOutcome(doc, True)
+        fingerprint = request_fingerprint(client_id=client.pk, sha256=sha, doc_type=doc_type, external_ref=external_ref)
+
+        def replay(existing: Document) -> UploadOutcome:
+            if _document_fingerprint(existing) == fingerprint:
+                return UploadOutcome(existing, False)
+            raise _KeyReused(existing)
+
+        stored_name = ""
+        try:
+            with transaction.atomic():
+                _serialize_content(client.pk, sha)
+                if idempotency_key:
+                    existing = Document.objects.filter(client=client, idempotency_key=idempotency_key[:200]).first()
+                    if existing is not None:
+                        return replay(existing)
+                earlier = (Document.objects.filter(client=client, sha256=sha, doc_type=doc_type, purged_at__isnull=True)
+                           .exclude(status__in=[S.FAILED, S.REJECTED]).order_by("created_at"))
+                same = earlier.filter(external_ref=external_ref).first()
+                if same is not None:
+                    return UploadOutcome(same, False)
+                original = earlier.filter(duplicate_of__isnull=True).first() or earlier.first()
+                doc = Document(
+                    client=client, external_ref=external_ref, idempotency_key=idempotency_key[:200], sha256=sha,
+                    original_name=sanitize_filename(file_name), content_type=content_type,
+                    size=total, doc_type=doc_type, duplicate_of=original,
+                )
+                # The row first (a racing request with the same key fails here, before any file is
+                # written), then the file, in the same transaction.
+                with transaction.atomic():
+                    doc.save()
+                with tmp_path.open("rb") as fh:
+                    doc.file.save("original", File(fh), save=False)
+                stored_name = doc.file.name
+                doc.save(update_fields=["file"])
+                payload = {"file": doc.original_name, "sha256": sha, "size": total, "content_type": content_type,
+                           "doc_type": doc_type, "external_ref": doc.external_ref}
+                if original is not None:
+                    payload["duplicate_of"] = str(original.pk)
+                record(actor=Actor.client(client), action="document.uploaded", object_type="document", object_id=doc.id,
+                       document_id=doc.id, client_ip=client_ip, payload=payload)
+                transaction.on_commit(lambda: dispatch.document_ingest_enqueue(doc.id))
+            return UploadOutcome(doc, True)
+        except IntegrityError:
+            # Another request with this key committed first: answer as that request was answered.
+            if stored_name:
+                default_storage.delete(stored_name)
+                stored_name = ""
+            existing = Document.objects.filter(client=client, idempotency_key=idempotency_key[:200]).first() \
+                if idempotency_key else None
+            if existing is None:
+                raise
+            if _document_fingerprint(existing) == fingerprint:
+                return UploadOutcome(existing, False)
+            reused_by = existing
+        except _KeyReused as reused:
+            reused_by = reused.document
+        except BaseException:
+            if stored_name:
+                default_storage.delete(stored_name)  # the row did not commit: leave no file alone
+            raise
+        # Audited here, outside the transaction that found the reuse (it was rolled back).
+        raise refuse("idempotency_key_reused",
+                     "This Idempotency-Key was used for another request (another file, doc_type or "
+                     "external_ref); use a new key for a new document.", 409,
+                     idempotency_key=idempotency_key[:200], document_id=str(reused_by.pk))
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -4,10 +4,12 @@ pipeline run eagerly in process (the worker-process path is in tests/integration
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from docproc.api.throttling import flush_auth_failures
 from docproc.audit.models import AuditEvent
 from docproc.celery import app as celery_app
 from docproc.models import Document
@@ -59,13 +61,17 @@ def test_digital_claim_round_trip(api, claim_files):
     assert {"document.uploaded", "document.status_changed", "pipeline.stage_started", "document.auto_accepted"} <= actions
 
 
-def test_idempotency_key_returns_existing_document(api, claim_files):
+def test_idempotency_key_replays_the_same_request_only(api, claim_files):
+    """Given a key used for one file, the same request again answers the original document; the
+    same key with another file is refused 409 idempotency_key_reused (see tests/api/test_idempotency.py)."""
     http, _ = api
     data = claim_files[1][0].read_bytes()
     first = upload(http, data, HTTP_IDEMPOTENCY_KEY="abc-123")
-    again = upload(http, b"%PDF-1.4 something else entirely", HTTP_IDEMPOTENCY_KEY="abc-123")
+    again = upload(http, data, HTTP_IDEMPOTENCY_KEY="abc-123")
+    other = upload(http, b"%PDF-1.4 something else entirely", HTTP_IDEMPOTENCY_KEY="abc-123")
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
     assert Document.objects.count() == 1
 
 
@@ -96,6 +102,8 @@ def test_auth_failures_are_json_with_codes_and_audited(db, claim_files):
     anon.credentials(HTTP_AUTHORIZATION="Bearer dp_not-a-real-token")
     r = anon.post("/api/v1/documents/", {"file": SimpleUploadedFile("x.pdf", b"%PDF-"), "doc_type": "claim"})
     assert r.status_code == 401 and r.json()["code"] == "invalid_token"
+    # Counted per address and minute, written once the minute is over (tests/security/test_auth_failures.py).
+    flush_auth_failures(now=time.time() + 60)
     assert AuditEvent.objects.filter(action="api.auth_failed").exists()
     assert Document.objects.count() == 0
 

@@ -107,3 +107,30 @@ def test_a_blanked_payload_without_a_purge_event_is_caught(make_events, tmp_path
     call_command("audit_export", "--format", "jsonl", "--out", str(out))
     report, _ = verify_file(out)
     assert report.first_bad_seq == target and report.problems[0].code == "purge_marker"
+
+
+def test_retention_waits_for_a_pending_delivery_and_never_rewrites_it(make_api_client, claim_files):
+    """Given a finished document past retention whose webhook is still pending, the purge skips it
+    and its signed payload stays the result; once the delivery is dead (or delivered) it is purged."""
+    from docproc.models import WebhookDelivery
+    from docproc.services import document_purge, documents_purge_expired
+    from docproc.webhooks import delivery_create
+
+    doc = upload(make_api_client, claim_files, "insurer-hooked", 30, 0)
+    client = doc.client
+    client.webhook_url, client.webhook_secret = "https://hooks.example.com/docproc", "whsec_c2VjcmV0"
+    client.save()
+    delivery = delivery_create(document_id=doc.id, event="document.completed")
+    payload = delivery.payload
+    Document.objects.filter(pk=doc.pk).update(created_at=timezone.now() - timedelta(days=31))
+
+    assert documents_purge_expired() == []
+    assert document_purge(document_id=doc.id) is None
+    delivery.refresh_from_db()
+    doc.refresh_from_db()
+    assert delivery.payload == payload and delivery.payload["data"]["fields"] and doc.purged_at is None
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.DEAD)
+    assert [r.document_id for r in documents_purge_expired()] == [str(doc.id)]
+    delivery.refresh_from_db()
+    assert delivery.payload == {"purged": True}

@@ -62,7 +62,7 @@ def test_sweeper_requeues_lost_documents_and_gives_up_after_three_attempts(make_
     doc.refresh_from_db()
     assert doc.status == "auto_accepted"
 
-    stuck = _doc(client, status="processing", attempts=3)
+    stuck = _doc(client, status="processing", stage="ocr:1", attempts=services.MAX_ATTEMPTS)
     Document.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
     services.documents_requeue_stuck()
     stuck.refresh_from_db()

@@ -54,8 +54,11 @@ def llm_options(small_gguf, llm_settings):
     """The same choices as ``llm_settings``, as the typed options an extractor is built with."""
     from docproc.pipeline.extract.options import LlamaCppOptions, ModelFile
 
+    # These tests are about what the model reads, not its deadline (tests/extract/test_llm_deadline.py):
+    # on a busy shared CPU one call may take minutes, so the deadline is far away.
     return LlamaCppOptions(model=ModelFile(gguf=small_gguf), cache_dir=Path(llm_settings["DOCPROC_LLM_CACHE_DIR"]),
-                           threads=llm_settings["DOCPROC_LLM_THREADS"], context_tokens=llm_settings["DOCPROC_LLM_CTX"])
+                           threads=llm_settings["DOCPROC_LLM_THREADS"], context_tokens=llm_settings["DOCPROC_LLM_CTX"],
+                           call_seconds=1800, document_seconds=1800)
 
 
 @pytest.fixture(scope="session")

@@ -89,3 +89,35 @@ def test_multipage_tiff_counts_frames(tmp_path):
     path = tmp_path / "three.tif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
     assert ingest_file(path, max_pages=10, max_image_pixels=10_000_000).page_count == 3
+
+
+@pytest.mark.parametrize("name", ["pdf_catalog_is_page_tree", "pdf_kid_not_a_page", "pdf_page_tree_loop", "pdf_zero_pages"])
+def test_a_malformed_page_tree_is_a_corrupt_pdf(tmp_path, name):
+    """Given a PDF whose catalog names itself as the page tree (or whose tree holds no page),
+    when it is ingested, then it fails ``corrupt_pdf`` instead of passing as a blank page."""
+    from fixtures.hostile import cases
+
+    case = next(c for c in cases(max_pages=10) if c.name == name)
+    path = tmp_path / f"{case.name}.pdf"
+    path.write_bytes(case.make())
+    with pytest.raises(IngestError) as err:
+        ingest_file(path, max_pages=10, max_image_pixels=10_000_000)
+    assert err.value.code == "corrupt_pdf"
+
+
+def test_every_pdf_of_the_hostile_corpus_keeps_its_outcome(tmp_path):
+    """The page-tree check refuses no good PDF (owner password, bad xref, deep nesting, blank pages)."""
+    from fixtures.hostile import cases
+
+    for case in cases(max_pages=10):
+        data = case.make()
+        if sniff_content_type(data[:1024]) != "application/pdf" or case.outcome == "refused":
+            continue
+        path = tmp_path / f"{case.name}.pdf"
+        path.write_bytes(data)
+        try:
+            ingest_file(path, max_pages=10, max_image_pixels=10_000_000)
+            got = "processed"
+        except IngestError as exc:
+            got = exc.code
+        assert got == (case.code if case.outcome == "failed" else "processed"), case.name

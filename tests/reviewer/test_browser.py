@@ -1,6 +1,7 @@
 """The review UI in Debian's Chromium, driven by Playwright against a live server.
 
-Screenshots of the queue and the review screen are saved under test-artifacts/."""
+Screenshots are saved under test-artifacts/ (every page at 1366x768 and 1920x1080 in
+test-artifacts/pages/); every page is checked with axe-core (tests/reviewer/axe.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from docproc.models import DocumentStatus, Field
 from reviewer.models import FieldCorrection, ReviewTask
+
+from .axe import assert_accessible, axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -289,7 +292,7 @@ def test_a_supervisor_releases_a_claim_and_changes_a_threshold(page, make_user, 
     ana = make_user("reviewer", "ana")
     services.review_task_claim_next(user=ana)
     sign_in(page, make_user("supervisor", "sue"))
-    assert page.inner_text("table.queue tbody tr td:nth-child(7)") == "ana"  # held by
+    assert page.inner_text("table.queue tbody tr td.held") == "ana"  # held by
     assert page.locator("table.queue").get_by_role("button", name="Reassign").count() == 1
     page.goto("/review/dashboard/")
     row = page.locator("#supervisor-actions tr", has_text=doc.original_name)
@@ -305,3 +308,370 @@ def test_a_supervisor_releases_a_claim_and_changes_a_threshold(page, make_user, 
     assert ThresholdSetting.objects.get(doc_type="claim", field_name="claimant_dob").threshold == 0.45
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-supervisor.png"))
+
+
+def focused(page) -> str:
+    """What has the keyboard: an element's id, else its tag, class and text."""
+    return page.evaluate("""() => {
+        const e = document.activeElement;
+        if (!e) return '';
+        return e.id ? '#' + e.id : `${e.tagName.toLowerCase()}.${e.className}:${(e.textContent || '').trim().slice(0, 30)}`;
+    }""")
+
+
+def test_line_items_are_corrected_in_the_table_editor(page, make_user, review_doc):
+    """Given a claim whose printed total disagrees with its three line items, when the reviewer
+    corrects them in the table editor with the keyboard (change an amount, add a row, delete a
+    row), then each focused cell's box is highlighted on the page, the sum follows the typing and
+    the saved value is the edited table."""
+    doc = review_doc(seed=3)
+    items = Field.objects.get(document=doc, name="line_items")
+    assert [r["amount"] for r in items.value] == ["1,607.54", "54.51", "2,402.41"]
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    while page.get_attribute(".field.current", "data-name") != "line_items":
+        page.keyboard.press("Tab")
+    page.keyboard.press("e")
+    editor = page.locator(".field[data-name=line_items] .items-editor")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 1 description"
+    # The focused cell's own box is lit, inside the table's box, on the words of that cell.
+    cell = page.locator(".cell-box.current")
+    assert (cell.get_attribute("data-row"), cell.get_attribute("data-col")) == ("0", "description")
+    table_box = page.locator(f".box[data-field-id='{items.pk}']").bounding_box()
+    cell_box = cell.bounding_box()
+    assert table_box["y"] - 2 <= cell_box["y"] and cell_box["y"] + cell_box["height"] <= table_box["y"] + table_box["height"] + 2
+    assert cell_box["width"] < table_box["width"] / 2
+    assert page.locator(f".cell-box[data-field-id='{items.pk}']").count() == 6  # every cell was found on the page
+    assert editor.locator("[data-role=sum]").inner_text() == "4,064.46"
+    assert "differs" in editor.locator("[data-role=match]").inner_text()
+
+    page.keyboard.press("ArrowDown")  # same column, next row
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 2 description"
+    assert page.get_attribute(".cell-box.current", "data-row") == "1"
+    page.keyboard.press("Tab")  # next cell: the amount of row 2
+    assert page.get_attribute(".cell-box.current", "data-col") == "amount"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("154.51")
+    assert editor.locator("[data-role=sum]").inner_text() == "4,164.46"
+    page.keyboard.press("Alt+Enter")  # a new row below row 2
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 3 description"
+    page.keyboard.type("Gutter guards")
+    page.keyboard.press("Tab")
+    page.keyboard.type("25.00")
+    page.keyboard.press("ArrowDown")  # the old row 3 is now row 4: delete it
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Row 4 amount"
+    page.keyboard.press("Alt+Backspace")
+    assert editor.locator("tbody tr").count() == 3
+    assert editor.locator("[data-role=sum]").inner_text() == "1,787.05"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-line-items.png"))
+    page.keyboard.press("Enter")  # save, with the default reason
+    li = page.locator(".field[data-name=line_items]")
+    li.locator("[data-role=status]").filter(has_text="Corrected").wait_for()
+    expected = [{"description": "Tree removal", "amount": "1,607.54"}, {"description": "Gutter repair", "amount": "154.51"},
+                {"description": "Gutter guards", "amount": "25.00"}]
+    items.refresh_from_db()
+    assert items.value == expected and items.status == "corrected"
+    assert items.original_value[2]["description"] == "Roof shingles"  # the machine's value is kept
+    assert FieldCorrection.objects.get(document=doc, field_name="line_items").new_value == expected
+    assert li.locator("[data-role=value]").inner_text() == "3 rows"
+
+    # Correcting the printed total to the new sum makes the comparison agree.
+    amount = page.locator(".field[data-name=amount_claimed]")
+    amount.locator(".name").click()
+    page.keyboard.press("e")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("1,787.05")
+    assert "matches" in editor.locator("[data-role=match]").inner_text()
+
+
+def test_tab_leaves_the_fields_for_submit_navigation_and_sign_out(page, make_user, review_doc):
+    """Given a review with nothing left to check, Tab from the field list reaches Submit, then the
+    rest of the page in its usual order, the navigation and Sign out included; the page viewer
+    takes the keyboard and scrolls with the arrow keys."""
+    doc = review_doc(seed=11)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    pending = int(page.get_attribute("#pending-count", "data-count"))
+    assert pending >= 2
+    page.keyboard.press("Tab")  # fields still to check come first
+    assert page.get_attribute(".field.current", "class").count("needs_review") == 1
+    for left in range(pending - 1, -1, -1):
+        page.keyboard.press("a")
+        page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    assert focused(page).startswith("#field-")
+    page.keyboard.press("Tab")
+    assert focused(page) == "#submit-button"
+    seen = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        seen.append(focused(page))
+        if "Sign out" in seen[-1]:
+            break
+    assert "#viewer" in seen
+    assert any(s.endswith(":Queue") for s in seen) and any(s.endswith(":Dashboard") for s in seen), "\n".join(seen)
+    assert "Sign out" in seen[-1]
+    assert "#time-zone" in seen  # the zone, linked to the settings, before Sign out
+    page.keyboard.press("Shift+Tab")
+    assert focused(page) == "#time-zone"
+
+    page.keyboard.press("Escape")
+    page.locator(".field.current .name").click()
+    page.keyboard.press("v")
+    assert focused(page) == "#viewer"
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    before = page.evaluate("document.getElementById('viewer').scrollTop")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.getElementById('viewer').scrollTop") > before
+    assert focused(page) == "#viewer"  # the arrows scrolled the page, they did not move the field
+
+
+SIZES = ((1366, 768), (1920, 1080))
+
+
+def _failed_and_processing_documents():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from docproc.models import Document
+
+    def make(name, **kw):
+        return Document.objects.create(doc_type="claim", original_name=name, sha256=name.ljust(64, "0")[:64], size=1,
+                                       content_type="application/pdf", **kw)
+
+    failed = make("scan-encrypted.pdf", status=DocumentStatus.FAILED, error_code="pdf_encrypted",
+                  error_detail="The PDF is encrypted; send it without a password.")
+    busy = make("batch-17.pdf", status=DocumentStatus.PROCESSING, stage="ocr", attempts=1)
+    stuck = make("batch-03.pdf", status=DocumentStatus.PROCESSING, stage="extract", attempts=2)
+    Document.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2),
+                                                created_at=timezone.now() - timedelta(hours=3))
+    return failed, busy, stuck
+
+
+def test_every_page_passes_axe_at_both_sizes_with_screenshots(browser, live_server, make_user, review_doc):
+    """Every staff page (and the sign-in, 403 and 404 pages), at 1366x768 and 1920x1080: no
+    serious or critical axe-core violation, and a screenshot of each under test-artifacts/pages/.
+    The 403 and 404 pages use the site's layout with a way back; the audit log links to the queue
+    and the dashboard; supervisors see what is processing and what failed, and the dashboard counts them."""
+    from docproc.audit.models import AuditEvent
+
+    doc = review_doc(seed=12)
+    _failed_and_processing_documents()
+    sue = make_user("supervisor", "sue")
+    out = ARTIFACTS / "pages"
+    out.mkdir(parents=True, exist_ok=True)
+    for width, height in SIZES:
+        context = browser.new_context(viewport={"width": width, "height": height}, base_url=live_server.url)
+        context.set_default_timeout(15000)
+        page = context.new_page()
+
+        def check(name: str, full_page: bool = True, page=page, width=width, height=height) -> None:
+            page.screenshot(path=str(out / f"{name}-{width}x{height}.png"), full_page=full_page)
+            assert_accessible(page, f"{name} at {width}x{height}")
+
+        page.goto("/review/")
+        if width == SIZES[0][0]:  # the check itself can fail: a low-contrast text is found
+            page.evaluate("""() => { const p = document.createElement('p'); p.id = 'faint';
+                p.style.color = '#bbb'; p.textContent = 'faint text'; document.querySelector('main').appendChild(p); }""")
+            assert [v["id"] for v in axe_violations(page)] == ["color-contrast"]
+            page.reload()
+        check("sign-in")
+        sign_in_here(page, sue)
+        check("queue")
+        page.goto("/review/dashboard/")
+        assert page.inner_text("#processing-count") == "2" and page.inner_text("#failed-count") == "1"
+        check("dashboard")
+        page.click("#processing-count a")
+        page.wait_for_selector("#work-processing")
+        rows = page.locator("#work-processing tbody tr")
+        assert rows.count() == 2
+        assert "batch-03.pdf" in rows.nth(0).inner_text() and "stuck" in rows.nth(0).inner_text()  # the oldest first
+        assert "extract" in rows.nth(0).inner_text() and "ocr" in rows.nth(1).inner_text()
+        check("processing")
+        page.click("text=Failed, last 14 days")
+        page.wait_for_selector("#work-failed")
+        assert "pdf_encrypted" in page.inner_text("#work-failed")
+        check("failed")
+        page.goto("/review/profile/")
+        check("profile")
+        page.goto(f"/review/documents/{doc.pk}/")
+        check("document")
+        page.goto("/audit/")
+        assert page.locator("h1").count() == 1
+        assert page.get_by_role("link", name="Review queue").count() == 1
+        assert page.get_by_role("link", name="Dashboard").count() == 1
+        check("audit-list")
+        page.goto(f"/audit/events/{AuditEvent.objects.order_by('seq').first().seq}/")
+        check("audit-event")
+        page.goto("/review/documents/00000000-0000-0000-0000-000000000000/")
+        assert "Not found" in page.inner_text("h1") and page.get_by_role("link", name="Review queue").count() == 1
+        check("error-404")
+        if width == SIZES[0][0]:
+            page.goto("/review/")
+            page.keyboard.press("n")
+            page.wait_for_url(f"**/review/doc/{doc.pk}/")
+        else:
+            page.goto(f"/review/doc/{doc.pk}/")
+        page.wait_for_selector("#lock-state")
+        check("review", full_page=False)
+        pane = page.evaluate("""() => { const p = document.querySelector('.fields-pane');
+                                        return [p.scrollHeight, p.clientHeight]; }""")
+        if (width, height) == (1920, 1080):
+            assert pane[0] <= pane[1], f"the claim's fields need {pane[0]} px in a {pane[1]} px pane"
+        page.keyboard.press("?")
+        check("review-shortcuts", full_page=False)
+        page.keyboard.press("Escape")
+        context.close()
+
+    # A reviewer on a supervisor's page: the 403 in the site's layout, with a way back.
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=live_server.url)
+    page = context.new_page()
+    sign_in_here(page, make_user("reviewer", "ana"))
+    page.goto("/review/work/", referer=f"{live_server.url}/review/dashboard/")
+    assert "Not allowed" in page.inner_text("h1")
+    assert page.get_by_role("link", name="Back to the previous page").get_attribute("href") == "/review/dashboard/"
+    page.screenshot(path=str(out / "error-403-1366x768.png"))
+    assert_accessible(page, "403")
+    context.close()
+
+
+def sign_in_here(page, user) -> None:
+    if "/accounts/login/" not in page.url:
+        page.goto("/review/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", f"pw-{user.username}-secret")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"^[^?]*/review/$"))
+
+
+def test_times_follow_the_users_time_zone(browser, live_server, make_user, review_doc):
+    """The browser's zone by default, the profile's once set, and the zone named beside the times."""
+    from django.utils import timezone
+
+    doc = review_doc(seed=13, sla_deadline=timezone.now())
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=live_server.url,
+                                  timezone_id="America/New_York")
+    page = context.new_page()
+    sign_in_here(page, make_user("reviewer", "ana"))
+    assert page.inner_text("#time-zone") == "times in America/New_York"
+    ny = timezone.localtime(doc.sla_deadline, timezone=__import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert ny.strftime("%Y-%m-%d %H:%M") in page.inner_text("table.queue")
+    page.click("#time-zone")
+    page.select_option("#id_time_zone", "Asia/Tokyo")
+    page.click("text=Save")
+    page.wait_for_selector(".msg.success")
+    assert page.inner_text("#time-zone") == "times in Asia/Tokyo"
+    page.goto("/review/")
+    tokyo = timezone.localtime(doc.sla_deadline, timezone=__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
+    assert tokyo.strftime("%Y-%m-%d %H:%M") in page.inner_text("table.queue")
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    page.locator("#lock-state", has_text="until").wait_for()
+    assert re.fullmatch(r"Held by you until \d\d:\d\d:\d\d Asia/Tokyo", page.inner_text("#lock-state"))
+    page.goto("/review/profile/")
+    page.select_option("#id_time_zone", "")  # back to the browser's
+    page.click("text=Save")
+    page.wait_for_selector(".msg.success")
+    assert page.inner_text("#time-zone") == "times in America/New_York"
+    context.close()
+
+
+def test_zoom_fits_page_or_width_and_is_remembered_per_document_type(page, make_user, review_doc):
+    doc = review_doc(seed=14)
+    following = review_doc(seed=15)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    assert page.inner_text("#zoom-level") == "Fit width"
+    page.keyboard.press("0")
+    assert page.inner_text("#zoom-level") == "Fit page"
+    whole = page.evaluate("""() => { const v = document.getElementById('viewer').getBoundingClientRect();
+                                     const p = document.querySelector('.page.active').getBoundingClientRect();
+                                     return p.height <= v.height && p.width < v.width; }""")
+    assert whole
+    page.keyboard.press("p")  # postpone: the next claim opens
+    page.wait_for_url(f"**/review/doc/{following.pk}/")
+    assert page.inner_text("#zoom-level") == "Fit page"  # remembered for claims
+    page.keyboard.press("w")
+    assert page.inner_text("#zoom-level") == "Fit width"
+    assert page.evaluate("document.querySelector('.page.active').getBoundingClientRect().width") > \
+        page.evaluate("document.getElementById('viewer').clientWidth") - 40
+
+
+
+def test_saved_filters_count_and_the_queue_refreshes_itself(page, make_user, review_doc):
+    review_doc(seed=16)
+    review_doc(seed=17)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.select_option("select[name=doc_type]", "claim")
+    page.fill("#filter-name", "claims")
+    page.click("#save-filter")
+    page.locator("#saved-filter-list .count", has_text="2").wait_for()
+    assert page.get_attribute("#saved-filter-list a", "href") == "?doc_type=claim&scope=open"
+    page.reload()  # kept in this browser
+    page.locator("#saved-filter-list .count", has_text="2").wait_for()
+    review_doc(seed=18, name="claim-arrived.pdf")
+    page.locator("body").click(position={"x": 5, "y": 300})  # nothing in the list has the keyboard
+    assert page.evaluate("window.docprocQueueRefresh()") is True
+    assert page.inner_text("#stat-total") == "3" and "claim-arrived.pdf" in page.inner_text("table.queue")
+    assert page.inner_text("#saved-filter-list .count") == "3"
+    assert "Refreshed at" in page.inner_text("#refresh-note")
+
+
+def test_report_a_problem_escalates_with_the_page_and_field_and_my_stats_count(page, make_user, review_doc):
+    doc = review_doc(seed=19)
+    following = review_doc(seed=20)
+    sign_in(page, make_user("reviewer", "ana"))
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/doc/{doc.pk}/")
+    name = page.get_attribute(".field.current", "data-name")
+    page.keyboard.press("!")
+    assert page.is_visible("#problem-dialog")
+    assert page.inner_text("#problem-where") == f"page 1, field {name}"
+    page.fill("#problem-note", "the stamp covers the date")
+    page.click("#problem-form button[type=submit]")
+    page.wait_for_url(f"**/review/doc/{following.pk}/")
+    task = ReviewTask.objects.get(document=doc)
+    assert task.escalated and task.escalation_note == f"Problem report (page 1, field {name}): the stamp covers the date"
+    page.keyboard.press("Shift+A")
+    page.wait_for_selector(".msg.success")
+    for left in range(int(page.get_attribute("#pending-count", "data-count")) - 1, -1, -1):
+        page.keyboard.press("a")
+        page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector(".msg.success")
+    page.goto("/review/dashboard/")
+    assert page.inner_text("#my-documents") == "1"
+    assert page.inner_text("#my-median").endswith(" s")
+    assert int(page.inner_text("#my-decisions")) >= 1 and page.inner_text("#my-corrections") == "0"
+
+
+def test_a_supervisor_assigns_a_selection_and_raises_its_priority(page, make_user, review_doc):
+    first, second, third = review_doc(seed=22), review_doc(seed=23), review_doc(seed=24)
+    bob = make_user("reviewer", "bob")
+    sign_in(page, make_user("supervisor", "sue"))
+    for doc in (second, third):
+        page.check(f"input[name=task][value='{doc.pk}']")
+    page.fill("#bulk-form input[name=priority]", "20")
+    page.click("#bulk-form button[value=priority]")
+    page.locator(".msg.success", has_text="Set priority 20 on 2.").wait_for()
+    assert {t.document_id: t.priority for t in ReviewTask.objects.all()} == {first.pk: 0, second.pk: 20, third.pk: 20}
+    assert first.original_name in page.inner_text("table.queue tbody tr:nth-child(3)")  # the raised two come first
+    page.check(f"input[name=task][value='{first.pk}']")
+    page.check(f"input[name=task][value='{third.pk}']")
+    page.select_option("#bulk-form select[name=to_user]", label="bob")
+    page.click("#bulk-form button[value=assign]")
+    page.locator(".msg.success", has_text="Assigned 2 to bob.").wait_for()
+    held = {t.document_id: t.assignee for t in ReviewTask.objects.select_related("assignee")}
+    assert held == {first.pk: bob, second.pk: None, third.pk: bob}
+    from docproc.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="review.prioritised").count() == 2
+    page.click("#bulk-form button[value=assign]")  # nothing selected
+    page.locator(".msg.error", has_text="Select at least one document").wait_for()

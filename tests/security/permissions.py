@@ -33,6 +33,10 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "review/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
     "review/next/": row(*STAFF_LOGIN, "405", "405", "403", "405"),
     "review/dashboard/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
+    "review/profile/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
+    "review/work/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "review/bulk/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
+    "review/work/requeue-stuck/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/thresholds/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/export/corrections.csv": row(*STAFF_LOGIN, "403", "ok", "ok", "ok"),
     "review/doc/<uuid:document_id>/": row(*STAFF_LOGIN, "redirect", "redirect", "403", "redirect"),
@@ -63,6 +67,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "readyz": row("ready", "ready", "ready", "ready", "ready", "ready"),
     "metrics": row("401", "401", "403", "403", "403", "ok"),
     "ops/webhooks/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "ops/webhooks/dead/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "ops/webhooks/<uuid:delivery_id>/redeliver/": row(*STAFF_LOGIN, "405", "405", "405", "405"),
     # --- Django admin: staff only (the admin role); its login and logout pages are public ----
     "admin/login/": row("ok", "ok", "ok", "ok", "ok", "redirect"),
     "admin/logout/": row("redirect", "redirect", "redirect", "redirect", "redirect", "405"),
@@ -83,6 +89,8 @@ POST_ANSWERS: dict[str, dict[str, set[str]]] = {
     "admin/login/": {"anonymous": {"ok"}, "auditor": {"ok"}},
     "admin/logout/": {"anonymous": {"redirect", "ok"}, "auditor": {"redirect", "ok"}},
     "api/v1/schema/": {"anonymous": {"405"}, "auditor": {"405"}},
+    # Everyone's own settings: an auditor may set a time zone too (an empty one is the browser's).
+    "review/profile/": {"anonymous": {"login"}, "auditor": {"redirect"}},
     "api/v1/docs/": {"anonymous": {"405"}, "auditor": {"405"}},
     "healthz": {"anonymous": {"ok", "405"}, "auditor": {"ok", "405"}},
     "readyz": {"anonymous": {"ready", "405"}, "auditor": {"ready", "405"}},

@@ -75,6 +75,7 @@ def sample_values(actors: Actors) -> dict[str, str]:
     return {
         "document_id": str(actors.document.id),
         "field_id": str(actors.field.id),
+        "delivery_id": "00000000-0000-0000-0000-000000000000",
         "number": "1",
         "seq": "1",
         "fmt": "csv",

@@ -14,11 +14,12 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from ..types import EngineUnavailable, MissingModel
-from .llm import Completion, LlmExtractor
+from .llm import Completion, LlmExtractor, LlmTimeout
 from .models import model_path
 from .options import TransformersOptions
 from .prompts import Prompt
@@ -136,6 +137,9 @@ class _Decoder:
     def _feed(self, ids: list[int]) -> None:
         if not ids:
             return
+        if time.monotonic() > self.ex.deadline():
+            raise LlmTimeout(f"generation stopped at its deadline ({self.ex.call_seconds:.0f} s, "
+                             "DOCPROC_LLM_TIMEOUT_SECONDS)")
         with self.torch.no_grad():
             out = self.lm(self.torch.tensor([ids], device=self.ex.device), past_key_values=self.cache, use_cache=True)
         self.cache = out.past_key_values

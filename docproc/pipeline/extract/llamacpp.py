@@ -9,12 +9,13 @@ only the document's tokens.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..types import EngineUnavailable, MissingModel
-from .llm import Completion, LlmExtractor
+from .llm import Completion, LlmExtractor, LlmTimeout
 from .models import model_path
 from .options import LlamaCppOptions
 from .prompts import Prompt
@@ -93,12 +94,54 @@ class LlamaCppExtractor(LlmExtractor):
                 "logprobs": True,
                 "top_logprobs": 1,
                 "cache_prompt": True,
+                # Streamed so that the generation can be stopped at the call's deadline: the
+                # server stops the slot when the chunk callback returns True.
+                "stream": True,
+                "stream_options": {"include_usage": True},
             }
+            chunks: list[Mapping[str, Any]] = []
+            deadline = self.deadline()
+            stopped = False
+
+            def on_chunk(chunk: Any) -> bool:
+                nonlocal stopped
+                chunks.append(chunk if isinstance(chunk, Mapping) else {"error": str(chunk)})
+                if time.monotonic() > deadline:
+                    stopped = True
+                return stopped
+
             try:
-                result = server.handle_chat_completions(request)
+                server.handle_chat_completions(request, on_chunk)
             except Exception as exc:
                 raise EngineUnavailable(f"llama.cpp failed: {exc}") from exc
-        return completion_from_openai(result)
+            if stopped or time.monotonic() > deadline:
+                raise LlmTimeout(f"llama.cpp generation stopped at its deadline ({self.call_seconds:.0f} s, "
+                                 f"DOCPROC_LLM_TIMEOUT_SECONDS) after {len(chunks)} chunks")
+        return completion_from_openai(result_from_stream(chunks))
+
+
+def result_from_stream(chunks: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The streamed chunks of a chat completion put together as one non-streamed answer."""
+    content: list[str] = []
+    logprobs: list[Any] = []
+    result: dict[str, Any] = {}
+    for chunk in chunks:
+        if "error" in chunk:
+            return {"error": chunk["error"]}
+        for choice in chunk.get("choices") or ():
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                content.append(piece)
+            lp = choice.get("logprobs")
+            if isinstance(lp, Mapping) and lp.get("content"):
+                logprobs.extend(lp["content"])
+        for key in ("usage", "timings"):
+            if chunk.get(key):
+                result[key] = chunk[key]
+    if not chunks:
+        return {"error": "the model server sent no answer"}
+    result["choices"] = [{"message": {"content": "".join(content)}, "logprobs": {"content": logprobs} if logprobs else None}]
+    return result
 
 
 def completion_from_openai(result: Mapping[str, Any]) -> Completion:

@@ -7,9 +7,12 @@ rest, so the three backends differ only in how they reach the model.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
+import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +40,13 @@ class Completion:
     cached_tokens: int = 0
 
 
+class LlmTimeout(EngineUnavailable):
+    """A model call ran past its deadline (the backend stopped it), or the document's budget for
+    model calls is spent; the runner falls back to the rules with this as the reason."""
+
+    code = "llm_timeout"
+
+
 class ExtractionFailed(EngineUnavailable):
     """The backend answered, but not with the schema's JSON (the grammar should prevent it)."""
 
@@ -46,11 +56,39 @@ class CallLog:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Whose answers these are: (client, document). Set around a document's extraction by the caller
+# (the worker's task context); unset in benches and ``manage.py extract``, which share "local".
+answer_scope: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("answer_scope", default=("local", ""))
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def client_scope(client_id: object) -> str:
+    """The cache scope name of an API client (``local`` for documents without one)."""
+    return f"client-{client_id}" if client_id else "local"
+
+
+def _private_dir(path: Path, root: Path) -> None:
+    """Make ``path`` and its parents below ``root`` with mode 0700, whatever the umask."""
+    root.mkdir(parents=True, exist_ok=True)
+    for part in reversed([path, *path.parents]):
+        if part == root or root not in part.parents:
+            continue
+        part.mkdir(mode=0o700, exist_ok=True)
+
+
+def _scope_dir(client: str) -> str:
+    return _SAFE_NAME.sub("_", client)[:80] or "local"
+
+
 class ResultCache:
     """Answers by (text hash, schema, prompt version, backend, model): in memory, and on disk
     when a folder is given so that every worker process and a re-run share them. The backend is
     part of the key: two backends that load the same model file do not answer alike, and a
-    benchmark of one must never be served the other's answers."""
+    benchmark of one must never be served the other's answers.
+
+    Answers hold extracted personal data: each client has its own folder (one client is never
+    served another's answer), files are 0600, and each document's keys are listed so that
+    ``purge_document`` removes them with the document."""
 
     def __init__(self, folder: Path | None, *, size: int = 256) -> None:
         self.folder = folder
@@ -63,32 +101,68 @@ class ResultCache:
         raw = json.dumps([hashlib.sha256(text.encode()).hexdigest(), schema, prompt_version, backend, model])
         return hashlib.sha256(raw.encode()).hexdigest()
 
+    def _path(self, client: str, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / _scope_dir(client) / key[:2] / f"{key}.json"
+
     def get(self, key: str) -> dict[str, Any] | None:
+        client, _ = answer_scope.get()
+        mem_key = f"{client}\x00{key}"
         with self._lock:
-            if key in self._mem:
-                self._mem.move_to_end(key)
-                return self._mem[key]
+            if mem_key in self._mem:
+                self._mem.move_to_end(mem_key)
+                return self._mem[mem_key]
         if self.folder is not None:
-            path = self.folder / key[:2] / f"{key}.json"
             try:
-                value = json.loads(path.read_text())
+                value = json.loads(self._path(client, key).read_text())
             except (OSError, ValueError):
                 return None
-            self._remember(key, value)
+            self._remember(mem_key, value)
             return value
         return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        self._remember(key, value)
+        client, document = answer_scope.get()
+        self._remember(f"{client}\x00{key}", value)
         if self.folder is not None:
-            path = self.folder / key[:2] / f"{key}.json"
+            path = self._path(client, key)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _private_dir(path.parent, self.folder)
                 tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(value))
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(json.dumps(value))
                 tmp.replace(path)
+                if document:
+                    index = self.folder / _scope_dir(client) / "documents" / f"{_scope_dir(document)}.keys"
+                    _private_dir(index.parent, self.folder)
+                    fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                    with os.fdopen(fd, "a") as fh:
+                        fh.write(key + "\n")
             except OSError:
                 pass  # a cache that cannot be written is only slower
+
+    @staticmethod
+    def purge_document(folder: Path | None, *, client: str, document: str) -> int:
+        """Delete the answers cached for ``document`` of ``client``; returns how many files went."""
+        if folder is None:
+            return 0
+        base = Path(folder) / _scope_dir(client)
+        index = base / "documents" / f"{_scope_dir(document)}.keys"
+        try:
+            keys = set(index.read_text().split())
+        except OSError:
+            return 0
+        removed = 0
+        for key in keys:
+            if re.fullmatch(r"[0-9a-f]{64}", key):
+                try:
+                    (base / key[:2] / f"{key}.json").unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        index.unlink(missing_ok=True)
+        return removed
 
     def _remember(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
@@ -221,11 +295,23 @@ class LlmExtractor:
         self.cache = ResultCache(options.cache_dir)
         self.prices = (options.price_input_per_mtok, options.price_output_per_mtok)
         self.max_tokens = options.max_tokens
+        self.call_seconds = options.call_seconds
+        self.document_seconds = options.document_seconds
+        self._deadline = time.monotonic() + self.call_seconds
         self._prompts: dict[str, Prompt] = {}
 
     # -- to implement ------------------------------------------------------------------------
     def _complete(self, prompt: Prompt, text: str) -> Completion:  # pragma: no cover - abstract
+        """One model call. It MUST stop by ``self.deadline()`` (``time.monotonic()`` seconds) and
+        raise :class:`LlmTimeout` when it did not finish in time."""
         raise NotImplementedError
+
+    def deadline(self) -> float:
+        """When the call in progress must have finished (``time.monotonic()`` seconds)."""
+        return self._deadline
+
+    def seconds_left(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
 
     # -- the Extractor protocol ----------------------------------------------------------------
     def prompt_for(self, doctype: DocType) -> Prompt:
@@ -238,7 +324,16 @@ class LlmExtractor:
         document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
         calls: list[dict[str, Any]] = []
         parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []
-        for pages in chunk_pages(document.pages, self.max_chars):
+        started = time.monotonic()
+        chunks = chunk_pages(document.pages, self.max_chars)  # a long document goes by pages
+        for index, pages in enumerate(chunks):
+            left = self.document_seconds - (time.monotonic() - started)
+            if left <= 0:
+                exc = LlmTimeout(f"the model calls of this document took {self.document_seconds:.0f} s "
+                                 f"after {index} of {len(chunks)} parts")
+                exc.calls = tuple(calls)
+                raise exc
+            self._deadline = time.monotonic() + min(self.call_seconds, left)
             text, rows = numbered_text(pages)
             answer, probs = self._answer(prompt, doctype, text, calls)
             parts.append((pages, answer, probs, rows))

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..types import EngineUnavailable, MissingModel
 from .llamacpp import completion_from_openai
-from .llm import Completion, LlmExtractor
+from .llm import Completion, LlmExtractor, LlmTimeout
 from .options import OpenAIOptions
 from .prompts import Prompt
 
@@ -46,7 +46,7 @@ class OpenAICompatExtractor(LlmExtractor):
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(body).encode(),
                                          headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+        with urllib.request.urlopen(request, timeout=max(0.5, min(self.timeout, self.seconds_left()))) as response:
             return json.loads(response.read())
 
     def _complete(self, prompt: Prompt, text: str) -> Completion:
@@ -82,6 +82,9 @@ class OpenAICompatExtractor(LlmExtractor):
                 last = f"{type(reason).__name__}: {reason}"
             except ValueError as exc:
                 last = f"not JSON: {exc}"
+            if self.seconds_left() <= 0:
+                raise LlmTimeout(f"{self.base_url} did not answer within the call's deadline "
+                                 f"({self.call_seconds:.0f} s, DOCPROC_LLM_TIMEOUT_SECONDS): {last}")
             if attempt < self.retries:
-                time.sleep(min(4.0, 0.5 * 2 ** attempt))
+                time.sleep(min(4.0, 0.5 * 2 ** attempt, self.seconds_left()))
         raise EngineUnavailable(f"{self.base_url} is unavailable after {self.retries + 1} attempts: {last}")

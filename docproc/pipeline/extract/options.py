@@ -24,12 +24,16 @@ class ModelFile:
 class LlmOptions:
     """What every LLM backend takes. ``cache_dir``: where answers are kept so that every worker
     and a re-run share them (None: in memory only). Prices are per million tokens, for the
-    cost estimate stored with each model call."""
+    cost estimate stored with each model call. ``call_seconds``: the deadline of one model call,
+    after which the backend stops generating; ``document_seconds``: what all the calls of one
+    document may take together (kept well inside the task's soft time limit)."""
 
     cache_dir: Path | None = None
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
     max_tokens: int = 512
+    call_seconds: float = 120.0
+    document_seconds: float = 450.0
 
 
 def _default_threads() -> int:

@@ -77,18 +77,55 @@
     return -1;
   }
 
-  function setZoom(z) {
+  // The next field still to check in one direction from the current one, without wrapping round.
+  function pendingAhead(step) {
+    for (var j = current + step; j >= 0 && j < fields.length; j += step) {
+      if (fields[j].classList.contains("needs_review")) return j;
+    }
+    return -1;
+  }
+
+  // Zoom is the page's width as a fraction of the viewer's: 1 fits the width. "Fit page" shows
+  // the whole page; the choice is remembered per document type (receipts differ from forms).
+  var zoomKey = "docproc.zoom." + (root.dataset.docType || "");
+  function pageAspect() {
+    var p = viewer.querySelector(".page.active");
+    var m = p ? /([0-9.]+)\s*\/\s*([0-9.]+)/.exec(p.style.aspectRatio || "") : null;
+    return m && Number(m[2]) > 0 ? Number(m[1]) / Number(m[2]) : 0.77;
+  }
+  function fitPageZoom() {
+    var w = viewer.clientWidth - 24, h = viewer.clientHeight - 24;
+    return w > 0 && h > 0 ? Math.min(1, (h * pageAspect()) / w) : 1;
+  }
+  function remember(mode) {
+    try { window.localStorage.setItem(zoomKey, mode); } catch (e) { /* private mode: not remembered */ }
+  }
+  function setZoom(z, mode) {
     var box = fields.length ? boxFor(fields[current]) : null;
-    zoom = Math.max(0.5, Math.min(4, Math.round(z * 100) / 100));
+    zoom = Math.max(0.2, Math.min(4, Math.round(z * 100) / 100));
     pages.forEach(function (p) { p.style.width = (zoom * 100) + "%"; });
-    document.getElementById("zoom-level").textContent = Math.round(zoom * 100) + "%";
+    var label = mode === "width" ? "Fit width" : (mode === "page" ? "Fit page" : Math.round(zoom * 100) + "%");
+    var level = document.getElementById("zoom-level");
+    level.textContent = label;
+    level.dataset.mode = mode || "manual";
+    remember(mode || String(zoom));
     if (box) centreOn(box);
+  }
+  function zoomWidth() { setZoom(1, "width"); }
+  function zoomPage() { setZoom(fitPageZoom(), "page"); }
+  function zoomBy(f) { setZoom(zoom * f); }
+  function restoreZoom() {
+    var saved = null;
+    try { saved = window.localStorage.getItem(zoomKey); } catch (e) { saved = null; }
+    if (saved === "page") zoomPage();
+    else if (saved && isFinite(Number(saved)) && Number(saved) > 0) setZoom(Number(saved));
+    else zoomWidth();  // tall narrow receipts are read at the viewer's width, not shrunk to its height
   }
 
   function startEdit(li) {
     fields.forEach(function (f) { if (f !== li) f.classList.remove("editing"); });
     li.classList.add("editing");
-    var input = li.querySelector("[name=value]");
+    var input = li.querySelector(".items-editor input[data-col]") || li.querySelector("[name=value]");
     input.focus();
     if (input.select) input.select();
   }
@@ -98,6 +135,8 @@
     if (restore) {
       var input = li.querySelector("[name=value]");
       input.value = input.defaultValue;
+      var editor = li.querySelector(".items-editor");
+      if (editor) loadRows(editor, input.defaultValue);
     }
     li.focus({ preventScroll: true });
   }
@@ -121,6 +160,8 @@
   }
 
   function send(li, action, confirmed) {
+    var editor = li.querySelector(".items-editor");
+    if (editor && action === "correct") serialiseRows(editor);
     var form = li.querySelector("form.field-form");
     var data = new FormData(form);
     data.set("action", action);
@@ -154,10 +195,18 @@
       if (box) { box.className = "box current " + b.status; }
       li.querySelector("[data-role=status]").textContent = STATUS[b.status] || b.status;
       var value = li.querySelector("[data-role=value]");
-      value.textContent = b.text === "" ? "(empty)" : b.text;
       var input = li.querySelector("[name=value]");
       input.value = b.text;
       input.defaultValue = b.text;
+      if (editor) {
+        loadRows(editor, b.text);
+        value.textContent = rowCount(editor);
+      } else {
+        value.textContent = b.text === "" ? "(empty)" : b.text;
+      }
+      var flag = li.querySelector("[data-role=flag]");
+      if (flag) { flag.hidden = !b.messages.length; flag.title = b.messages.join("; "); }
+      refreshTotals();
       var list = li.querySelector("[data-role=messages]");
       list.textContent = "";
       b.messages.forEach(function (m) {
@@ -171,6 +220,213 @@
       if (j >= 0) select(j);
     }).catch(function () { showError(li, "Network error: the change was not saved."); });
   }
+
+  // --- line-item table editor ---------------------------------------------------------------
+  // Rows of a table field as inputs; each cell's box on the page follows the focused cell; the
+  // sum of the amount column is recomputed as the reviewer types and compared with the printed total.
+  function columnsOf(editor) { return editor.dataset.columns ? editor.dataset.columns.split(",") : []; }
+
+  function rowCount(editor) {
+    var n = editor.querySelectorAll("tbody tr").length;
+    return n + (n === 1 ? " row" : " rows");
+  }
+
+  function makeRow(editor, values, orig) {
+    var tr = document.createElement("tr");
+    if (orig !== null && orig !== undefined) tr.dataset.orig = orig;
+    var n = document.createElement("td");
+    n.className = "n";
+    tr.appendChild(n);
+    columnsOf(editor).forEach(function (c) {
+      var td = document.createElement("td");
+      var input = document.createElement("input");
+      input.type = "text";
+      input.autocomplete = "off";
+      input.dataset.col = c;
+      if (c === editor.dataset.sumColumn) input.inputMode = "decimal";
+      var v = values && values[c] !== undefined && values[c] !== null ? String(values[c]) : "";
+      input.value = v;
+      input.defaultValue = v;
+      td.appendChild(input);
+      tr.appendChild(td);
+    });
+    var act = document.createElement("td");
+    var del = document.createElement("button");
+    del.type = "button";
+    del.className = "del-row";
+    del.title = "Delete this row (Alt+Backspace)";
+    del.textContent = "✕";
+    act.appendChild(del);
+    tr.appendChild(act);
+    return tr;
+  }
+
+  function renumberRows(editor) {
+    Array.prototype.forEach.call(editor.querySelectorAll("tbody tr"), function (tr, i) {
+      tr.querySelector(".n").textContent = String(i + 1);
+      Array.prototype.forEach.call(tr.querySelectorAll("input[data-col]"), function (input) {
+        input.setAttribute("aria-label", "Row " + (i + 1) + " " + input.dataset.col);
+      });
+      tr.querySelector(".del-row").setAttribute("aria-label", "Delete row " + (i + 1));
+    });
+  }
+
+  function loadRows(editor, text) {
+    var rows;
+    try { rows = JSON.parse(text || "[]"); } catch (e) { return; }
+    if (!Array.isArray(rows)) return;
+    var body = editor.querySelector("tbody");
+    body.textContent = "";
+    rows.forEach(function (r, i) { body.appendChild(makeRow(editor, r, i)); });
+    renumberRows(editor);
+    refreshTotals();
+  }
+
+  function serialiseRows(editor) {
+    var cols = columnsOf(editor);
+    var rows = [];
+    Array.prototype.forEach.call(editor.querySelectorAll("tbody tr"), function (tr) {
+      var row = {};
+      var any = false;
+      cols.forEach(function (c) {
+        var v = tr.querySelector('input[data-col="' + c + '"]').value.trim();
+        row[c] = v === "" ? null : v;
+        if (v !== "") any = true;
+      });
+      if (any) rows.push(row);
+    });
+    editor.querySelector("[name=value]").value = JSON.stringify(rows);
+  }
+
+  // "1,607.54", "$54.51", "1.607,54" -> a number of cents, or null when it is not an amount.
+  function cents(text) {
+    var t = String(text || "").replace(/[^0-9.,-]/g, "");
+    if (!t) return null;
+    var dot = t.lastIndexOf("."), comma = t.lastIndexOf(",");
+    var dec = Math.max(dot, comma);
+    if (dec >= 0 && t.length - dec - 1 <= 2 && !(dot < 0 && t.length - dec - 1 === 3)) {
+      t = t.slice(0, dec).replace(/[.,]/g, "") + "." + t.slice(dec + 1);
+    } else {
+      t = t.replace(/[.,]/g, "");
+    }
+    var n = Number(t);
+    return isFinite(n) ? Math.round(n * 100) : null;
+  }
+
+  function money(c) {
+    var neg = c < 0; c = Math.abs(c);
+    var whole = String(Math.floor(c / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (neg ? "-" : "") + whole + "." + String(c % 100).padStart(2, "0");
+  }
+
+  function printedTotal(editor) {
+    var id = editor.dataset.totalField;
+    var li = id ? document.getElementById("field-" + id) : null;
+    if (!li) return null;
+    var input = li.querySelector("[name=value]");
+    return li.classList.contains("editing") ? input.value : input.defaultValue;
+  }
+
+  function refreshTotals() {
+    Array.prototype.forEach.call(document.querySelectorAll(".items-editor"), function (editor) {
+      var col = editor.dataset.sumColumn;
+      var out = editor.querySelector("[data-role=sum]");
+      if (!col || !out) return;
+      var sum = 0, bad = 0;
+      Array.prototype.forEach.call(editor.querySelectorAll('input[data-col="' + col + '"]'), function (input) {
+        if (!input.value.trim()) return;
+        var c = cents(input.value);
+        if (c === null) bad++; else sum += c;
+      });
+      out.textContent = money(sum) + (bad ? " (" + bad + " not a number)" : "");
+      var printed = editor.querySelector("[data-role=printed]");
+      var match = editor.querySelector("[data-role=match]");
+      if (!printed) return;
+      var text = printedTotal(editor);
+      var p = cents(text);
+      printed.textContent = text || "(empty)";
+      var same = p !== null && p === sum && !bad;
+      match.textContent = p === null ? "" : (same ? "✓ matches" : "≠ differs by " + money(Math.abs(sum - p)));
+      match.className = same ? "ok" : "bad";
+      var li = editor.closest(".field");
+      var value = li.querySelector("[data-role=value]");
+      if (!li.classList.contains("editing")) return;
+      value.textContent = rowCount(editor);
+    });
+  }
+
+  function cellBoxFor(input) {
+    var li = input.closest(".field");
+    var tr = input.closest("tr");
+    if (!tr || tr.dataset.orig === undefined) return null;
+    return viewer.querySelector('.cell-box[data-field-id="' + li.dataset.fieldId + '"][data-row="' + tr.dataset.orig +
+                                '"][data-col="' + input.dataset.col + '"]');
+  }
+
+  function focusCell(editor, row, col) {
+    var trs = editor.querySelectorAll("tbody tr");
+    if (row < 0 || row >= trs.length) return false;
+    var input = trs[row].querySelector('input[data-col="' + col + '"]') || trs[row].querySelector("input[data-col]");
+    input.focus();
+    input.select();
+    return true;
+  }
+
+  function addRow(editor, after) {
+    var tr = makeRow(editor, null, null);
+    var body = editor.querySelector("tbody");
+    if (after && after.parentNode === body) body.insertBefore(tr, after.nextSibling); else body.appendChild(tr);
+    renumberRows(editor);
+    tr.querySelector("input[data-col]").focus();
+    refreshTotals();
+  }
+
+  function deleteRow(editor, tr) {
+    var body = editor.querySelector("tbody");
+    var rows = Array.prototype.slice.call(body.children);
+    var i = rows.indexOf(tr);
+    var col = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.col : null;
+    tr.remove();
+    renumberRows(editor);
+    refreshTotals();
+    if (!focusCell(editor, Math.min(i, body.children.length - 1), col)) editor.querySelector(".add-row").focus();
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll(".items-editor"), function (editor) {
+    editor.addEventListener("input", refreshTotals);
+    editor.addEventListener("focusin", function (ev) {
+      Array.prototype.forEach.call(viewer.querySelectorAll(".cell-box.current"), function (b) { b.classList.remove("current"); });
+      var t = ev.target;
+      if (!t.dataset || !t.dataset.col) return;
+      var box = cellBoxFor(t);
+      if (box) {
+        showPage(box.parentElement.dataset.page);
+        box.classList.add("current");
+        centreOn(box);
+      }
+    });
+    editor.addEventListener("click", function (ev) {
+      var del = ev.target.closest(".del-row");
+      if (del) deleteRow(editor, del.closest("tr"));
+      else if (ev.target.closest(".add-row")) addRow(editor, editor.querySelector("tbody tr:last-child"));
+    });
+    editor.addEventListener("keydown", function (ev) {
+      var t = ev.target;
+      if (!t.dataset || !t.dataset.col) return;
+      var tr = t.closest("tr");
+      var rows = Array.prototype.slice.call(editor.querySelectorAll("tbody tr"));
+      var i = rows.indexOf(tr);
+      var handled = true;
+      if (ev.key === "Enter" && ev.altKey) addRow(editor, tr);
+      else if (ev.key === "Backspace" && ev.altKey) deleteRow(editor, tr);
+      else if (ev.key === "ArrowDown" && !ev.altKey && !ev.ctrlKey) focusCell(editor, i + 1, t.dataset.col);
+      else if (ev.key === "ArrowUp" && !ev.altKey && !ev.ctrlKey) focusCell(editor, i - 1, t.dataset.col);
+      else handled = false;
+      if (handled) { ev.preventDefault(); ev.stopPropagation(); }
+    });
+  });
+  // A change to the printed total (typed, or saved) changes the comparison.
+  document.addEventListener("input", function (ev) { if (!ev.target.closest(".items-editor")) refreshTotals(); });
 
   fields.forEach(function (li, i) {
     li.addEventListener("click", function (ev) {
@@ -194,13 +450,14 @@
   });
 
   tabs.forEach(function (t) { t.addEventListener("click", function () { showPage(t.dataset.page); }); });
-  document.getElementById("zoom-in").addEventListener("click", function () { setZoom(zoom * 1.25); });
-  document.getElementById("zoom-out").addEventListener("click", function () { setZoom(zoom / 1.25); });
-  document.getElementById("zoom-fit").addEventListener("click", function () { setZoom(1); });
+  document.getElementById("zoom-in").addEventListener("click", function () { zoomBy(1.25); });
+  document.getElementById("zoom-out").addEventListener("click", function () { zoomBy(1 / 1.25); });
+  document.getElementById("zoom-fit").addEventListener("click", zoomPage);
+  document.getElementById("zoom-width").addEventListener("click", zoomWidth);
   viewer.addEventListener("wheel", function (ev) {
     if (!ev.ctrlKey) return;
     ev.preventDefault();
-    setZoom(ev.deltaY < 0 ? zoom * 1.1 : zoom / 1.1);
+    zoomBy(ev.deltaY < 0 ? 1.1 : 1 / 1.1);
   }, { passive: false });
 
   // Pan by dragging the page.
@@ -220,6 +477,13 @@
   // Dialogs.
   function openDialog(id) {
     var d = document.getElementById(id);
+    if (id === "problem-dialog") {
+      var li = fields[current];
+      var where = "page " + activePage() + (li ? ", field " + li.dataset.name : "");
+      document.getElementById("problem-page").value = String(activePage());
+      document.getElementById("problem-field").value = li ? li.dataset.name : "";
+      document.getElementById("problem-where").textContent = where;
+    }
     if (d && !d.open) d.showModal();
   }
   Array.prototype.forEach.call(document.querySelectorAll("[data-dialog]"), function (b) {
@@ -241,6 +505,16 @@
     }
   });
 
+  // Times in the user's zone (the server's rule), 24-hour, with the zone named.
+  var zoneName = document.body.dataset.timeZone || "UTC";
+  function clock(d) {
+    try {
+      return d.toLocaleTimeString("en-GB", { timeZone: zoneName, hour12: false }) + " " + zoneName;
+    } catch (e) {
+      return d.toISOString().slice(11, 19) + " UTC";
+    }
+  }
+
   // Lock renewal while the page is open.
   var lockState = document.getElementById("lock-state");
   var timer = null;
@@ -257,7 +531,7 @@
       return r.json().then(function (b) {
         if (!r.ok) { lockLost(b.detail); return; }
         var until = new Date(b.locked_until);
-        lockState.textContent = "Held by you until " + until.toLocaleTimeString();
+        lockState.textContent = "Held by you until " + clock(until);
       });
     }).catch(function () { lockState.textContent = "Offline: retrying…"; });
   }
@@ -290,19 +564,30 @@
     var handled = true;
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) submitForm("submit-form");
     else if (ev.ctrlKey) handled = false;
+    else if (t === viewer && ev.key.indexOf("Arrow") === 0) handled = false;  // the viewer scrolls
     else if (ev.key === "j" || ev.key === "ArrowDown") select(current + 1);
     else if (ev.key === "k" || ev.key === "ArrowUp") select(current - 1);
-    else if (ev.key === "Tab") { var j = nextPending(ev.shiftKey ? -1 : 1); if (j >= 0) select(j); }
+    else if (ev.key === "Tab") {
+      // Tab walks the fields still to check, then leaves the list (to Submit) in the page's order.
+      var onField = t && t.classList && t.classList.contains("field");
+      var j = onField ? pendingAhead(ev.shiftKey ? -1 : 1) : -1;
+      if (j >= 0) select(j);
+      else if (onField && !ev.shiftKey) document.getElementById("submit-button").focus();
+      else handled = false;
+    }
+    else if (ev.key === "v") viewer.focus({ preventScroll: true });
     else if (ev.key === "a" && li) send(li, "accept");
     else if (ev.key === "A") submitForm("accept-confident-form");
     else if ((ev.key === "e" || ev.key === "Enter") && li) startEdit(li);
     else if (ev.key === "s") submitForm("submit-form");
     else if (ev.key === "r") openDialog("reject-dialog");
     else if (ev.key === "x") openDialog("escalate-dialog");
+    else if (ev.key === "!") openDialog("problem-dialog");
     else if (ev.key === "p") submitForm("postpone-form");
-    else if (ev.key === "+" || ev.key === "=") setZoom(zoom * 1.25);
-    else if (ev.key === "-") setZoom(zoom / 1.25);
-    else if (ev.key === "0") setZoom(1);
+    else if (ev.key === "+" || ev.key === "=") zoomBy(1.25);
+    else if (ev.key === "-") zoomBy(1 / 1.25);
+    else if (ev.key === "0") zoomPage();
+    else if (ev.key === "w") zoomWidth();
     else if (ev.key === "[" || ev.key === "]") {
       var n = activePage() + (ev.key === "]" ? 1 : -1);
       if (n >= 1 && n <= pages.length) showPage(n);
@@ -311,6 +596,8 @@
     if (handled) ev.preventDefault();
   });
 
+  refreshTotals();
+  restoreZoom();
   var first = nextPending(1);
   select(fields.length && fields[0].classList.contains("needs_review") ? 0 : (first >= 0 ? first : 0));
 })();

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('docproc', '0002_modelcall'),
+        ('docproc', '0003_document_duplicate_of'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewer', '0002_roles_and_open_tasks'),
+        ('reviewer', '0003_reviewer_profile_time_zone'),
     ]
 
     operations = [

@@ -1,0 +1,102 @@
+"""The sweeper against the real Redis broker (no worker consumes here): a document waiting in a
+queue or running is never queued again, one whose message is gone is, ``attempts`` counts every
+stage, and only an attempted document that keeps stopping fails ``processing_timeout``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from docproc import services
+from docproc.models import Document
+from tests.conftest import _purge_queues, redis_available
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def broker():
+    if not redis_available():
+        pytest.skip("Redis is not reachable at REDIS_URL")
+    from docproc.celery import app
+
+    assert not app.conf.task_always_eager
+    _purge_queues()
+    conn = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    conn.delete("unacked")
+    yield conn
+    _purge_queues()
+    conn.delete("unacked")
+
+
+def _age(doc: Document, **delta) -> None:
+    Document.objects.filter(pk=doc.pk).update(updated_at=timezone.now() - timedelta(**delta))
+
+
+def test_a_document_waiting_behind_a_backlog_is_left_alone(make_api_client, claim_files, broker):
+    """Given an upload whose ingest task waits in the cpu queue for an hour (a backlog), the
+    sweeper, run again and again, neither queues it again nor fails it."""
+    client, _ = make_api_client()
+    doc = services.document_upload(client=client, uploaded=SimpleUploadedFile("c.pdf", claim_files[0][0].read_bytes()),
+                                   doc_type="claim").document
+    assert broker.llen("cpu") == 1
+    for _ in range(5):
+        _age(doc, hours=1)
+        assert services.documents_requeue_stuck() == []
+    doc.refresh_from_db()
+    assert broker.llen("cpu") == 1 and doc.status == "received" and doc.attempts == 0
+
+
+def test_a_running_task_is_not_queued_again(make_api_client, broker):
+    """A task a worker holds unacknowledged (running, acks_late) is in flight."""
+    from docproc import dispatch
+
+    client, _ = make_api_client()
+    doc = Document.objects.create(client=client, sha256="b" * 64, original_name="x.pdf", doc_type="claim", file="x",
+                                  status="processing", stage="ocr:2", attempts=2)
+    dispatch.document_extract_enqueue(doc.id)
+    message = broker.rpop("gpu")
+    broker.hset("unacked", "tag-1", b'[' + message + b', "", "gpu"]')  # as a worker holds it while running
+    _age(doc, hours=2)
+    assert services.documents_requeue_stuck() == []
+    broker.hdel("unacked", "tag-1")  # the worker died and its message is gone
+    assert services.documents_requeue_stuck() == [str(doc.id)]
+    assert broker.llen("gpu") == 1
+
+
+def test_a_lost_document_is_queued_once_and_fails_only_after_its_attempts(make_api_client, claim_files, broker):
+    client, _ = make_api_client()
+    doc = services.document_upload(client=client, uploaded=SimpleUploadedFile("c.pdf", claim_files[0][0].read_bytes()),
+                                   doc_type="claim").document
+    broker.delete("cpu")  # the broker lost the message
+    _age(doc, minutes=5)
+    assert services.documents_requeue_stuck() == [str(doc.id)]
+    assert services.documents_requeue_stuck() == []  # queued now: not again
+    assert broker.llen("cpu") == 1
+    doc.refresh_from_db()
+    assert doc.status == "received" and doc.attempts == 0  # never attempted: never failed
+
+    stuck = Document.objects.create(client=client, sha256="c" * 64, original_name="x.pdf", doc_type="claim",
+                                    file="x", status="processing", stage="extract", attempts=services.MAX_ATTEMPTS)
+    _age(stuck, hours=2)
+    services.documents_requeue_stuck()
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and stuck.error_code == "processing_timeout"
+
+
+def test_attempts_count_every_stage_and_ingest_is_idempotent_past_it(make_api_client, claim_files, eager_tasks):
+    client, _ = make_api_client()
+    doc = services.document_upload(client=client, uploaded=SimpleUploadedFile("c.pdf", claim_files[0][0].read_bytes()),
+                                   doc_type="claim").document
+    doc.refresh_from_db()
+    assert doc.status == "auto_accepted" and doc.attempts == 2  # ingest, extraction
+    stopped = Document.objects.create(client=client, sha256="d" * 64, original_name="x.pdf", doc_type="claim",
+                                      file="x", status="processing", stage="ocr:1", attempts=2)
+    assert services.document_ingest(document_id=stopped.id) is False  # past ingest: a re-delivery ends here
+    stopped.refresh_from_db()
+    assert stopped.attempts == 2 and stopped.stage == "ocr:1"

@@ -1,0 +1,146 @@
+"""The review UI's pages beyond the review itself: error pages, the time zone setting, the
+processing and failed lists, the machine value of corrected fields and the line-item cell boxes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+
+from docproc import selectors as doc_selectors
+from docproc.models import Document, DocumentStatus, Field, Page
+from reviewer import cells, services
+from reviewer.models import ReviewerProfile
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_missing_document_is_a_404_page_with_a_way_back_and_json_for_programs(make_user):
+    client = signed_in(make_user("reviewer", "ana"))
+    url = f"/review/documents/{uuid.uuid4()}/"
+    resp = client.get(url, HTTP_REFERER="http://testserver/review/dashboard/")
+    assert resp.status_code == 404 and resp["Content-Type"].startswith("text/html")
+    body = resp.content.decode()
+    assert "<h1>404 · Not found</h1>" in body and 'href="/review/"' in body and 'href="/review/dashboard/"' in body
+    assert 'class="topbar"' in body  # the site's layout
+    resp = client.get(url, HTTP_ACCEPT="application/json")
+    assert resp.status_code == 404 and resp.json()["code"] == "not_found"
+    resp = client.get("/api/v1/nothing-here/")
+    assert resp.status_code == 404 and resp.json() == {"code": "not_found", "detail": resp.json()["detail"]}
+
+
+def test_a_reviewer_on_a_supervisors_page_gets_a_403_page(make_user):
+    resp = signed_in(make_user("reviewer", "ana")).get("/review/work/", HTTP_REFERER="https://evil.example/review/")
+    assert resp.status_code == 403
+    body = resp.content.decode()
+    assert "Not allowed" in body and 'href="/review/"' in body
+    assert "evil.example" not in body  # only a same-site page is offered as the way back
+
+
+def test_the_time_zone_setting(make_user):
+    ana = make_user("reviewer", "ana")
+    client = signed_in(ana)
+    assert "times in UTC" in client.get("/review/").content.decode()  # nothing known yet
+    client.cookies["docproc_tz"] = "Europe%2FParis"
+    assert "times in Europe/Paris" in client.get("/review/").content.decode()  # the browser's
+    resp = client.post("/review/profile/", {"time_zone": "Mars/Olympus_Mons"}, follow=True)
+    assert "is not a time zone name" in resp.content.decode()
+    assert not ReviewerProfile.objects.filter(user=ana).exists()
+    client.post("/review/profile/", {"time_zone": "Asia/Tokyo"})
+    assert ReviewerProfile.objects.get(user=ana).time_zone == "Asia/Tokyo"
+    assert "times in Asia/Tokyo" in client.get("/review/").content.decode()  # the profile wins
+    client.post("/review/profile/", {"time_zone": ""})
+    assert "times in Europe/Paris" in client.get("/review/").content.decode()
+
+
+def test_processing_and_failed_lists_for_supervisors(make_user):
+    def make(name, **kw):
+        return Document.objects.create(doc_type="claim", original_name=name, sha256=name.ljust(64, "0")[:64], size=1,
+                                       content_type="application/pdf", **kw)
+
+    make("a.pdf", status=DocumentStatus.PROCESSING, stage="ocr")
+    make("b.pdf", status=DocumentStatus.RECEIVED)
+    make("c.pdf", status=DocumentStatus.FAILED, error_code="pdf_encrypted", error_detail="encrypted")
+    make("d.pdf", status=DocumentStatus.REVIEWED)
+    client = signed_in(make_user("supervisor", "sue"))
+    body = client.get("/review/work/").content.decode()
+    assert "a.pdf" in body and "b.pdf" in body and "c.pdf" not in body and ">ocr<" in body
+    assert 'id="count-processing">2<' in body and 'id="count-failed">1<' in body
+    body = client.get("/review/work/?view=failed").content.decode()
+    assert "c.pdf" in body and "pdf_encrypted" in body and "a.pdf" not in body
+    dash = client.get("/review/dashboard/").content.decode()
+    assert 'href="/review/work/">2</a>' in dash and 'href="/review/work/?view=failed">1</a>' in dash
+
+
+def test_a_corrected_field_keeps_the_machine_value_beside_the_reviewers(make_user, review_doc):
+    doc = review_doc(seed=31)
+    ana = make_user("reviewer", "ana")
+    services.review_task_claim_next(user=ana)
+    dob = Field.objects.get(document=doc, name="claimant_dob")
+    services.field_correct(document_id=doc.pk, field_id=dob.pk, user=ana, raw_value="02/28/1943", reason="misread")
+    result = doc_selectors.document_result(doc)["fields"]
+    assert result["claimant_dob"]["value"] == "02/28/1943" and result["claimant_dob"]["machine_value"] == "02/30/1943"
+    assert "machine_value" not in result["claim_number"]  # only where a person changed the value
+    body = signed_in(ana).get(f"/review/documents/{doc.pk}/").content.decode()
+    assert "<del>02/30/1943</del>" in body and "02/28/1943" in body
+
+
+def test_each_line_item_cell_has_its_own_box_on_its_words(review_doc):
+    doc = review_doc(seed=3)
+    items = Field.objects.get(document=doc, name="line_items")
+    page = Page.objects.get(document=doc, number=items.page)
+    boxes = cells.cell_boxes(items, cells.page_words(doc, page))
+    assert len(boxes) == len(items.value) == 3
+    x0, y0, x1, y1 = items.bbox
+    tops = []
+    for row in boxes:
+        desc, amount = row["description"], row["amount"]
+        assert desc and amount
+        assert desc[2] < amount[0]  # the description left of its amount
+        assert abs(desc[1] - amount[1]) < 0.01  # on one line
+        assert x0 - 0.01 <= desc[0] and amount[2] <= x1 + 0.01 and y0 - 0.01 <= desc[1] <= y1
+        tops.append(desc[1])
+    assert tops == sorted(tops) and len(set(tops)) == 3  # one line per row, top to bottom
+    assert cells.cell_boxes(items, None) == [{"description": None, "amount": None}] * 3  # no words: no boxes
+
+
+def test_a_supervisor_queues_the_stuck_documents_again_on_the_real_broker(make_user):
+    """Given a document processing and unchanged for two hours, the supervisor's button queues
+    its extraction again on the real Redis broker, and the action is audited."""
+    from datetime import timedelta
+
+    import redis
+    from django.conf import settings
+    from django.utils import timezone
+
+    from docproc.audit.models import AuditEvent
+
+    from ..conftest import redis_available
+
+    if not redis_available():
+        pytest.skip("Redis is not reachable at REDIS_URL")
+    stuck = Document.objects.create(doc_type="claim", original_name="stuck.pdf", sha256="s" * 64, size=1,
+                                    content_type="application/pdf", status=DocumentStatus.PROCESSING, stage="extract")
+    Document.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = broker.llen("gpu")
+    client = signed_in(make_user("supervisor", "sue"))
+    assert "Queue the 1 stuck document again now" in client.get("/review/work/").content.decode()
+    resp = client.post("/review/work/requeue-stuck/", follow=True)
+    try:
+        assert "Queued 1 stuck document(s) again." in resp.content.decode()
+        assert broker.llen("gpu") == before + 1
+        stuck.refresh_from_db()
+        assert timezone.now() - stuck.updated_at < timedelta(minutes=1)
+        assert AuditEvent.objects.filter(action="document.requeued", document_id=stuck.pk, actor="sue").count() == 1
+        assert "stuck document" not in client.get("/review/work/").content.decode()  # no longer stuck
+    finally:
+        if broker.llen("gpu") > before:
+            broker.lpop("gpu")  # the message no worker will take in this test
