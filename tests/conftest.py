@@ -13,18 +13,80 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# The product's default extractor is the in-process LLM (seconds per document on CPU). Tests of
-# everything around extraction use the label rules, exact on the generated claims; tests/extract
-# runs every LLM backend for real by choosing it explicitly. Worker processes inherit this.
-os.environ.setdefault("DOCPROC_EXTRACT_ENGINE", "rules")
+# DOCPROC_EXTRACT_ENGINE=rules and the other test-only settings: tests/settings.py.
 
 
-def pytest_configure(config):
-    # pytest-django has read the settings before this file: set the value there too.
-    from django.conf import settings
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (scripts/test): tests are handed to the test processes one by one,
+    except that the tests of a module using ``celery_worker_process`` go to one process together,
+    so that the module's worker process starts once. (xdist's own loadgroup marks its groups by
+    renaming tests, which pytest 9.2 no longer allows; this needs no marker.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
 
-    settings.DOCPROC_EXTRACT_ENGINE = os.environ["DOCPROC_EXTRACT_ENGINE"]
+    root = config.rootpath
+
+    class ModuleWorkerScheduling(LoadScopeScheduling):
+        _modules: dict[str, bool] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in self._modules:
+                path = root / module
+                text = path.read_text(errors="replace") if path.is_file() else ""
+                self._modules[module] = "celery_worker_process" in text
+            return module if self._modules[module] else nodeid
+
+    return ModuleWorkerScheduling(config, log)
+
+
 SHARED_DATASETS = Path(os.environ.get("DOCPROC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test databases, and a cheap reset for transactional tests.
+
+    After a transactional test Django empties every table and runs the post_migrate handlers
+    again (content types, permissions, the four roles, whose permission changes write audit
+    events): about two seconds a test, most of a transactional test's cost. Here the rows that
+    migrate left are remembered once, and the emptying puts exactly those rows back instead, so a
+    transactional test starts from the same database as every other test."""
+    from django.core.management.commands import flush
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        snapshots = {alias: _rows_after_migrate(alias) for alias in connections}
+    emit = flush.emit_post_migrate_signal
+
+    def restore_rows_after_migrate(verbosity, interactive, db, **kwargs):
+        if db not in snapshots:
+            return emit(verbosity, interactive, db, **kwargs)
+        from django.db import transaction
+
+        with transaction.atomic(using=db):
+            for model, rows in snapshots[db]:
+                model._base_manager.using(db).bulk_create([model(**row) for row in rows])
+        return None
+
+    flush.emit_post_migrate_signal = restore_rows_after_migrate
+    yield
+    flush.emit_post_migrate_signal = emit
+
+
+def _rows_after_migrate(alias: str) -> list:
+    from django.apps import apps
+
+    out = []
+    for model in apps.get_models(include_auto_created=True):
+        if not model._meta.managed or model._meta.proxy:
+            continue
+        names = [f.attname for f in model._meta.concrete_fields]
+        rows = list(model._base_manager.using(alias).values(*names))
+        if rows:
+            out.append((model, rows))
+    return out
 
 
 @pytest.fixture(autouse=True)
@@ -125,10 +187,18 @@ def redis_available() -> bool:
         return False
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings, tmp_path):
-    """A real ``celery worker`` process consuming both queues from the real Redis, sharing the
-    test database. Yields the Popen; stops it at the end."""
+@pytest.fixture(scope="module")
+def celery_worker_env() -> dict[str, str]:
+    """Extra environment for the module's worker process; a module overrides this fixture to
+    start its worker with other settings (the worker reads its settings from its environment)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def _module_celery_worker(django_db_setup, tmp_path_factory, celery_worker_env):
+    """One real ``celery worker`` process per test module, started by the module's first test
+    that asks for it and stopped after the module's last test: the tests share its start-up and
+    its loaded engines, and each starts with empty queues and an emptied database."""
     if not redis_available():
         pytest.skip("Redis is not reachable at REDIS_URL")
     from django.db import connection
@@ -141,11 +211,14 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     else:
         env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env["DOCPROC_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    folder = tmp_path_factory.mktemp("celery-worker")
+    media = folder / "media"
+    media.mkdir()
+    env["DOCPROC_MEDIA_ROOT"] = str(media)
     env["DOCPROC_WORKER_QUEUES"] = "cpu,gpu"
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    env.update(celery_worker_env)
     _purge_queues()
-    log = tmp_path / "worker.log"
+    log = folder / "worker.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "solo",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"],
@@ -162,6 +235,7 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         proc.kill()
         pytest.fail(f"celery worker did not start: {log.read_text()[-2000:]}")
     proc.log_path = log  # type: ignore[attr-defined]
+    proc.media_root = media  # type: ignore[attr-defined]
     yield proc
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -170,6 +244,21 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process(_module_celery_worker, transactional_db, settings):
+    """The module's real ``celery worker`` process, consuming both queues from the real Redis and
+    sharing the test database and media folder. Yields the Popen (``log_path``: its log, shared
+    by the module's tests)."""
+    proc = _module_celery_worker
+    if proc.poll() is not None:
+        pytest.fail(f"the module's celery worker died in an earlier test: {proc.log_path.read_text()[-2000:]}")
+    settings.MEDIA_ROOT = proc.media_root
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    _purge_queues()
+    yield proc
+    _purge_queues()
 
 
 def _purge_queues() -> None:
@@ -192,3 +281,4 @@ def wait_for(predicate, timeout: float = 120.0, interval: float = 0.25):
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
+
