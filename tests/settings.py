@@ -27,8 +27,11 @@ os.environ.setdefault("DOCPROC_EXTRACT_ENGINE", "rules")
 
 
 def redis_url_for_worker(url: str, worker: int) -> str:
-    """``url`` with its database number moved up by ``worker`` (redis://h:6379/3, 2 -> .../5)."""
+    """``url`` with its database number moved up by ``worker`` (redis://h:6379/3, 2 -> .../5).
+    Other schemes (a unix socket) are left as they are."""
     parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return url
     path = parts.path.strip("/")
     base = int(path) if path.isdigit() else 0
     return urlunsplit(parts._replace(path=f"/{base + worker}"))
