@@ -19,9 +19,11 @@ app.conf.update(
     accept_content=["json"],
     task_queues=(Queue("cpu"), Queue("gpu")),
     task_default_queue="cpu",
+    # The one place a task's queue is chosen; docproc/dispatch.py queues by task name only.
     task_routes={
-        "workers.tasks.document_ocr": {"queue": "gpu"},
+        "workers.tasks.document_ingest": {"queue": "cpu"},
         "workers.tasks.document_extract": {"queue": "gpu"},
+        "workers.tasks.webhook_deliver": {"queue": "cpu"},
     },
     task_acks_late=True,
     task_reject_on_worker_lost=True,

@@ -1,16 +1,60 @@
-"""The app's engines, from settings, built once per process (see pipeline.registry)."""
+"""The app's engines, from settings, built once per process (see pipeline.registry).
+
+This module is the one reader of the engine settings: it turns them into the typed options
+each engine takes, so nothing below pipeline/ knows a setting's name."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from docproc.pipeline import registry
+from docproc.pipeline.extract.options import (
+    LlamaCppOptions,
+    LlmOptions,
+    ModelFile,
+    OpenAIOptions,
+    TransformersOptions,
+)
 from docproc.pipeline.runner import Limits
 
 
-def engine_options(kind: str, name: str) -> dict[str, Any]:
+def model_file(*, model: str | None = None) -> ModelFile:
+    """The GGUF the settings name; ``model`` (a known model's name) overrides both
+    DOCPROC_LLM_MODEL and DOCPROC_LLM_GGUF, as the benchmarks' ``--model`` does."""
+    gguf = "" if model else settings.DOCPROC_LLM_GGUF
+    return ModelFile(name=model or settings.DOCPROC_LLM_MODEL, gguf=Path(gguf) if gguf else None,
+                     models_dir=Path(settings.DOCPROC_MODELS_DIR))
+
+
+def llm_options(name: str, *, model: str | None = None) -> LlmOptions:
+    """The typed options of LLM backend ``name`` from the settings (``model``: see model_file;
+    the openai backend names its model with DOCPROC_OPENAI_MODEL)."""
+    cache = settings.DOCPROC_LLM_CACHE_DIR
+    common: dict[str, Any] = {
+        "cache_dir": Path(cache) if cache else None,
+        "price_input_per_mtok": settings.DOCPROC_LLM_PRICE_INPUT_PER_MTOK,
+        "price_output_per_mtok": settings.DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK,
+        "max_tokens": settings.DOCPROC_LLM_MAX_TOKENS,
+    }
+    if name == "llamacpp":
+        return LlamaCppOptions(**common, model=model_file(model=model), context_tokens=settings.DOCPROC_LLM_CTX,
+                               threads=settings.DOCPROC_LLM_THREADS, gpu_layers=settings.DOCPROC_LLM_GPU_LAYERS)
+    if name == "transformers":
+        folder = settings.DOCPROC_HF_MODEL_DIR
+        return TransformersOptions(**common, model=model_file(model=model), model_dir=Path(folder) if folder else None,
+                                   device=settings.DOCPROC_DEVICE, threads=settings.DOCPROC_LLM_THREADS)
+    if name == "openai":
+        return OpenAIOptions(**common, base_url=settings.DOCPROC_OPENAI_BASE_URL, model=settings.DOCPROC_OPENAI_MODEL,
+                             api_key=settings.DOCPROC_OPENAI_API_KEY, timeout=settings.DOCPROC_OPENAI_TIMEOUT,
+                             retries=settings.DOCPROC_OPENAI_RETRIES)
+    return LlmOptions(**common)
+
+
+def engine_options(kind: str, name: str, *, model: str | None = None) -> dict[str, Any]:
+    """The keyword arguments engine ``name`` of ``kind`` is built with."""
     if kind == "ocr":
         opts: dict[str, Any] = {"device": settings.DOCPROC_DEVICE, "threads": settings.DOCPROC_OCR_THREADS}
         if name == "paddleocr":
@@ -25,7 +69,7 @@ def engine_options(kind: str, name: str) -> dict[str, Any]:
                         labels=settings.DOCPROC_LAYOUTPARSER_LABELS)
         return opts
     if kind == "extract" and name != "rules":
-        return {"settings": {k: getattr(settings, k) for k in dir(settings) if k.startswith("DOCPROC_")}}
+        return {"options": llm_options(name, model=model)}
     return {}
 
 

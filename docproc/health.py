@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+
+from docproc import metrics
 
 
 def healthz(request):
@@ -20,16 +23,12 @@ def readyz(request):
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        import redis
-
         redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2).ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     try:
-        from docproc.metrics import workers_seen
-
-        seen = workers_seen()
+        seen = metrics.workers_seen()
         checks["workers"] = "ok" if seen else f"error: no worker heartbeat in {settings.DOCPROC_WORKER_STALE_SECONDS}s"
     except Exception as exc:
         checks["workers"] = f"error: {type(exc).__name__}"

@@ -1,11 +1,14 @@
-"""Reads: querysets for views and the API."""
+"""Reads: querysets for views and the API, and the result document built from them."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
-from docproc.models import ApiClient, Document
+from docproc.models import ApiClient, Document, ExtractionRun
+from docproc.results import document_json, field_json, result_json
 
 
 def documents_for_client(*, client: ApiClient, status=None, doc_type=None, external_ref=None,
@@ -22,3 +25,35 @@ def documents_for_client(*, client: ApiClient, status=None, doc_type=None, exter
     if created_before and (dt := parse_datetime(created_before)):
         qs = qs.filter(created_at__lt=dt)
     return qs
+
+
+def document_runs(*, document_id) -> QuerySet[ExtractionRun]:
+    """The document's extraction runs, newest first. Runs created in the same instant are told
+    apart by id, so "the latest run" is the same row for every reader."""
+    return ExtractionRun.objects.filter(document_id=document_id).order_by("-created_at", "-id")
+
+
+def document_latest_run(*, document_id) -> QuerySet[ExtractionRun]:
+    """At most one row: the run whose fields are the document's current result. Use ``.first()``
+    for the run, or pass it as a subquery (``run__in=...``) to filter fields by it."""
+    return document_runs(document_id=document_id)[:1]
+
+
+def document_result(doc: Document) -> dict[str, Any]:
+    """The API's and the webhook's result for ``doc`` (the fields of its latest run)."""
+    run = document_latest_run(document_id=doc.pk).first()
+    fields: dict[str, dict[str, Any]] = {}
+    if run is not None:
+        for f in run.fields.all():
+            fields[f.name] = field_json(
+                value=f.value, normalized=f.normalized, confidence=f.confidence, status=f.status,
+                page=f.page, bbox=f.bbox, source=f.source_words, messages=f.messages, word_ids=f.word_ids,
+            )
+    return result_json(
+        document=document_json(id=str(doc.id), file=doc.original_name, doc_type=doc.doc_type, status=doc.status,
+                               pages=doc.page_count, error_code=doc.error_code, error_detail=doc.error_detail,
+                               external_ref=doc.external_ref),
+        fields=fields,
+        timings=run.timings if run else {},
+        engines=run.engines if run else {},
+    )

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "docproc",
     "docproc.audit",
     "reviewer",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -171,6 +172,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 
 # --- Engines ------------------------------------------------------------------------------
+# Document types: the shipped docproc/doctypes/*.yaml plus the user's own *.yaml files here,
+# loaded and checked when a process starts (a broken file stops it, naming the file and line).
+DOCPROC_DOCTYPES_DIR = Path(env("DOCPROC_DOCTYPES_DIR", str(DATA_DIR / "doctypes")))
 DOCPROC_OCR_ENGINE = env("DOCPROC_OCR_ENGINE", "rapidocr")
 DOCPROC_LAYOUT_ENGINE = env("DOCPROC_LAYOUT_ENGINE", "pdf-structure")
 DOCPROC_EXTRACT_ENGINE = env("DOCPROC_EXTRACT_ENGINE", "llamacpp")
@@ -226,6 +230,9 @@ DOCPROC_METRICS_TOKEN = env("DOCPROC_METRICS_TOKEN", "")
 # Workers write a heartbeat this often; /readyz wants one seen within DOCPROC_WORKER_STALE_SECONDS.
 DOCPROC_WORKER_HEARTBEAT_SECONDS = env_int("DOCPROC_WORKER_HEARTBEAT_SECONDS", 15)
 DOCPROC_WORKER_STALE_SECONDS = env_int("DOCPROC_WORKER_STALE_SECONDS", 90)
+# The queues this worker process consumes (scripts/run and docker-compose set it per worker);
+# a worker on "gpu" loads its models at start-up instead of on its first document.
+DOCPROC_WORKER_QUEUES = [q.strip() for q in env("DOCPROC_WORKER_QUEUES", "").split(",") if q.strip()]
 
 # --- Review -------------------------------------------------------------------------------
 DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)

@@ -20,8 +20,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from docproc import dispatch
 from docproc.audit.service import WORKER, record
-from docproc.models import Document, WebhookAttempt, WebhookDelivery
+from docproc.lifecycle import document_transition
+from docproc.models import Document, DocumentStatus, WebhookAttempt, WebhookDelivery
+from docproc.selectors import document_result
 
 
 class UnsafeWebhookUrl(ValueError):
@@ -58,9 +61,15 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def delivery_create(*, document_id, event: str) -> WebhookDelivery | None:
-    from docproc.services import document_result
+def webhook_enqueue(document_id, *, event: str) -> None:
+    """Record a delivery of ``event`` for the document's client (if it has a webhook URL) and
+    queue its first attempt; a broker that is down leaves it to the retry job."""
+    delivery = delivery_create(document_id=document_id, event=event)
+    if delivery is not None:
+        dispatch.webhook_deliver_enqueue(delivery.id)
 
+
+def delivery_create(*, document_id, event: str) -> WebhookDelivery | None:
     doc = Document.objects.select_related("client").filter(pk=document_id).first()
     if doc is None or doc.client is None or not doc.client.webhook_url:
         return None
@@ -136,12 +145,9 @@ def delivery_attempt(*, delivery_id) -> str:
 
 
 def _mark_delivered(document_id) -> None:
-    from docproc.models import DocumentStatus as S
-    from docproc.services import document_transition
-
     doc = Document.objects.select_for_update().get(pk=document_id)
-    if doc.status in (S.AUTO_ACCEPTED, S.REVIEWED):
-        document_transition(doc, S.DELIVERED, actor=WORKER)
+    if doc.status in (DocumentStatus.AUTO_ACCEPTED, DocumentStatus.REVIEWED):
+        document_transition(doc, DocumentStatus.DELIVERED, actor=WORKER)
 
 
 def deliveries_due() -> list[str]:

@@ -3,24 +3,27 @@ caller's permission and lock, and records its audit event in the same transactio
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from docproc.audit.service import Actor, record
-from docproc.doctypes import DocType, UnknownDocType, get_doctype
+from docproc.doctypes import UnknownDocType, get_doctype
+from docproc.lifecycle import document_transition
 from docproc.models import Document, DocumentStatus, Field, FieldStatus
 from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
+from docproc.selectors import document_latest_run
+from docproc.webhooks import webhook_enqueue
 
 from . import roles
-from .models import NO_DEADLINE, CorrectionReason, FieldCorrection, RejectReason, ReviewTask, ThresholdSetting
+from .models import CorrectionReason, FieldCorrection, RejectReason, ReviewTask, ThresholdSetting
+from .queue import thresholds_for
 
 
 class ReviewError(Exception):
@@ -32,8 +35,6 @@ class ReviewError(Exception):
 
 
 def queue_order():
-    from django.db.models import F
-
     return (F("due_at").asc(), F("priority").desc(), F("received_at").asc(), F("id").asc())
 
 
@@ -57,19 +58,6 @@ def _actor(user) -> Actor:
 def _audit(user, action: str, task_or_doc_id, payload: dict[str, Any] | None = None) -> None:
     record(actor=_actor(user), action=action, object_type="document", object_id=task_or_doc_id,
            document_id=task_or_doc_id, payload=payload or {})
-
-
-# --- opening tasks -----------------------------------------------------------------------------
-
-def review_task_open(*, document: Document) -> ReviewTask:
-    """The document's review task, created when it enters review (idempotent)."""
-    task, _ = ReviewTask.objects.get_or_create(
-        document=document,
-        defaults={"doc_type": document.doc_type, "client_id": document.client_id, "priority": document.priority,
-                  "sla_deadline": document.sla_deadline, "due_at": document.sla_deadline or NO_DEADLINE,
-                  "received_at": document.created_at},
-    )
-    return task
 
 
 # --- claiming ----------------------------------------------------------------------------------
@@ -231,22 +219,6 @@ def review_task_postpone(*, task: ReviewTask, user, note: str = "") -> None:
 
 # --- fields ------------------------------------------------------------------------------------
 
-def thresholds_for(doc_type: str) -> dict[str, float]:
-    """Supervisor overrides of the schema's review thresholds for ``doc_type``."""
-    return dict(ThresholdSetting.objects.filter(doc_type=doc_type).values_list("field_name", "threshold"))
-
-
-def doctype_with_thresholds(doctype: DocType) -> DocType:
-    """``doctype`` with its fields' review thresholds replaced by the supervisors' settings, so
-    routing (auto-accept or review) follows them for every document extracted afterwards."""
-    overrides = thresholds_for(doctype.name)
-    if not overrides:
-        return doctype
-    fields = tuple(dataclasses.replace(f, review_threshold=overrides[f.name]) if f.name in overrides else f
-                   for f in doctype.fields)
-    return dataclasses.replace(doctype, fields=fields)
-
-
 def parse_value(raw: str, *, like: Any) -> Any:
     """A reviewer's text as a field value: JSON for table fields, trimmed text otherwise."""
     if isinstance(like, (list, dict)):
@@ -344,7 +316,7 @@ def _revalidate(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
         spec = get_doctype(doc_type).field(name)
     except (UnknownDocType, KeyError):
         return value, []
-    normalized, messages = normalize_field(spec, value, day_first=doc_type == "receipt")
+    normalized, messages = normalize_field(spec, value, day_first=get_doctype(doc_type).day_first)
     return jsonable(normalized), list(messages)
 
 
@@ -358,17 +330,11 @@ def fields_accept_confident(*, document_id, user) -> list[str]:
         overrides = thresholds_for(task.document.doc_type)
         accepted = []
         for field in Field.objects.select_for_update().filter(document_id=task.document_id, status=FieldStatus.NEEDS_REVIEW,
-                                                              run=_latest_run_id(task.document_id)):
+                                                              run__in=document_latest_run(document_id=task.document_id)):
             if field.confidence >= overrides.get(field.name, field.threshold):
                 _accept(field, task, user, now, bulk=True)
                 accepted.append(field.name)
     return accepted
-
-
-def _latest_run_id(document_id):
-    from docproc.models import ExtractionRun
-
-    return ExtractionRun.objects.filter(document_id=document_id).order_by("-created_at", "-id").values("id")[:1]
 
 
 # --- finishing ---------------------------------------------------------------------------------
@@ -382,32 +348,28 @@ def _close(task: ReviewTask, user, outcome: str, now, **extra: Any) -> None:
 def document_review_submit(*, document_id, user) -> Document:
     """Finish the review: every field needing a person must be accepted or corrected. The
     document becomes ``reviewed`` and the upstream webhook is queued after commit."""
-    from docproc import services
-
     _require(user, roles.REVIEW)
     now = timezone.now()
     with transaction.atomic():
         task = _lock_held(_task_id(document_id), user, now)
         doc = Document.objects.select_for_update().get(pk=task.document_id)
-        pending = list(Field.objects.filter(document=doc, status=FieldStatus.NEEDS_REVIEW, run=_latest_run_id(doc.pk))
+        pending = list(Field.objects.filter(document=doc, status=FieldStatus.NEEDS_REVIEW, run__in=document_latest_run(document_id=doc.pk))
                        .values_list("name", flat=True))
         if pending:
             raise ReviewError("fields_pending", "Accept or correct every field first: " + ", ".join(pending), 400)
         counts = dict.fromkeys(("accepted", "corrected"), 0)
         for row in FieldCorrection.objects.filter(document=doc).values("action", "field_id").distinct():
             counts[row["action"]] = counts.get(row["action"], 0) + 1
-        services.document_transition(doc, DocumentStatus.REVIEWED, actor=_actor(user), reason="review submitted")
+        document_transition(doc, DocumentStatus.REVIEWED, actor=_actor(user), reason="review submitted")
         _close(task, user, ReviewTask.Outcome.REVIEWED, now)
         _audit(user, "document.reviewed", doc.pk, {"fields_corrected": counts["corrected"],
                                                    "fields_accepted": counts["accepted"]})
-        transaction.on_commit(lambda: services.webhook_enqueue(doc.pk, event="document.completed"))
+        transaction.on_commit(lambda: webhook_enqueue(doc.pk, event="document.completed"))
     return doc
 
 
 def document_reject(*, document_id, user, reason: str, note: str = "") -> Document:
     """Reject the whole document with a reason code; the webhook tells the upstream system."""
-    from docproc import services
-
     _require(user, roles.REVIEW)
     if reason not in RejectReason.values:
         raise ReviewError("reason_required", "Choose why the document is rejected.", 400)
@@ -417,11 +379,11 @@ def document_reject(*, document_id, user, reason: str, note: str = "") -> Docume
     with transaction.atomic():
         task = _lock_held(_task_id(document_id), user, now)
         doc = Document.objects.select_for_update().get(pk=task.document_id)
-        services.document_transition(doc, DocumentStatus.REJECTED, actor=_actor(user), reason=reason,
-                                     error_code=f"rejected_{reason}", error_detail=note[:2000])
+        document_transition(doc, DocumentStatus.REJECTED, actor=_actor(user), reason=reason,
+                            error_code=f"rejected_{reason}", error_detail=note[:2000])
         _close(task, user, ReviewTask.Outcome.REJECTED, now, reject_reason=reason, reject_note=note[:2000])
         _audit(user, "document.rejected", doc.pk, {"reason": reason, "note": note[:2000]})
-        transaction.on_commit(lambda: services.webhook_enqueue(doc.pk, event="document.rejected"))
+        transaction.on_commit(lambda: webhook_enqueue(doc.pk, event="document.rejected"))
     return doc
 
 

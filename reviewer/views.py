@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from docproc.audit.models import AuditEvent
 from docproc.doctypes import DOC_TYPES
-from docproc.models import ApiClient, Document, DocumentStatus, ExtractionRun, Field, FieldStatus, Page
+from docproc.models import ApiClient, Document, DocumentStatus, Field, FieldStatus, Page
+from docproc.selectors import document_latest_run, document_runs
 
 from . import roles, selectors, services
 from .charts import bar_chart
@@ -106,8 +107,8 @@ def claim(request: HttpRequest, document_id) -> HttpResponse:
 # --- review screen ------------------------------------------------------------------------------
 
 def _latest_fields(document_id) -> list[Field]:
-    run_id = ExtractionRun.objects.filter(document_id=document_id).order_by("-created_at", "-id").values("id")[:1]
-    return list(Field.objects.filter(document_id=document_id, run=run_id).order_by("position"))
+    run = document_latest_run(document_id=document_id)
+    return list(Field.objects.filter(document_id=document_id, run__in=run).order_by("position"))
 
 
 def _field_view(f: Field, thresholds: dict[str, float]) -> dict[str, Any]:
@@ -286,7 +287,7 @@ def document(request: HttpRequest, document_id) -> HttpResponse:
     doc = get_object_or_404(Document.objects.select_related("client"), pk=document_id)
     task = ReviewTask.objects.select_related("assignee", "closed_by").filter(document=doc).first()
     events = list(AuditEvent.objects.filter(document_id=doc.pk).order_by("seq")[:500])
-    runs = list(ExtractionRun.objects.filter(document=doc).order_by("-created_at"))
+    runs = list(document_runs(document_id=doc.pk))
     thresholds = services.thresholds_for(doc.doc_type)
     fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
     history = list(FieldCorrection.objects.filter(document=doc).select_related("user").order_by("at", "id"))

@@ -6,9 +6,10 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from docproc import services, webhooks
+from docproc import dispatch, engines, services, webhooks
 from workers import observability  # noqa: F401  (heartbeat and log context signals)
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,7 @@ RETRY_ON = (OperationalError, InterfaceError, ConnectionError)
 @worker_process_init.connect
 def _load_engines(**_: object) -> None:
     """Load the configured models once per worker process, not per task."""
-    import os
-
-    from docproc import engines
-
-    queues = os.environ.get("DOCPROC_WORKER_QUEUES", "")
-    if "gpu" in queues:
+    if "gpu" in settings.DOCPROC_WORKER_QUEUES:
         for getter in (engines.get_ocr, engines.get_layout, engines.get_extractor):
             try:
                 getter()
@@ -36,7 +32,7 @@ def _load_engines(**_: object) -> None:
              retry_backoff=True, max_retries=5)
 def document_ingest(self, document_id: str) -> None:
     if services.document_ingest(document_id=document_id):
-        document_extract.apply_async(args=[document_id], queue="gpu")
+        dispatch.document_extract_enqueue(document_id)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
@@ -61,7 +57,7 @@ def webhook_deliver(self, delivery_id: str) -> None:
 def webhook_retry_due() -> int:
     due = webhooks.deliveries_due()
     for delivery_id in due:
-        webhook_deliver.delay(delivery_id)
+        dispatch.webhook_deliver_enqueue(delivery_id, quiet=False)
     return len(due)
 
 
@@ -73,6 +69,4 @@ def sweep_stuck_documents() -> int:
 @shared_task
 def purge_expired_documents() -> int:
     """Retention: purge documents older than their client's retention_days (beat, hourly)."""
-    from docproc.audit.retention import documents_purge_expired
-
-    return len(documents_purge_expired())
+    return len(services.documents_purge_expired())

@@ -8,8 +8,14 @@ from docproc.models import Document
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
-    doc_type = serializers.ChoiceField(choices=sorted(DOC_TYPES))
+    doc_type = serializers.ChoiceField(choices=())
     external_ref = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The registry's types, read when the serializer is made: a module constant would miss
+        # the types of DOCPROC_DOCTYPES_DIR loaded when Django started.
+        self.fields["doc_type"].choices = sorted(DOC_TYPES)
 
 
 class DocumentSerializer(serializers.ModelSerializer):

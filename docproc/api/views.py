@@ -90,7 +90,7 @@ class DocumentResult(APIView):
             if doc.status in ("failed", "rejected"):
                 return Response({"code": f"document_{doc.status}", "detail": doc.error_detail or f"The document was {doc.status}.",
                                  "error": {"code": doc.error_code, "detail": doc.error_detail},
-                                 "document": services.document_result(doc)["document"]}, status=409)
+                                 "document": selectors.document_result(doc)["document"]}, status=409)
             return Response({"code": "not_ready", "detail": f"The document is {doc.status}" + (f" ({doc.stage})" if doc.stage else "") + ".",
                              "status": doc.status, "stage": doc.stage}, status=409)
-        return Response(services.document_result(doc))
+        return Response(selectors.document_result(doc))

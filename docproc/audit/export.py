@@ -361,11 +361,3 @@ def export_to_file(path: Path, flt: AuditFilter, fmt: str, *, mask: bool, export
     data = manifest(tally, flt=flt, fmt=fmt, mask=mask, file_name=path.name, exported_by=exported_by)
     manifest_path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return data
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -2,7 +2,7 @@
 
 The ORM refuses update and delete; on PostgreSQL triggers (migration 0002) refuse UPDATE,
 DELETE and TRUNCATE too, except the one audited retention path that replaces a payload with a
-purge marker (docproc/audit/retention.py).
+purge marker (docproc/audit/purge.py).
 """
 
 from __future__ import annotations

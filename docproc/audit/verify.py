@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from docproc.pipeline.files import sha256_file
+
 from .chain import GENESIS, PURGE_KEY, ChainReport, Problem, is_purged, parse_export_lines, verify_events
-from .export import csv_event, iter_events, manifest_path, sha256_file
+from .export import csv_event, iter_events, manifest_path
 from .models import AuditEvent
 
 

@@ -132,7 +132,7 @@ def run_bench(dataset_dir: Path, *, extractor: Extractor, ocr: Callable[[], Any]
         if path.suffix.lower() == ".pdf" and all(p.source == "text-layer" for p in result.pages):
             report.text_layer_seconds += result.timings.get("text_layer", 0.0)
             report.bare_pdfplumber_seconds += _bare_pdfplumber(path)
-        day_first = doctype.name == "receipt"
+        day_first = doctype.day_first
         by_name = {f.name: f for f in result.fields}
         for name, truth in entry["fields"].items():
             if name not in doctype.field_names:

@@ -21,8 +21,8 @@ def field_signals(candidate: Candidate, grounding: Grounding, document: Document
     """The evidence about one field, each in [0, 1]: ``model`` (the extractor's belief: for an
     LLM the geometric mean of its value's token probabilities), ``grounding``, ``ocr`` (the
     weakest word), ``valid``; when known, ``model_min`` (the least likely token), ``check``
-    (a field-specific check, see ``validate.field_check``), ``plausible`` (no word of a text
-    value looks like an OCR slip, see ``validate.text_plausibility``) and ``snapped`` (the
+    (a field-specific check, see ``evidence.field_check``), ``plausible`` (no word of a text
+    value looks like an OCR slip, see ``evidence.text_plausibility``) and ``snapped`` (the
     value was replaced by the printed line it was read from)."""
     by_id = {w.id: w for w in document.words()}
     ocr = [by_id[i].confidence for i in grounding.word_ids if i in by_id]

@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import Any
+
+from docproc.doctypes import FieldSpec, Vocabulary
 
 from .types import BBox, Candidate, DocumentText, Word, union_bbox
 from .validate import fold_accents
+from .visual_lines import reline
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +93,46 @@ def _search(target: str, document: DocumentText) -> Grounding:
 
 POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 LineKey = tuple[int, int, int]  # (page, block, line)
-# Words that end a company's legal name, and those that may also close a trading name.
-LEGAL_SUFFIXES = {"sdn", "bhd", "berhad", "enterprise", "trading", "ltd", "limited", "plc", "s/b", "inc", "llc", "gmbh"}
-SUFFIXES = LEGAL_SUFFIXES | {"co", "m", "restaurant", "company", "cafe", "&", "corp", "corporation", "store", "stores"}
 REG_NUMBER = re.compile(r"^\(?[A-Z]{0,3}\d{4,}-?[A-Z]?\)?$", re.IGNORECASE)
 # A registration number printed after a company's name, even run into it: "BHD'(126926-H)",
 # "Sdn Bhd(82256-V)", "SDN BHD (139386 X)".
 TRAILING_REG_NUMBER = re.compile(r"\s*['`]?\s*\((?=[^()]*\d{4})[A-Z0-9 .:/-]{4,}\)$", re.IGNORECASE)
 LEADING_REG_NUMBER = re.compile(r"^\(?[A-Z]{0,3}\d{4,}-[A-Z]\)?$", re.IGNORECASE)
-CONTACT_WORD = re.compile(r"^(?:tel|phone|telephone|fax|gst|email|e-mail|h/p|hp)\b", re.IGNORECASE)
-# States, federal territories and the country of Malaysian addresses (the receipts this type
-# was measured on); other countries' regions only miss this one continuation rule.
-REGION_WORDS = {"selangor", "johor", "kedah", "kelantan", "melaka", "malacca", "pahang", "perak", "perlis", "penang",
-                "pulau", "pinang", "sabah", "sarawak", "terengganu", "negeri", "sembilan", "kuala", "lumpur", "putrajaya",
-                "labuan", "wilayah", "persekutuan", "darul", "ehsan", "takzim", "ridzuan", "makmur", "naim", "aman",
-                "khusus", "d", "e", "malaysia", "bahru"}
-# Words of a receipt's header lines that are neither a name nor an address.
-_HEADER_WORDS = ("tel", "fax", "gst", "reg", "no", "invoice", "receipt", "date", "cashier", "phone")
-NOT_A_NAME = re.compile(rf"\b(?:{'|'.join(_HEADER_WORDS)})\b", re.IGNORECASE)
-STOP_WORDS = re.compile(rf"\b(?:{'|'.join((*_HEADER_WORDS, 'sdn', 'bhd'))})\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A document type's vocabulary, ready to match (see ``docproc.doctypes.Vocabulary``)."""
+
+    legal_suffixes: frozenset[str]
+    suffixes: frozenset[str]
+    regions: frozenset[str]
+    not_a_name: re.Pattern[str]
+    stop_words: re.Pattern[str]
+    contact_word: re.Pattern[str]
+
+
+def _any_word(words: tuple[str, ...], *, at_start: bool = False) -> re.Pattern[str]:
+    if not words:
+        return re.compile(r"(?!)")  # matches nothing
+    alternatives = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"^(?:{alternatives})\b" if at_start else rf"\b(?:{alternatives})\b", re.IGNORECASE)
+
+
+DEFAULT_VOCABULARY = Vocabulary()
+
+
+@lru_cache(maxsize=64)
+def _compiled(words: Vocabulary) -> _Words:
+    legal = frozenset(words.legal_suffixes)
+    return _Words(
+        legal_suffixes=legal,
+        suffixes=legal | frozenset(words.name_suffixes),
+        regions=frozenset(words.regions),
+        not_a_name=_any_word(words.header_words),
+        stop_words=_any_word((*words.header_words, *words.stop_words)),
+        contact_word=_any_word(words.contact_words, at_start=True),
+    )
 
 
 def _lines_of(document: DocumentText) -> tuple[dict[str, LineKey], dict[LineKey, list[Word]], list[LineKey]]:
@@ -147,14 +172,17 @@ def _extend_down(words: list[Word], line_of: dict[str, LineKey], lines: dict[Lin
     return added
 
 
-def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> Candidate:
+def snap_candidate(candidate: Candidate, spec: FieldSpec, document: DocumentText, *,
+                   vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> Candidate:
     """The candidate tied to the printed words that best match it.
 
     Small models shorten, re-space or slightly misspell what they copy. For free-text fields
     without a printed label (a receipt's company or address) the value becomes the whole OCR
     line(s) it was read from, when it covers most of each line; an address that stops just
     before its postcode line is extended to it. Other fields keep the model's value and only
-    gain the word ids. ``extra`` records what was done (``snap``) and the original value.
+    gain the word ids. ``vocabulary`` is the document type's (legal suffixes, regions,
+    header words) that names and addresses are continued or cut by. ``extra`` records what was
+    done (``snap``) and the original value.
     """
     if candidate.value is None or isinstance(candidate.value, list):
         return candidate
@@ -168,16 +196,16 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         return replace(candidate, extra={**extra, "snap": "none"})
     if spec.type not in ("text", "name", "address") or spec.labels:
         return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
-    if spec.name in ("company", "issuer") and REG_NUMBER.match(str(candidate.value).strip().replace(" ", "")):
+    top = spec.position == "top"
+    if top and REG_NUMBER.match(str(candidate.value).strip().replace(" ", "")):
         # A registration number is not a name: snapping it to its line ("Company No: ...")
         # would make it look like one.
         return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
-    from .visual_lines import reline
-
+    v = _compiled(vocabulary)
     line_of, lines, order = _lines_of(reline(document))
     matched = set(found.word_ids)
     # A company name is a line of its own: a model that copies part of it gets the whole line.
-    whole_line_share = 0.25 if spec.name in ("company", "issuer") else 0.5
+    whole_line_share = 0.25 if top else 0.5
     touched = list(dict.fromkeys(line_of[i] for i in found.word_ids))
     words: list[Word] = []
     whole = 0
@@ -202,15 +230,15 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
                     words.extend(lines[order[last + k]])
                 extended = step
                 break
-    if spec.name in ("company", "issuer") and words:
+    if top and words:
         # "POPULAR BOOK" / "CO. (M) SDN BHD": a line of legal suffixes continues the line above;
         # a registration number in brackets after the name is not part of it.
         first = order.index(line_of[words[0].id])
         head = _name_tokens(lines[order[first]])
-        if first > 0 and order[first - 1][0] == order[first][0] and sum(t in SUFFIXES and t != "&" for t in head) * 2 > len(head):
+        if first > 0 and order[first - 1][0] == order[first][0] and sum(t in v.suffixes and t != "&" for t in head) * 2 > len(head):
             above = lines[order[first - 1]]
             text = " ".join(w.text for w in above)
-            if len(above) <= 6 and not any(ch.isdigit() for ch in text) and not STOP_WORDS.search(text):
+            if len(above) <= 6 and not any(ch.isdigit() for ch in text) and not v.stop_words.search(text):
                 words = list(above) + words
                 extended += 1
         # "AIK HUAT HARDWARE" / "ENTERPRISE (SETIA" / "ALAM) SDN BHD": short lines of legal
@@ -219,7 +247,7 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
             tokens = _name_tokens(below)
             so_far = " ".join(w.text for w in words)
             open_bracket = so_far.count("(") > so_far.count(")")
-            return not NOT_A_NAME.search(text) and (open_bracket or any(t in LEGAL_SUFFIXES for t in tokens))
+            return not v.not_a_name.search(text) and (open_bracket or any(t in v.legal_suffixes for t in tokens))
 
         extended += _extend_down(words, line_of, lines, order, continues_name)
         while len(words) > 1 and REG_NUMBER.match(words[-1].text):
@@ -228,8 +256,8 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         # "40170 SHAH ALAM," goes on to its state on the next line: a trailing comma continues.
         # A line that names only the state or country ("SELANGOR DARUL EHSAN") continues it too.
         def continues_address(below: list[Word], text: str) -> bool:
-            region = all(t in REGION_WORDS for t in re.split(r"[\s,.]+", text.lower()) if t)
-            return (words[-1].text.endswith(",") or region) and not STOP_WORDS.search(text)
+            region = all(t in v.regions for t in re.split(r"[\s,.]+", text.lower()) if t)
+            return (words[-1].text.endswith(",") or region) and not v.stop_words.search(text)
 
         extended += _extend_down(words, line_of, lines, order, continues_address)
     if spec.type == "address":
@@ -237,11 +265,11 @@ def snap_candidate(candidate: Candidate, spec: Any, document: DocumentText) -> C
         while len(words) > 1 and LEADING_REG_NUMBER.match(words[0].text):
             words.pop(0)
         for i, w in enumerate(words[1:], start=1):
-            if CONTACT_WORD.match(w.text) and i >= 2:
+            if v.contact_word.match(w.text) and i >= 2:
                 words = words[:i]
                 break
     value = " ".join(w.text for w in words)
-    if spec.name in ("company", "issuer"):
+    if top:
         value = TRAILING_REG_NUMBER.sub("", value) or value
     model_value = str(candidate.value).strip()
     if re.sub(r"\s+", "", model_value) == re.sub(r"\s+", "", value):

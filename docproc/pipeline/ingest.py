@@ -6,9 +6,9 @@ and a text file named ``.pdf`` is refused.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from .files import sha256_file
 from .types import IngestedFile, PipelineError
 
 PDF_MAGIC = b"%PDF-"
@@ -46,14 +46,6 @@ def unsupported_detail(head: bytes) -> str:
         return ("HEIC/HEIF photos are not supported; convert the photo to JPEG or PNG "
                 "(most phones can export JPEG) and upload it again.")
     return "The file is not a PDF, PNG, JPEG or TIFF (its content was checked, not its name)."
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ingest_file(path: Path, *, max_pages: int, max_image_pixels: int) -> IngestedFile:

@@ -17,6 +17,7 @@ from docproc.doctypes import DocType
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
+from .evidence import field_check, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
 from .extract.template import merge_template, template_fields
@@ -39,7 +40,7 @@ from .types import (
     PageLayout,
     PageWords,
 )
-from .validate import cross_check, field_check, normalize_field, text_plausibility
+from .validate import cross_check, normalize_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +133,9 @@ def read_page(
     with timings.stage("render"):
         image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
     with timings.stage("preprocess"):
-        image = prepare_page(image, target_char_height=getattr(engine, "target_char_height", None),
-                             scorer=getattr(engine, "upright_score", None), orienter=getattr(engine, "orientation", None))
+        caps = engine.capabilities
+        image = prepare_page(image, target_char_height=caps.target_char_height, scorer=caps.upright_score,
+                             orienter=caps.orientation)
     if on_image is not None:
         on_image(image)
     if on_stage:
@@ -168,11 +170,11 @@ def layout_page(
         if hit is not None:
             result = codec.page_layout_from_dict(hit)
         else:
-            analyse_pdf = getattr(engine, "analyse_pdf", None)
+            analyse_pdf = engine.capabilities.analyse_pdf
             if words.source == "text-layer" and analyse_pdf is not None:
                 result = analyse_pdf(path, words)
             else:
-                if image is None and getattr(engine, "needs_image", True):
+                if image is None:
                     image = page_image(path, ingested.content_type, words.page, dpi=limits.ocr_dpi,
                                        max_image_pixels=limits.max_image_pixels)
                 result = engine.analyse(image, words)
@@ -199,7 +201,7 @@ def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor
             engine=fallback.engine,
             engine_version=fallback.engine_version,
             fallback_reason=f"{extractor.name}: {exc.code}: {exc.detail}",
-            calls=getattr(exc, "calls", ()),
+            calls=exc.calls,
         )
     return merge_template(document, doctype, output, text_layers=text_layers)
 
@@ -208,7 +210,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                   calibration: Calibration | None = None) -> tuple[FieldResult, ...]:
     """Normalise, validate, ground, score and route each candidate. With a ``calibration``
     the confidence is its probability that the value is right; else the uncalibrated combination."""
-    day_first = doctype.name == "receipt"
+    day_first = doctype.day_first
     by_name = {c.name: c for c in extraction.candidates}
     normalized: dict[str, Any] = {}
     messages: dict[str, tuple[str, ...]] = {}

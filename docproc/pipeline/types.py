@@ -28,6 +28,9 @@ class PipelineError(Exception):
         self.detail = detail
         if code is not None:
             self.code = code
+        # The model calls made before the error (an extractor fills this in), so that a fallback
+        # still records what the failed backend cost.
+        self.calls: tuple[dict[str, Any], ...] = ()
 
 
 class MissingModel(PipelineError):

@@ -1,4 +1,6 @@
-"""Normalisation (dates to ISO, amounts to decimals, ...) and validators by name.
+"""Pure value normalisers (dates to ISO, amounts to decimals, ...), validators by name and the
+cross-field checks over normalised values. Nothing here reads the document: the evidence a
+document gives about a value is in ``evidence``.
 
 An invalid value is never dropped: it is kept as printed, its normalised value is None and a
 message says why, so the field goes to review.
@@ -13,7 +15,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from docproc.doctypes import DocType, FieldSpec
+from docproc.doctypes import DocType, FieldSpec, ItemsSum, NotAfter
 
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
@@ -138,6 +140,20 @@ def normalize_email(text: str) -> str | None:
     return t.lower() if _EMAIL.match(t) else None
 
 
+_TICKED = {"x", "[x]", "(x)", "☒", "☑", "✓", "✔", "yes", "y", "true", "1", "on", "checked"}
+_UNTICKED = {"☐", "[ ]", "()", "no", "n", "false", "0", "off", "unchecked"}
+
+
+def normalize_checkbox(text: str) -> bool | None:
+    """True for a printed tick or yes, False for an empty box or no, None for anything else."""
+    t = re.sub(r"\s+", " ", text.strip().lower())
+    if t in _TICKED:
+        return True
+    if t in _UNTICKED:
+        return False
+    return None
+
+
 def normalize_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -227,6 +243,10 @@ def normalize_field(spec: FieldSpec, value: Any, *, day_first: bool) -> tuple[An
         normalized = normalize_currency(text)
         if normalized is None:
             messages.append("invalid: not a currency")
+    elif spec.type == "checkbox":
+        normalized = normalize_checkbox(text)
+        if normalized is None:
+            messages.append("invalid: not a ticked or empty box")
     else:
         normalized = normalize_text(text)
     for name in spec.validators:
@@ -252,152 +272,35 @@ def _normalize_items(spec: FieldSpec, items: Any, *, day_first: bool) -> tuple[A
 
 
 def cross_check(doctype: DocType, normalized: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Messages per field from the document type's cross-field checks."""
+    """Messages per field from the document type's cross-field checks (``checks`` in its YAML)."""
     found: dict[str, tuple[str, ...]] = {}
-    if "line_items_sum_to_amount_claimed" in doctype.cross_checks:
-        items, total = normalized.get("line_items"), normalized.get("amount_claimed")
-        if items and total is not None:
-            try:
-                summed = sum((Decimal(i["amount"]) for i in items if i.get("amount")), Decimal("0"))
-            except (InvalidOperation, TypeError):
-                summed = None
-            if summed is not None and summed != Decimal(str(total)):
-                msg = f"cross-check: line items add up to {summed}, not {total}"
-                found["line_items"] = (msg,)
-                found["amount_claimed"] = (msg,)
+    for check in doctype.checks:
+        if isinstance(check, ItemsSum):
+            messages = _items_sum(check, normalized)
+        else:
+            messages = _not_after(check, normalized)
+        for name, msg in messages.items():
+            found[name] = (*found.get(name, ()), msg)
     return found
 
 
-# --- field-specific checks -----------------------------------------------------------------
-# Evidence about a value that is not a validity rule: a receipt's total that is not on its
-# TOTAL line may still be right, so these feed the confidence (signal "check") and never
-# invalidate the value.
-
-_ZIP_OR_POSTCODE = re.compile(r"\b\d{5}(?:-\d{4})?\b")
-_NOT_TOTAL = re.compile(r"sub\s*-?\s*total|total\s*(?:qty|quantity|items?|gst|tax|sr|zr|discount|savings?|\d+%\s*supplies)|"
-                        r"excl|before|incl\.?\s*gst\s*\d", re.IGNORECASE)
-
-
-def _document_lines(document: Any) -> list[str]:
-    from .visual_lines import reline
-
-    lines: list[str] = []
-    for page in reline(document).pages:
-        grouped: dict[tuple[int, int], list[Any]] = {}
-        for w in page.words:
-            grouped.setdefault((w.block, w.line), []).append(w)
-        lines.extend(" ".join(w.text for w in sorted(ws, key=lambda w: w.bbox[0])) for _, ws in sorted(grouped.items()))
-    return lines
+def _items_sum(check: ItemsSum, normalized: dict[str, Any]) -> dict[str, str]:
+    items, total = normalized.get(check.items), normalized.get(check.total)
+    if not items or total is None:
+        return {}
+    try:
+        summed = sum((Decimal(i[check.item]) for i in items if i.get(check.item)), Decimal("0"))
+    except (InvalidOperation, TypeError):
+        return {}
+    if summed == Decimal(str(total)):
+        return {}
+    msg = f"cross-check: {check.items.replace('_', ' ')} add up to {summed}, not {total}"
+    return {check.items: msg, check.total: msg}
 
 
-def labelled_amounts(document: Any, labels: tuple[str, ...]) -> list[Decimal]:
-    """Amounts printed on the lines that carry one of ``labels`` (in reading order), and on the
-    line just below a label printed alone; 'sub total', 'total qty' and similar are skipped."""
-    lines = _document_lines(document)
-    words = {w.lower() for label in labels for w in label.split()}
-    found: list[Decimal] = []
-    for i, line in enumerate(lines):
-        low = line.lower()
-        if not any(re.search(rf"\b{re.escape(w)}\b", low) for w in words) or _NOT_TOTAL.search(low):
-            continue
-        amounts = [a for t in re.findall(r"-?\d[\d,.]*\.\d{2}\b", line) if (a := normalize_amount(t)) is not None]
-        if not amounts and i + 1 < len(lines):
-            amounts = [a for t in re.findall(r"-?\d[\d,.]*\.\d{2}\b", lines[i + 1]) if (a := normalize_amount(t)) is not None]
-        found.extend(amounts)
-    return found
-
-
-def field_check(doctype: DocType, spec: FieldSpec, value: Any, normalized: Any, document: Any) -> float | None:
-    """1.0 when a field-specific check supports the value, 0.0 when it does not, None when no
-    check applies: the amount is on a labelled total line, an address has a postcode, a
-    company is one of the first lines of the first page."""
-    if value is None or isinstance(value, list) or document is None:
-        return None
-    text = str(value)
-    if spec.type == "amount" and spec.labels:
-        # The total is printed on a total line; when several are (before and after rounding,
-        # tax included or not), the largest is the one paid.
-        amounts = [abs(a) for a in labelled_amounts(document, spec.labels)]
-        if not amounts or normalized is None or abs(normalized) not in amounts:
-            return 0.0
-        return 1.0 if abs(normalized) == max(amounts) else 0.5
-    if spec.type == "date":
-        # A date is supported when it is printed by its label, or, on a document that does not
-        # print the label at all, when it is the only date printed; one of several unlabelled
-        # dates is a guess between them. Where the label is printed, a date found elsewhere (a
-        # note, a planted instruction) is not supported.
-        found = document_dates(document, day_first=doctype.name == "receipt")
-        if normalized is None or normalized not in found:
-            return 0.0
-        if spec.labels and _near_label(document, spec.labels, text):
-            return 1.0
-        if not (spec.labels and _label_printed(document, spec.labels)) and len(set(found)) == 1:
-            return 1.0
-        return 0.5
-    if spec.labels:
-        # Provenance: a labelled field's value is printed on its label's line or just below it.
-        # A value copied from elsewhere (a note, an instruction planted in the document) is not.
-        return 1.0 if _near_label(document, spec.labels, text) else 0.0
-    if spec.type == "address" and not spec.labels:
-        return 1.0 if _ZIP_OR_POSTCODE.search(text) else 0.0
-    if spec.name in ("company", "issuer") and not spec.labels:
-        head = " ".join(_document_lines(document)[:6]).lower()
-        letters = sum(ch.isalpha() for ch in text)
-        return 1.0 if text.lower() in head and letters >= 0.5 * len(text.replace(" ", "")) else 0.0
-    return None
-
-
-_DATE_TEXT = re.compile(
-    r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b"
-    r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b"
-    r"|\b\d{1,2}[- ]?[A-Za-z]{3,9}[-., ]{0,2}\d{2,4}\b"
-    r"|\b[A-Za-z]{3,9}\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b")
-
-
-def document_dates(document: Any, *, day_first: bool) -> list[str]:
-    """Every real date printed in the document (ISO, in reading order, repeats kept)."""
-    found: list[str] = []
-    for line in _document_lines(document):
-        for match in _DATE_TEXT.finditer(line):
-            if (iso := normalize_date(match.group(0), day_first=day_first)) is not None:
-                found.append(iso)
-    return found
-
-
-# Tokens that OCR got wrong more often than they are printed so: a capital inside a lowercase
-# word ("WorId"), a digit inside a word ("SELAN6OR", "5ELANGOR"), letters run together.
-_SUSPECT_TOKEN = re.compile(r"[a-z][A-Z]|[A-Za-z]{2,}[0-9][A-Za-z]{2,}|^[0-9][A-Za-z]{4,}$|[A-Za-z]{17,}")
-
-
-def text_plausibility(value: Any) -> float | None:
-    """1.0 when every word of a text value looks like printed text, 0.0 when one looks like an
-    OCR slip; None for values that are not text."""
-    if value is None or isinstance(value, list):
-        return None
-    tokens = [t.strip(".,:;()[]") for t in str(value).split()]
-    return 0.0 if any(_SUSPECT_TOKEN.search(t) for t in tokens if t) else 1.0
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", text.lower())
-
-
-def _label_printed(document: Any, labels: tuple[str, ...]) -> bool:
-    keys = [_squash(label) for label in labels if _squash(label)]
-    return any(k in _squash(line) for line in _document_lines(document) for k in keys)
-
-
-def _near_label(document: Any, labels: tuple[str, ...], value: str) -> bool:
-    lines = _document_lines(document)
-    want = _squash(value)
-    if not want:
-        return False
-    label_keys = [_squash(label) for label in labels if _squash(label)]
-    for i, line in enumerate(lines):
-        key = _squash(line)
-        if not any(k in key for k in label_keys):
-            continue
-        below = _squash(lines[i + 1]) if i + 1 < len(lines) else ""
-        if want in key or want in below:
-            return True
-    return False
+def _not_after(check: NotAfter, normalized: dict[str, Any]) -> dict[str, str]:
+    earlier, later = normalized.get(check.earlier), normalized.get(check.later)
+    if not earlier or not later or earlier <= later:  # ISO dates compare as text
+        return {}
+    msg = f"cross-check: {check.earlier} {earlier} is after {check.later} {later}"
+    return {check.earlier: msg, check.later: msg}

@@ -169,12 +169,12 @@ def test_broken_pdfs_end_failed_with_a_code(api, claim_files, make, code):
 def test_result_is_409_until_ready(api, claim_files):
     http, client = api
     celery_app.conf.CELERY_TASK_ALWAYS_EAGER = False  # nothing consumes the queue in this test
-    from docproc import services
+    from docproc import selectors
 
     doc = Document.objects.create(client=client, sha256="0" * 64, original_name="x.pdf", doc_type="claim", file="x")
     resp = http.get(f"/api/v1/documents/{doc.id}/result/")
     assert resp.status_code == 409 and resp.json()["code"] == "not_ready"
-    assert services.document_result(doc)["fields"] == {}
+    assert selectors.document_result(doc)["fields"] == {}
 
 
 def test_list_filters(api, claim_files):

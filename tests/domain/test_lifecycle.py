@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from docproc import services, webhooks
+from docproc import lifecycle, services, webhooks
 from docproc.audit.models import AuditEvent
 from docproc.audit.service import WORKER
 from docproc.models import Document, InvalidTransition, WebhookDelivery
@@ -29,15 +29,15 @@ def _doc(client, **kw) -> Document:
 def test_transitions_follow_the_map_and_are_audited(make_api_client):
     client, _ = make_api_client()
     doc = _doc(client)
-    services.document_transition(doc, "processing", actor=WORKER)
+    lifecycle.document_transition(doc, "processing", actor=WORKER)
     with pytest.raises(InvalidTransition):
-        services.document_transition(doc, "delivered", actor=WORKER)
+        lifecycle.document_transition(doc, "delivered", actor=WORKER)
     with pytest.raises(InvalidTransition):
-        services.document_transition(doc, "rejected", actor=WORKER)  # only from received
-    services.document_transition(doc, "needs_review", actor=WORKER)
-    services.document_transition(doc, "failed", actor=WORKER, error_code="x")
+        lifecycle.document_transition(doc, "rejected", actor=WORKER)  # only from received
+    lifecycle.document_transition(doc, "needs_review", actor=WORKER)
+    lifecycle.document_transition(doc, "failed", actor=WORKER, error_code="x")
     with pytest.raises(InvalidTransition):
-        services.document_transition(doc, "processing", actor=WORKER)
+        lifecycle.document_transition(doc, "processing", actor=WORKER)
     moves = [e.payload for e in AuditEvent.objects.filter(document_id=doc.id, action="document.status_changed")]
     assert [(m["before"], m["after"]) for m in moves] == [
         ("received", "processing"), ("processing", "needs_review"), ("needs_review", "failed")]

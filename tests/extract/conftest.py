@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 
@@ -49,12 +50,21 @@ def llm_settings(small_gguf, tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def llamacpp(llm_settings):
+def llm_options(small_gguf, llm_settings):
+    """The same choices as ``llm_settings``, as the typed options an extractor is built with."""
+    from docproc.pipeline.extract.options import LlamaCppOptions, ModelFile
+
+    return LlamaCppOptions(model=ModelFile(gguf=small_gguf), cache_dir=Path(llm_settings["DOCPROC_LLM_CACHE_DIR"]),
+                           threads=llm_settings["DOCPROC_LLM_THREADS"], context_tokens=llm_settings["DOCPROC_LLM_CTX"])
+
+
+@pytest.fixture(scope="session")
+def llamacpp(llm_options):
     from docproc.pipeline.extract.llamacpp import LlamaCppExtractor
 
     # Its own in-memory answer cache: tests that count a real call's tokens get a real call
     # whatever ran before them (pytest-django runs transactional tests first).
-    return LlamaCppExtractor(settings={**llm_settings, "DOCPROC_LLM_CACHE_DIR": ""})
+    return LlamaCppExtractor(dataclasses.replace(llm_options, cache_dir=None))
 
 
 @pytest.fixture(scope="session")

@@ -81,14 +81,17 @@ SHOP = ["KEDAI RUNCIT MAJU JAYA SDN BHD", "NO 12, JALAN MERANTI 3,", "43000 KAJA
 
 
 @pytest.mark.slow
-def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_settings):
+def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_options):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from docproc.pipeline.extract.hf import TransformersExtractor
     from tests.extract.test_llm_units import page
 
     receipt = get_doctype("receipt")
-    extractor = TransformersExtractor(settings=llm_settings)
+    from docproc.pipeline.extract.options import TransformersOptions
+
+    extractor = TransformersExtractor(TransformersOptions(model=llm_options.model, cache_dir=llm_options.cache_dir,
+                                                          threads=llm_options.threads, device="cpu"))
     doc = DocumentText((page(SHOP),))
     out = run_extractor(doc, receipt, extractor)
     assert out.engine == "transformers" and not out.fallback_reason, out.fallback_reason
@@ -140,13 +143,13 @@ def model_server(small_gguf, tmp_path):
 @pytest.mark.slow
 def test_openai_backend_against_a_real_local_server(model_server, claim_pdf):
     from docproc.pipeline.extract.openai_compat import OpenAICompatExtractor
+    from docproc.pipeline.extract.options import OpenAIOptions
 
     path, truth = claim_pdf
-    extractor = OpenAICompatExtractor(settings={
-        "DOCPROC_OPENAI_BASE_URL": model_server, "DOCPROC_OPENAI_MODEL": "small", "DOCPROC_OPENAI_API_KEY": "k",
-        "DOCPROC_OPENAI_TIMEOUT": 300, "DOCPROC_OPENAI_RETRIES": 0, "DOCPROC_LLM_CACHE_DIR": "",
-        "DOCPROC_LLM_PRICE_INPUT_PER_MTOK": 0.5, "DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK": 1.5,
-    })
+    extractor = OpenAICompatExtractor(OpenAIOptions(
+        base_url=model_server, model="small", api_key="k", timeout=300, retries=0,
+        price_input_per_mtok=0.5, price_output_per_mtok=1.5,
+    ))
     doc = claim_text(path)
     out = run_extractor(doc, CLAIM, extractor)
     assert out.engine == "openai" and not out.fallback_reason, out.fallback_reason
@@ -160,13 +163,12 @@ def test_openai_backend_against_a_real_local_server(model_server, claim_pdf):
 
 def test_openai_endpoint_down_falls_back_to_rules_and_every_field_goes_to_review(claim_pdf):
     from docproc.pipeline.extract.openai_compat import OpenAICompatExtractor
+    from docproc.pipeline.extract.options import OpenAIOptions
 
     path, truth = claim_pdf
     port = _free_port()  # nothing listens here
-    extractor = OpenAICompatExtractor(settings={
-        "DOCPROC_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "DOCPROC_OPENAI_MODEL": "m",
-        "DOCPROC_OPENAI_TIMEOUT": 2, "DOCPROC_OPENAI_RETRIES": 1, "DOCPROC_LLM_CACHE_DIR": "",
-    })
+    extractor = OpenAICompatExtractor(OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=2,
+                                                    retries=1))
     result = process_file(path, CLAIM, ocr=no_ocr, extractor=extractor, limits=Limits())
     assert result.extraction.engine == "rules"
     assert result.extraction.fallback_reason.startswith("openai: engine_unavailable")
@@ -181,16 +183,14 @@ def test_openai_endpoint_down_falls_back_to_rules_and_every_field_goes_to_review
 def test_a_slow_endpoint_times_out_into_the_fallback(claim_pdf):
     """A server that accepts the connection and never answers: the timeout, not a hang."""
     from docproc.pipeline.extract.openai_compat import OpenAICompatExtractor
+    from docproc.pipeline.extract.options import OpenAIOptions
 
     path, _ = claim_pdf
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
         port = silent.getsockname()[1]
-        extractor = OpenAICompatExtractor(settings={
-            "DOCPROC_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "DOCPROC_OPENAI_TIMEOUT": 1,
-            "DOCPROC_OPENAI_RETRIES": 0, "DOCPROC_LLM_CACHE_DIR": "",
-        })
+        extractor = OpenAICompatExtractor(OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1", timeout=1, retries=0))
         out = run_extractor(claim_text(path), CLAIM, extractor)
     assert out.engine == "rules" and "timed out" in out.fallback_reason.lower()
 

@@ -8,7 +8,7 @@ import random
 
 from django.core.management import call_command
 
-from docproc.management.commands.bench_extract import _confidences, _fit_calibration, _thresholds, curve
+from docproc.bench.extract import _confidences, _fit_calibration, _thresholds, curve
 from fixtures.claims import generate_dataset
 
 

@@ -18,6 +18,7 @@ from docproc.pipeline.confidence import (
     fit_platt,
     fit_platt_pooled,
 )
+from docproc.pipeline.evidence import document_dates, field_check, labelled_amounts, text_plausibility
 from docproc.pipeline.extract.llm import (
     Completion,
     ExtractionFailed,
@@ -28,11 +29,11 @@ from docproc.pipeline.extract.llm import (
     value_probabilities,
 )
 from docproc.pipeline.extract.models import MODELS, model_path
+from docproc.pipeline.extract.options import LlamaCppOptions, LlmOptions, ModelFile
 from docproc.pipeline.extract.prompts import FENCE_CLOSE, build_prompt, numbered_text, output_schema
 from docproc.pipeline.grounding import snap_candidate
 from docproc.pipeline.runner import finish_fields, run_extractor
 from docproc.pipeline.types import Candidate, DocumentText, EngineUnavailable, MissingModel, PageWords, Word
-from docproc.pipeline.validate import document_dates, field_check, labelled_amounts, text_plausibility
 
 RECEIPT = get_doctype("receipt")
 
@@ -112,7 +113,7 @@ def test_a_labelled_value_copied_from_elsewhere_fails_the_provenance_check():
 
 def test_snap_extends_a_shortened_company_to_its_whole_line():
     doc = DocumentText((page(RECEIPT_LINES),))
-    cand = snap_candidate(Candidate("company", "HOME MASTER HARDWARE", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "HOME MASTER HARDWARE", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "HOME MASTER HARDWARE & ELECTRICAL"
     assert cand.extra["snap"] == "lines" and cand.extra["model_value"] == "HOME MASTER HARDWARE"
     assert len(cand.word_ids) == 5
@@ -120,23 +121,23 @@ def test_snap_extends_a_shortened_company_to_its_whole_line():
 
 def test_snap_leaves_a_registration_number_run_into_the_company_name_out():
     doc = DocumentText((page(["AEON CO. (M) BHD'(126926-H)", "3RD FLR, AEON TAMAN MALURI SC", "TOTAL 9.90"]),))
-    cand = snap_candidate(Candidate("company", "AEON CO. (M) BHD", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "AEON CO. (M) BHD", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "AEON CO. (M) BHD" and len(cand.word_ids) == 4
 
 
 def test_snap_continues_a_company_name_on_the_lines_below_and_keeps_the_model_spacing():
     doc = DocumentText((page(["AIK HUAT HARDWARE", "ENTERPRISE (SETIA", "ALAM) SDN BHD", "822737-X",
                               "NO. 17-G, JALAN SETIA INDAH", "TEL: 012-6651783"]),))
-    cand = snap_candidate(Candidate("company", "AIK HUAT HARDWARE", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "AIK HUAT HARDWARE", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD"
     spaced = DocumentText((page(["F IVE STAR CASH & CARRY", "NO. 1 JALAN SS 9/1"]),))
-    cand = snap_candidate(Candidate("company", "FIVE STAR CASH & CARRY", 0.9), RECEIPT.field("company"), spaced)
+    cand = snap_candidate(Candidate("company", "FIVE STAR CASH & CARRY", 0.9), RECEIPT.field("company"), spaced, vocabulary=RECEIPT.words)
     assert cand.value == "FIVE STAR CASH & CARRY" and len(cand.word_ids) == 6  # OCR split a word; the model did not
     accented = DocumentText((page(["TSH POWER HARDWÀRE", "TRADING", "002458685-T"]),))
-    cand = snap_candidate(Candidate("company", "TSH POWER HARDWÀRE", 0.9), RECEIPT.field("company"), accented)
+    cand = snap_candidate(Candidate("company", "TSH POWER HARDWÀRE", 0.9), RECEIPT.field("company"), accented, vocabulary=RECEIPT.words)
     assert cand.value == "TSH POWER HARDWARE TRADING"
     regno = DocumentText((page(["FILL IN ENTERPRISE", "Company No: MA0057302-M"]),))
-    cand = snap_candidate(Candidate("company", "MA0057302-M", 0.9), RECEIPT.field("company"), regno)
+    cand = snap_candidate(Candidate("company", "MA0057302-M", 0.9), RECEIPT.field("company"), regno, vocabulary=RECEIPT.words)
     assert cand.value == "MA0057302-M"  # not snapped to "Company No:", so its check fails
 
 
@@ -144,28 +145,28 @@ def test_snap_keeps_an_address_to_its_own_lines():
     doc = DocumentText((page(["SHOP SDN BHD", "965857-A", "LOT 38, JALAN KENARI 5,", "47170 PUCHONG",
                               "SELANGOR DARUL EHSAN", "TEL: 03-8079 0255"]),))
     cand = snap_candidate(Candidate("address", "965857-A LOT 38, JALAN KENARI 5, 47170 PUCHONG", 0.9),
-                          RECEIPT.field("address"), doc)
+                          RECEIPT.field("address"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "LOT 38, JALAN KENARI 5, 47170 PUCHONG SELANGOR DARUL EHSAN"
     phone = DocumentText((page(["22, JALAN HIJAU 5, TAMAN HIJAU, Phone: +603-6093 9078"]),))
     cand = snap_candidate(Candidate("address", "22, JALAN HIJAU 5, TAMAN HIJAU, Phone: +603-6093 9078", 0.9),
-                          RECEIPT.field("address"), phone)
+                          RECEIPT.field("address"), phone, vocabulary=RECEIPT.words)
     assert cand.value == "22, JALAN HIJAU 5, TAMAN HIJAU,"
 
 
 def test_snap_extends_an_address_to_its_postcode_line():
     doc = DocumentText((page(RECEIPT_LINES),))
     cand = snap_candidate(Candidate("address", "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM", 0.9),
-                          RECEIPT.field("address"), doc)
+                          RECEIPT.field("address"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM, 40170 SHAH ALAM, SELANGOR."
     assert cand.extra["extended_lines"] == 1
 
 
 def test_snap_keeps_the_value_of_a_labelled_field_and_adds_its_words():
     doc = DocumentText((page(RECEIPT_LINES),))
-    cand = snap_candidate(Candidate("total", "15.90", 0.9), RECEIPT.field("total"), doc)
+    cand = snap_candidate(Candidate("total", "15.90", 0.9), RECEIPT.field("total"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "15.90" and cand.extra["snap"] == "words"
     assert [w.text for w in doc.words() if w.id in cand.word_ids] == ["15.90"]
-    missing = snap_candidate(Candidate("total", "77.77", 0.9), RECEIPT.field("total"), doc)
+    missing = snap_candidate(Candidate("total", "77.77", 0.9), RECEIPT.field("total"), doc, vocabulary=RECEIPT.words)
     assert missing.extra["snap"] == "none" and missing.word_ids == ()
 
 
@@ -261,8 +262,10 @@ class FakeModel(LlmExtractor):
     name = "fake"
     model = "fake-1"
 
-    def __init__(self, answers, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, answers, options=None, *, max_chars=None):
+        super().__init__(options)
+        if max_chars is not None:  # small enough to split a two-page test document by pages
+            self.max_chars = max_chars
         self.answers = answers
         self.seen: list[str] = []
 
@@ -283,9 +286,8 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
         "PAGETWO": {"claim_number": None, "amount_claimed": "10.00",
                     "line_items": [{"description": "Rental car", "amount": "6.00"}]},
     }
-    settings = {"DOCPROC_LLM_MAX_CHARS": 60, "DOCPROC_LLM_CACHE_DIR": str(tmp_path),
-                "DOCPROC_LLM_PRICE_INPUT_PER_MTOK": 1000000, "DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK": 0}
-    ex = FakeModel(answers, settings=settings)
+    options = LlmOptions(cache_dir=tmp_path, price_input_per_mtok=1000000, price_output_per_mtok=0)
+    ex = FakeModel(answers, options, max_chars=60)
     out = ex.extract(doc, claim)
     assert len(ex.seen) == 2  # one call per page
     by = {c.name: c for c in out.candidates}
@@ -294,7 +296,7 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
     assert out.prompt_version == "claim-v4" and out.engine == "fake"
     assert [c["cache_hit"] for c in out.calls] == [False, False]
     assert out.calls[0]["cost"] == pytest.approx(out.calls[0]["tokens_in"])  # price per token here: 1
-    again = FakeModel(answers, settings=settings).extract(doc, claim)  # a new process, the same disk cache
+    again = FakeModel(answers, options, max_chars=60).extract(doc, claim)  # a new process, the same disk cache
     assert [c["cache_hit"] for c in again.calls] == [True, True]
     assert again.candidates == out.candidates
 
@@ -302,7 +304,7 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
 def test_an_unavailable_model_falls_back_to_rules_with_the_reason_and_the_failed_call():
     claim = get_doctype("claim")
     doc = DocumentText((page(["Claim Number: CLM-2024-123456"]),))
-    out = run_extractor(doc, claim, FakeModel({}, settings={"DOCPROC_LLM_CACHE_DIR": ""}))
+    out = run_extractor(doc, claim, FakeModel({}))
     assert out.engine == "rules" and out.fallback_reason.startswith("fake: engine_unavailable")
     assert out.calls and "error" in out.calls[0]
     fields = finish_fields(doc, claim, out)
@@ -312,21 +314,20 @@ def test_an_unavailable_model_falls_back_to_rules_with_the_reason_and_the_failed
 
 def test_missing_model_names_the_command_and_the_setting(tmp_path):
     with pytest.raises(MissingModel) as err:
-        model_path({"DOCPROC_MODELS_DIR": str(tmp_path), "DOCPROC_LLM_MODEL": "qwen2.5-coder-0.5b-instruct-q4_k_m"})
+        model_path(ModelFile(name="qwen2.5-coder-0.5b-instruct-q4_k_m", models_dir=tmp_path))
     assert "manage.py models install --model qwen2.5-coder-0.5b-instruct-q4_k_m" in err.value.detail
     assert "DOCPROC_LLM_GGUF" in err.value.detail
     with pytest.raises(MissingModel, match="DOCPROC_LLM_GGUF"):
-        model_path({"DOCPROC_LLM_GGUF": str(tmp_path / "nope.gguf")})
+        model_path(ModelFile(gguf=tmp_path / "nope.gguf"))
     with pytest.raises(MissingModel, match="known"):
-        model_path({"DOCPROC_LLM_MODEL": "gpt-17"})
+        model_path(ModelFile(name="gpt-17"))
     assert set(MODELS) == {"qwen2.5-coder-0.5b-instruct-q4_k_m", "qwen2.5-coder-1.5b-instruct-q4_k_m"}
 
 
 def test_llamacpp_without_its_model_falls_back_instead_of_failing(tmp_path):
     from docproc.pipeline.extract.llamacpp import LlamaCppExtractor
 
-    ex = LlamaCppExtractor(settings={"DOCPROC_MODELS_DIR": str(tmp_path), "DOCPROC_LLM_MODEL": "qwen2.5-coder-0.5b-instruct-q4_k_m",
-                                     "DOCPROC_LLM_CACHE_DIR": ""})
+    ex = LlamaCppExtractor(LlamaCppOptions(model=ModelFile(name="qwen2.5-coder-0.5b-instruct-q4_k_m", models_dir=tmp_path)))
     doc = DocumentText((page(RECEIPT_LINES),))
     out = run_extractor(doc, RECEIPT, ex)
     assert out.engine == "rules" and "missing_model" in out.fallback_reason and "models install" in out.fallback_reason
@@ -348,8 +349,8 @@ def test_skewed_lines_that_touch_stay_apart():
 
 def test_a_company_name_on_two_lines_is_joined_and_loses_its_registration_number():
     doc = DocumentText((page(["POPULAR BOOK", "CO. (M) SDN BHD (113825-W)", "NO 8, JALAN 7/118B,", "56000 KUALA LUMPUR"]),))
-    cand = snap_candidate(Candidate("company", "CO. (M) SDN BHD", 0.9), RECEIPT.field("company"), doc)
+    cand = snap_candidate(Candidate("company", "CO. (M) SDN BHD", 0.9), RECEIPT.field("company"), doc, vocabulary=RECEIPT.words)
     assert cand.value == "POPULAR BOOK CO. (M) SDN BHD"
     alone = snap_candidate(Candidate("company", "TRI SHAAS SDN BHD", 0.9), RECEIPT.field("company"),
-                           DocumentText((page(["TRI SHAAS SDN BHD (728515-M)", "4-20, JALAN RIA 25/62"]),)))
+                           DocumentText((page(["TRI SHAAS SDN BHD (728515-M)", "4-20, JALAN RIA 25/62"]),)), vocabulary=RECEIPT.words)
     assert alone.value == "TRI SHAAS SDN BHD"

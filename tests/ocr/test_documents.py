@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from docproc import services
+from docproc import selectors, services
 from docproc.models import Document
 
 
@@ -98,7 +98,7 @@ def test_scanned_claim_gives_boxes_like_a_digital_one(make_api_client, tmp_path,
         services.document_extract(document_id=doc.id)
         doc.refresh_from_db()
         assert doc.status in ("needs_review", "auto_accepted"), (doc.status, doc.error_code, doc.error_detail)
-        results[name] = (doc, services.document_result(doc)["fields"])
+        results[name] = (doc, selectors.document_result(doc)["fields"])
 
     digital, scanned = results["digital"][1], results["scan"][1]
     assert scanned["claim_number"]["value"] == truth.claim_number

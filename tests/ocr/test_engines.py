@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from docproc.pipeline.ingest import ingest_file
+from docproc.pipeline.ocr import OcrCapabilities
 from docproc.pipeline.runner import Limits, Timings, read_page
 
 from .conftest import centre_distance, find_word, truth_box
@@ -123,7 +124,8 @@ def test_mixed_pdf_is_routed_page_by_page(claim_pdfs, rapid_engine, tmp_path):
         def __init__(self, engine):
             self.engine, self.calls = engine, 0
             self.name, self.version = engine.name, engine.version
-            self.target_char_height, self.upright_score = engine.target_char_height, engine.upright_score
+            self.capabilities = OcrCapabilities(target_char_height=engine.capabilities.target_char_height,
+                                                upright_score=engine.capabilities.upright_score)
 
         def read(self, page):
             self.calls += 1

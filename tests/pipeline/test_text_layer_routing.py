@@ -48,6 +48,7 @@ def test_runner_sends_the_stamped_scan_to_ocr(stamped_scan):
     """The runner asks the OCR engine for that page (a small fake engine stands in here; the real
     engines read such pages in tests/ocr)."""
     from docproc.pipeline.ingest import ingest_file
+    from docproc.pipeline.ocr import OcrCapabilities
     from docproc.pipeline.runner import Limits, Timings, read_page
     from docproc.pipeline.types import PageWords
 
@@ -55,6 +56,7 @@ def test_runner_sends_the_stamped_scan_to_ocr(stamped_scan):
 
     class Recorder:
         name, version = "recorder", "1"
+        capabilities = OcrCapabilities()
 
         def read(self, page):
             seen.append(page)

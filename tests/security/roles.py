@@ -43,7 +43,7 @@ def make_actors(make_api_client, user_model) -> Actors:
     field = Field.objects.create(document=doc, run=run, name="claim_number", value="CLM-1", confidence=0.5,
                                  status="needs_review")
     try:
-        from reviewer.services import review_task_open
+        from reviewer.queue import review_task_open
 
         review_task_open(document=doc)
     except ImportError:

@@ -1,77 +1,13 @@
-"""``manage.py bench_load``: concurrent uploaders against gunicorn and Celery workers started on
-this machine, then a drain; reports upload latency, documents per minute by path and the count
-of accepted uploads that never reached a final state (it must be 0).
-
-A benchmark, not a test: it writes ``DIR/load-report.json`` and ``DIR/load-report.md``. Every
-process listens on 127.0.0.1 only; by default the broker is a private redis-server on a free
-port, so the shared Redis is not loaded. Documents go to the configured database under a new API
-client named ``bench-load-<time>``, so they can be told apart (and deleted) afterwards.
-"""
+"""``manage.py bench_load``: the load benchmark (docproc/bench/load.py, which says what it
+measures). Fails unless uploads were accepted and every one reached a final state."""
 
 from __future__ import annotations
 
-import json
-import random
-import statistics
-import tempfile
-import threading
-import time
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
-from django.utils import timezone
 
-PIPELINE_DONE = ("needs_review", "auto_accepted", "reviewed", "delivered", "failed", "rejected")
-
-
-@dataclass
-class Upload:
-    kind: str  # digital | scanned
-    started: float  # seconds since the load began
-    seconds: float
-    status: int  # HTTP status, 0 for a transport error
-    document: str = ""
-    error: str = ""
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 4)
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] or ""
-    if db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _make_files(folder: Path, *, digital: int, scanned: int) -> dict[str, list[bytes]]:
-    from fixtures.claims import LAYOUTS, make_claim, write_claim_pdf, write_scan
-
-    files: dict[str, list[bytes]] = {"digital": [], "scanned": []}
-    for i in range(max(digital, scanned)):
-        pdf = write_claim_pdf(make_claim(9000 + i), folder / f"c{i}.pdf", layout=LAYOUTS[i % len(LAYOUTS)])
-        if i < digital:
-            files["digital"].append(pdf.read_bytes())
-        if i < scanned:
-            files["scanned"].append(write_scan(pdf, folder / f"s{i}.png", dpi=150, noise=0.02, seed=i).read_bytes())
-    return files
-
-
-def _unique(data: bytes, kind: str, n: int) -> bytes:
-    # Trailing bytes after %%EOF or IEND are ignored by readers; they defeat the SHA-256 dedupe.
-    return data + (b"\n%% bench %d\n" % n if kind == "digital" else b"bench-%d" % n)
+from docproc.bench.load import markdown, run_load_bench
 
 
 class Command(BaseCommand):
@@ -94,187 +30,16 @@ class Command(BaseCommand):
     def handle(self, *args, concurrency: int, seconds: int, out: Path, scanned_share: float, workers: int,
                web_workers: int, web_threads: int, drain_seconds: int, think_seconds: float, redis_url: str,
                request_timeout: float, **opts):
-        from docproc.bench.stack import RedisServer, Stack, upload_over_http, wait_until
-        from docproc.models import ApiClient, Document
-
         if not 1 <= concurrency <= 200 or not 1 <= seconds <= 3600 or not 0 <= scanned_share <= 1:
             raise CommandError("--concurrency is 1..200, --seconds 1..3600, --scanned-share 0..1")
         if not 1 <= workers <= 16 or not 1 <= web_workers <= 16:
             raise CommandError("--workers and --web-workers are 1..16")
-        out.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
-        self.stderr.write(f"generating files in {folder} ...")
-        files = _make_files(folder, digital=6, scanned=3 if scanned_share > 0 else 0)
-
-        client = ApiClient(name=f"bench-load-{timezone.now():%Y%m%dT%H%M%S}", rate_limit_per_minute=0)
-        token = ApiClient.new_token()
-        client.set_token(token)
-        client.save()
-
-        if redis_url:
-            redis = RedisServer(folder / "redis")
-            redis.port = int(redis_url.rsplit(":", 1)[1].split("/", 1)[0])
-            broker_url = redis_url
-        else:
-            redis = RedisServer(folder / "redis").start()
-            broker_url = redis.url
-        stack = Stack(folder=folder, database_url=_database_url(), redis=redis,
-                      extra_env={"DOCPROC_MEDIA_ROOT": str(settings.MEDIA_ROOT), "REDIS_URL": broker_url,
-                                 "CELERY_BROKER_URL": broker_url, "DOCPROC_LOG_LEVEL": "WARNING"})
-        samples: list[dict] = []
-        uploads: list[Upload] = []
-        lock = threading.Lock()
-        try:
-            for i in range(workers):
-                stack.start_worker(f"bench{i}")
-            base = stack.start_web(workers=web_workers, threads=web_threads)
-            self.stderr.write(f"web at {base}, {workers} workers; {concurrency} uploaders for {seconds}s ...")
-
-            import redis as redis_lib
-
-            broker = redis_lib.Redis.from_url(broker_url)
-            t0 = time.monotonic()
-            deadline = t0 + seconds
-            counter = iter(range(10**9))
-            stop_sampling = threading.Event()
-
-            def sample() -> None:
-                while not stop_sampling.wait(1.0):
-                    try:
-                        depth = {q: broker.llen(q) for q in ("cpu", "gpu")}
-                    except Exception as exc:
-                        depth = {"error": type(exc).__name__}
-                    samples.append({"t": round(time.monotonic() - t0, 1), **depth})
-
-            def uploader(seed: int) -> None:
-                rng = random.Random(seed)
-                while time.monotonic() < deadline:
-                    kind = "scanned" if files["scanned"] and rng.random() < scanned_share else "digital"
-                    with lock:
-                        n = next(counter)
-                    data = _unique(rng.choice(files[kind]), kind, n)
-                    started = time.monotonic()
-                    try:
-                        status, body = upload_over_http(base, token, data, f"{kind}-{n}.{'png' if kind == 'scanned' else 'pdf'}",
-                                             request_timeout)
-                        error = "" if status in (200, 201) else str(body.get("code") or body.get("detail", ""))[:200]
-                    except Exception as exc:  # timeouts, resets: the load broke something
-                        status, body, error = 0, {}, f"{type(exc).__name__}: {exc}"[:200]
-                    with lock:
-                        uploads.append(Upload(kind, round(started - t0, 3), round(time.monotonic() - started, 4),
-                                              status, body.get("id", "") if status in (200, 201) else "", error))
-                    if think_seconds:
-                        time.sleep(think_seconds)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            threads = [threading.Thread(target=uploader, args=(i,), daemon=True) for i in range(concurrency)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=seconds + request_timeout + 30)
-            load_end = time.monotonic()
-            accepted = {u.document: u.kind for u in uploads if u.document}
-            self.stderr.write(f"{len(uploads)} uploads, {len(accepted)} accepted; draining ...")
-
-            def pending() -> int:
-                return Document.objects.filter(client=client).exclude(status__in=PIPELINE_DONE).count()
-
-            try:
-                wait_until(lambda: pending() == 0, timeout=drain_seconds, interval=2, what="drain")
-            except TimeoutError:
-                pass
-            drain_end = time.monotonic()
-            stop_sampling.set()
-        finally:
-            stack.stop()
-
-        report = self._report(client, uploads, accepted, samples, t0=t0, load_end=load_end, drain_end=drain_end,
-                              options={"concurrency": concurrency, "seconds": seconds, "scanned_share": scanned_share,
-                                       "workers": workers, "web_workers": web_workers, "web_threads": web_threads,
-                                       "drain_seconds": drain_seconds, "think_seconds": think_seconds,
-                                       "private_redis": not redis_url, "database": connection.vendor},
-                              logs={p.name: p.read_text(errors="replace") for p in folder.glob("*.log")})
-        (out / "load-report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (out / "load-report.md").write_text(self._markdown(report))
-        self.stdout.write(self._markdown(report))
+        report = run_load_bench(concurrency=concurrency, seconds=seconds, out=out, scanned_share=scanned_share,
+                                workers=workers, web_workers=web_workers, web_threads=web_threads,
+                                drain_seconds=drain_seconds, think_seconds=think_seconds, redis_url=redis_url,
+                                request_timeout=request_timeout, log=self.stderr.write)
+        self.stdout.write(markdown(report))
+        if not report["accepted"]:
+            raise CommandError(f"no upload was accepted: {report['not_accepted']}")
         if report["not_final"]:
             raise CommandError(f"{report['not_final']} accepted uploads did not reach a final state")
-
-    def _report(self, client, uploads: list[Upload], accepted: dict[str, str], samples, *, t0, load_end, drain_end,
-                options, logs) -> dict:
-        from docproc.models import Document
-
-        docs = {str(d["id"]): d for d in Document.objects.filter(client=client).values(
-            "id", "status", "error_code", "created_at", "finished_at", "updated_at")}
-        by_kind: dict[str, dict] = {}
-        for kind in ("digital", "scanned"):
-            ids = [i for i, k in accepted.items() if k == kind]
-            done = [docs[i] for i in ids if i in docs and docs[i]["status"] in PIPELINE_DONE]
-            latencies = [u.seconds for u in uploads if u.kind == kind and u.document]
-            span = self._span_minutes(done)
-            by_kind[kind] = {
-                "accepted": len(ids), "reached_final": len(done),
-                "statuses": dict(Counter(d["status"] for d in done)),
-                "errors": dict(Counter(d["error_code"] for d in done if d["error_code"])),
-                "documents_per_minute": round(len(done) / span, 2) if span else None,
-                "upload_p50_s": _percentile(latencies, 50), "upload_p99_s": _percentile(latencies, 99),
-            }
-        ok_latencies = [u.seconds for u in uploads if u.document]
-        refused = Counter(f"{u.status} {u.error}" for u in uploads if not u.document)
-        not_final = [i for i in accepted if i not in docs or docs[i]["status"] not in PIPELINE_DONE]
-        log_problems = {
-            name: [line[:300] for line in text.splitlines()
-                   if any(w in line for w in ("ERROR", "CRITICAL", "Traceback", "WORKER TIMEOUT", "OperationalError"))][:20]
-            for name, text in logs.items()
-        }
-        return {
-            "options": options,
-            "uploads": len(uploads), "accepted": len(accepted),
-            "upload_seconds": {"p50": _percentile(ok_latencies, 50), "p90": _percentile(ok_latencies, 90),
-                               "p99": _percentile(ok_latencies, 99),
-                               "max": round(max(ok_latencies), 4) if ok_latencies else None,
-                               "mean": round(statistics.fmean(ok_latencies), 4) if ok_latencies else None},
-            "uploads_per_second": round(len(accepted) / max(load_end - t0, 1e-9), 2),
-            "not_accepted": dict(refused),
-            "by_path": by_kind,
-            "not_final": len(not_final), "not_final_ids": not_final[:50],
-            "load_phase_s": round(load_end - t0, 1), "drain_phase_s": round(drain_end - load_end, 1),
-            "max_queue_depth": {q: max((s.get(q, 0) for s in samples if isinstance(s.get(q), int)), default=0)
-                                for q in ("cpu", "gpu")},
-            "queue_samples": samples[::max(1, len(samples) // 120)],
-            "log_problems": {k: v for k, v in log_problems.items() if v},
-        }
-
-    @staticmethod
-    def _span_minutes(done: list[dict]) -> float:
-        if not done:
-            return 0.0
-        start = min(d["created_at"] for d in done)
-        end = max((d["finished_at"] or d["updated_at"]) for d in done)
-        return max((end - start).total_seconds() / 60.0, 1 / 60)
-
-    @staticmethod
-    def _markdown(r: dict) -> str:
-        o = r["options"]
-        lines = [
-            "# Load bench", "",
-            f"{o['concurrency']} uploaders for {o['seconds']} s ({o['scanned_share']:.0%} scans); gunicorn "
-            f"{o['web_workers']}x{o['web_threads']}, {o['workers']} Celery workers; database {o['database']}.", "",
-            f"- uploads: {r['uploads']}, accepted: {r['accepted']} ({r['uploads_per_second']}/s during the load phase)",
-            f"- upload latency (accepted): p50 {r['upload_seconds']['p50']} s, p90 {r['upload_seconds']['p90']} s, "
-            f"p99 {r['upload_seconds']['p99']} s, max {r['upload_seconds']['max']} s",
-            f"- not accepted: {r['not_accepted'] or 'none'}",
-            f"- accepted uploads not in a final state after {r['drain_phase_s']} s of drain: **{r['not_final']}**",
-            f"- largest queue depth: {r['max_queue_depth']}", "",
-            "| path | accepted | reached final | documents/min | upload p50 s | upload p99 s | statuses |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for kind, k in r["by_path"].items():
-            lines.append(f"| {kind} | {k['accepted']} | {k['reached_final']} | {k['documents_per_minute']} | "
-                         f"{k['upload_p50_s']} | {k['upload_p99_s']} | {k['statuses']} |")
-        if r["log_problems"]:
-            lines += ["", "Problems in the process logs:"]
-            for name, found in r["log_problems"].items():
-                lines.append(f"- {name}: {len(found)} lines, first: `{found[0][:200]}`")
-        return "\n".join(lines) + "\n"

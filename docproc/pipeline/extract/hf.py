@@ -14,13 +14,13 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..types import EngineUnavailable, MissingModel
-from .llm import Completion, LlmExtractor, _settings_get
+from .llm import Completion, LlmExtractor
 from .models import model_path
+from .options import TransformersOptions
 from .prompts import Prompt
 
 VERSION = "1"
@@ -32,13 +32,13 @@ class TransformersExtractor(LlmExtractor):
     name = "transformers"
     version = VERSION
 
-    def __init__(self, *, settings: Mapping[str, Any] | None = None, **kwargs: object) -> None:
-        super().__init__(settings=settings, **kwargs)
-        self.device = str(_settings_get(self.settings, "DOCPROC_DEVICE", "cpu"))
-        self.threads = int(_settings_get(self.settings, "DOCPROC_LLM_THREADS", 0))
-        folder = str(_settings_get(self.settings, "DOCPROC_HF_MODEL_DIR", ""))
+    def __init__(self, options: TransformersOptions | None = None) -> None:
+        options = options or TransformersOptions()
+        super().__init__(options)
+        self.device = options.device
+        self.threads = options.threads
         self.missing: MissingModel | None = None
-        self.folder: Path | None = Path(folder) if folder else None
+        self.folder: Path | None = options.model_dir
         self.gguf: Path | None = None
         if self.folder is not None:
             if not (self.folder / "config.json").is_file():
@@ -47,7 +47,7 @@ class TransformersExtractor(LlmExtractor):
             self.model = self.folder.name
         else:
             try:
-                self.gguf = model_path(self.settings)
+                self.gguf = model_path(options.model)
                 self.model = self.gguf.stem
             except MissingModel as exc:
                 self.missing = exc

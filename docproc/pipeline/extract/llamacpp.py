@@ -8,15 +8,15 @@ only the document's tokens.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..types import EngineUnavailable, MissingModel
-from .llm import Completion, LlmExtractor, _settings_get
+from .llm import Completion, LlmExtractor
 from .models import model_path
+from .options import LlamaCppOptions
 from .prompts import Prompt
 
 VERSION = "1"
@@ -26,21 +26,21 @@ class LlamaCppExtractor(LlmExtractor):
     name = "llamacpp"
     version = VERSION
 
-    def __init__(self, *, settings: Mapping[str, Any] | None = None, **kwargs: object) -> None:
-        super().__init__(settings=settings, **kwargs)
+    def __init__(self, options: LlamaCppOptions | None = None) -> None:
+        options = options or LlamaCppOptions()
+        super().__init__(options)
         self.missing: MissingModel | None = None
         try:
-            self.path = model_path(self.settings)
+            self.path = model_path(options.model)
             self.model = self.path.stem
         except MissingModel as exc:
             # Raised on use, so that the runner falls back to the rules and says why.
             self.missing = exc
             self.path = Path()
-            self.model = str(_settings_get(self.settings, "DOCPROC_LLM_MODEL", "")) or "missing"
-        self.n_ctx = int(_settings_get(self.settings, "DOCPROC_LLM_CTX", 4096))
-        self.threads = int(_settings_get(self.settings, "DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1)))
-        self.max_tokens = int(_settings_get(self.settings, "DOCPROC_LLM_MAX_TOKENS", 512))
-        self.gpu_layers = int(_settings_get(self.settings, "DOCPROC_LLM_GPU_LAYERS", 0))
+            self.model = options.model.name or "missing"
+        self.n_ctx = options.context_tokens
+        self.threads = options.threads
+        self.gpu_layers = options.gpu_layers
         self.max_chars = min(self.max_chars, int(self.n_ctx * 2.2))  # ~3 characters a token, room for the answer
         self._server: Any = None
         self._grammars: dict[str, str] = {}

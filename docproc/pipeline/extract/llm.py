@@ -13,7 +13,6 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from docproc.doctypes import DocType, FieldSpec
 from ..grounding import snap_candidate
 from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput, PageWords
 from ..visual_lines import reline
+from .options import LlmOptions
 from .prompts import Prompt, build_prompt, numbered_text, schema_key
 
 
@@ -44,11 +44,6 @@ class ExtractionFailed(EngineUnavailable):
 @dataclass(slots=True)
 class CallLog:
     records: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _settings_get(settings: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = settings.get(key)
-    return default if value in (None, "") else value
 
 
 class ResultCache:
@@ -221,13 +216,11 @@ class LlmExtractor:
     prices: tuple[float, float] = (0.0, 0.0)  # cost per 1M input / output tokens
     max_chars = 6000  # of document text per model call; longer documents go by pages
 
-    def __init__(self, *, settings: Mapping[str, Any] | None = None, **_: object) -> None:
-        self.settings: Mapping[str, Any] = settings or {}
-        folder = self.settings.get("DOCPROC_LLM_CACHE_DIR")
-        self.cache = ResultCache(Path(folder) if folder else None)
-        self.prices = (float(_settings_get(self.settings, "DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)),
-                       float(_settings_get(self.settings, "DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)))
-        self.max_chars = int(_settings_get(self.settings, "DOCPROC_LLM_MAX_CHARS", self.max_chars))
+    def __init__(self, options: LlmOptions | None = None) -> None:
+        options = options or LlmOptions()
+        self.cache = ResultCache(options.cache_dir)
+        self.prices = (options.price_input_per_mtok, options.price_output_per_mtok)
+        self.max_tokens = options.max_tokens
         self._prompts: dict[str, Prompt] = {}
 
     # -- to implement ------------------------------------------------------------------------
@@ -268,7 +261,7 @@ class LlmExtractor:
         except EngineUnavailable as exc:
             calls.append(self._record(prompt, 0, 0, time.perf_counter() - start, cache_hit=False, cached_tokens=0,
                                       error=f"{exc.code}: {exc.detail}"[:300]))
-            exc.calls = tuple(calls)  # type: ignore[attr-defined]
+            exc.calls = tuple(calls)
             raise
         latency = time.perf_counter() - start
         calls.append(self._record(prompt, completion.tokens_in, completion.tokens_out, latency, cache_hit=False,
@@ -276,7 +269,7 @@ class LlmExtractor:
         try:
             answer = parse_answer(completion.content, doctype)
         except ExtractionFailed as exc:
-            exc.calls = tuple(calls)  # type: ignore[attr-defined]
+            exc.calls = tuple(calls)
             raise
         probs = value_probabilities(completion.content, completion.tokens, doctype.field_names)
         self.cache.put(key, {"answer": answer, "probs": probs})
@@ -315,7 +308,7 @@ class LlmExtractor:
                 cand = Candidate(spec.name, value, p.get("p_mean", 0.8 if value else 0.5),
                                  extra={**p, "model_value": value, "pages": [pg.page for pg in pages]})
                 if value is not None:
-                    cand = snap_candidate(cand, spec, DocumentText(pages))
+                    cand = snap_candidate(cand, spec, DocumentText(pages), vocabulary=doctype.words)
                 if best is None or (best.value is None and cand.value is not None) or (
                         cand.value is not None and cand.model_confidence > best.model_confidence):
                     best = cand

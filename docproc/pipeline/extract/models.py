@@ -7,13 +7,11 @@ SHA-256 of the concatenated file, checked at install time; nothing downloads at 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..types import MissingModel
+from .options import DEFAULT_MODEL, ModelFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,34 +49,25 @@ MODELS: dict[str, ModelSource] = {
         ),
     )
 }
-DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def model_path(settings: Mapping[str, Any]) -> Path:
-    """The GGUF file the settings name: DOCPROC_LLM_GGUF, else DOCPROC_LLM_MODEL installed
-    under DOCPROC_MODELS_DIR. Raises ``MissingModel`` saying how to get it."""
-    override = str(settings.get("DOCPROC_LLM_GGUF") or "")
-    if override:
-        path = Path(override)
+def model_path(model: ModelFile) -> Path:
+    """The GGUF file ``model`` names: its ``gguf`` file, else the known model installed under
+    ``models_dir``. Raises ``MissingModel`` saying how to get it (the operator sets these with
+    DOCPROC_LLM_GGUF, DOCPROC_LLM_MODEL and DOCPROC_MODELS_DIR, named in the messages)."""
+    if model.gguf is not None:
+        path = model.gguf
         if not path.is_file():
             raise MissingModel(f"DOCPROC_LLM_GGUF names {path}, which is not a file; no model is downloaded at run time")
         return path
-    name = str(settings.get("DOCPROC_LLM_MODEL") or DEFAULT_MODEL)
+    name = model.name or DEFAULT_MODEL
     source = MODELS.get(name)
     if source is None:
         raise MissingModel(
             f"DOCPROC_LLM_MODEL={name!r} is not a known model (known: {', '.join(sorted(MODELS))}); "
             "set DOCPROC_LLM_GGUF to the path of any other GGUF file"
         )
-    path = Path(settings.get("DOCPROC_MODELS_DIR") or "data/models") / source.filename
+    path = model.models_dir / source.filename
     if not path.is_file():
         raise MissingModel(
             f"model {name} is not installed at {path}: run `python manage.py models install --model {name}` "

@@ -14,12 +14,12 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from typing import Any
 
 from ..types import EngineUnavailable, MissingModel
 from .llamacpp import completion_from_openai
-from .llm import Completion, LlmExtractor, _settings_get
+from .llm import Completion, LlmExtractor
+from .options import OpenAIOptions
 from .prompts import Prompt
 
 VERSION = "1"
@@ -29,14 +29,14 @@ class OpenAICompatExtractor(LlmExtractor):
     name = "openai"
     version = VERSION
 
-    def __init__(self, *, settings: Mapping[str, Any] | None = None, **kwargs: object) -> None:
-        super().__init__(settings=settings, **kwargs)
-        self.base_url = str(_settings_get(self.settings, "DOCPROC_OPENAI_BASE_URL", "")).rstrip("/")
-        self.model = str(_settings_get(self.settings, "DOCPROC_OPENAI_MODEL", ""))
-        self.api_key = str(_settings_get(self.settings, "DOCPROC_OPENAI_API_KEY", ""))
-        self.timeout = float(_settings_get(self.settings, "DOCPROC_OPENAI_TIMEOUT", 60.0))
-        self.retries = int(_settings_get(self.settings, "DOCPROC_OPENAI_RETRIES", 2))
-        self.max_tokens = int(_settings_get(self.settings, "DOCPROC_LLM_MAX_TOKENS", 512))
+    def __init__(self, options: OpenAIOptions | None = None) -> None:
+        options = options or OpenAIOptions()
+        super().__init__(options)
+        self.base_url = options.base_url.rstrip("/")
+        self.model = options.model
+        self.api_key = options.api_key
+        self.timeout = options.timeout
+        self.retries = options.retries
         self._structured = True
         self._logprobs = True
 

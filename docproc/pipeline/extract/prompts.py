@@ -3,7 +3,7 @@
 A prompt is split so that everything fixed for a document type (the instructions and the
 field list) comes first and the document comes last: llama.cpp and most servers then reuse
 the cached prefix and only read the document's tokens. The version of the prompt used is
-stored with every result; change ``VERSION`` (or a type's entry in ``TYPE_VERSIONS``) whenever
+stored with every result; change ``VERSION`` (or a type's ``prompt_version`` in its YAML) whenever
 the text changes, so that cached results and calibrations made with the old prompt are not
 reused.
 
@@ -24,32 +24,11 @@ from docproc.doctypes import DocType, FieldSpec
 from ..types import PageWords
 
 VERSION = "4"
-TYPE_VERSIONS: dict[str, str] = {}
 
 MAX_VALUE_CHARS = 200
 MAX_ITEMS = 40
 FENCE_OPEN = "<<<DOCUMENT"
 FENCE_CLOSE = "DOCUMENT>>>"
-
-TYPE_HINTS: dict[str, dict[str, str]] = {
-    "receipt": {
-        "company": "the seller's company name exactly as printed, usually in the first lines (e.g. ending in SDN BHD)",
-        "date": "the date of the receipt as printed",
-        "address": "the seller's full address exactly as printed, all of its lines joined with spaces, up to the "
-                   "postcode, city and state; not the phone or tax number",
-        "total": "the final amount paid as printed on the TOTAL line (after tax and rounding), digits only",
-    },
-    "claim": {
-        "line_items": "every row of the items table: description is the row's text without its amount; amount "
-                      "is the number printed at the end of the row, as printed",
-    },
-    "invoice": {
-        "issuer": "the company that issued the invoice",
-        "amount": "the total amount due as printed",
-        "currency": "the ISO currency code (e.g. EUR, USD) of the amounts",
-    },
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
@@ -78,7 +57,7 @@ def _withhold(line: str) -> str:
 # Lines that talk to a model rather than describe the claim are withheld from it (they stay in
 # the document's words, for grounding and for the person who reviews it). Small models follow
 # such lines despite the instructions above; this is one layer, the grammar and the
-# provenance check (``validate.field_check``) are the others.
+# provenance check (``evidence.field_check``) are the others.
 INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instruction|prompt|rule|above|previous|prior)s?\b"
     r"|\b(?:system|developer)\s+(?:prompt|message|notice|instruction)"
@@ -90,12 +69,14 @@ WITHHELD = "[line withheld: it addresses the reader with instructions]"
 
 
 def prompt_version(doctype: DocType) -> str:
-    return f"{doctype.name}-v{TYPE_VERSIONS.get(doctype.name, VERSION)}"
+    return f"{doctype.name}-v{doctype.prompt_version or VERSION}"
 
 
-def _describe(spec: FieldSpec, hints: dict[str, str]) -> str:
-    text = hints.get(spec.name) or spec.description or spec.name.replace("_", " ")
-    if spec.labels and spec.name not in hints:
+def _describe(spec: FieldSpec) -> str:
+    # A type's prompt hint says what to copy in the model's terms; without one, the description
+    # and the printed labels do.
+    text = spec.prompt_hint or spec.description or spec.name.replace("_", " ")
+    if spec.labels and not spec.prompt_hint:
         text += f" (printed next to a label such as {', '.join(repr(lab) for lab in spec.labels[:3])})"
     if spec.type == "list":
         subs = ", ".join(s.name for s in spec.item_fields)
@@ -104,8 +85,7 @@ def _describe(spec: FieldSpec, hints: dict[str, str]) -> str:
 
 
 def build_prompt(doctype: DocType) -> Prompt:
-    hints = TYPE_HINTS.get(doctype.name, {})
-    fields = "\n".join(_describe(f, hints) for f in doctype.fields)
+    fields = "\n".join(_describe(f) for f in doctype.fields)
     system = (
         f"You read one {doctype.title.lower()} and copy the values of its fields into a JSON object.\n"
         f"The document's text comes between the lines {FENCE_OPEN} and {FENCE_CLOSE}, one printed line per "

@@ -16,6 +16,7 @@ from ..types import Candidate, DocumentText, ExtractionOutput, Word
 from ..validate import (
     ZIP,
     normalize_amount,
+    normalize_checkbox,
     normalize_currency,
     normalize_date,
     normalize_email,
@@ -129,6 +130,8 @@ def _shape(spec: FieldSpec, words: list[Word], *, day_first: bool) -> list[Word]
         return [first] if any(ch.isdigit() for ch in first.text) else []
     if spec.type == "email":
         return next(([w] for w in words if _EMAIL.match(w.text.strip(".,;"))), [])
+    if spec.type == "checkbox":
+        return next(([w] for w in words if normalize_checkbox(w.text) is not None), [])
     return words
 
 
@@ -172,7 +175,7 @@ class RulesExtractor:
     def _field(self, spec: FieldSpec, lines: list[_Line], hits: list[_Hit], label_cells: set, doctype: DocType) -> Candidate:
         if spec.type == "list":
             return self._items(spec, lines, label_cells)
-        day_first = doctype.name == "receipt"
+        day_first = doctype.day_first
         printed: Candidate | None = None
         for hit in (h for h in hits if h.field == spec.name):
             right = self._right_of(hit, lines, label_cells)
@@ -218,15 +221,23 @@ class RulesExtractor:
         return out
 
     def _items(self, spec: FieldSpec, lines: list[_Line], label_cells: set) -> Candidate:
+        """A table's rows under its header line: the header names every item field (by one of
+        its labels, or its name); a row is text ending in an amount, the amount going to the
+        item's amount field and the text before it to its first other field."""
+        heads = [{_norm(x) for x in (sub.labels or (sub.name,))} for sub in spec.item_fields]
+        amount_field = next((sub.name for sub in spec.item_fields if sub.type == "amount"), None)
+        text_field = next((sub.name for sub in spec.item_fields if sub.type != "amount"), None)
+        if amount_field is None or text_field is None:
+            return Candidate(spec.name, None, 0.0)
         header = None
         for li, line in enumerate(lines):
             toks = {_norm(w.text) for w in line.words}
-            if "description" in toks and "amount" in toks:
+            if all(head & toks for head in heads):
                 header = li
                 break
         if header is None:
             return Candidate(spec.name, None, 0.5)
-        items: list[dict[str, str]] = []
+        items: list[dict[str, str | None]] = []
         ids: list[str] = []
         for li in range(header + 1, len(lines)):
             line = lines[li]
@@ -238,7 +249,10 @@ class RulesExtractor:
             if amount_word is None or normalize_amount(amount_word.text) is None or len(line.words) < 2:
                 break
             desc_words = line.words[:-1]
-            items.append({"description": " ".join(w.text for w in desc_words), "amount": amount_word.text})
+            row: dict[str, str | None] = {sub.name: None for sub in spec.item_fields}
+            row[text_field] = " ".join(w.text for w in desc_words)
+            row[amount_field] = amount_word.text
+            items.append(row)
             ids.extend(w.id for w in line.words)
         if not items:
             return Candidate(spec.name, None, 0.5)
@@ -249,13 +263,13 @@ class RulesExtractor:
         free = [(li, line) for li, line in enumerate(lines) if line.words]
         if not free:
             return Candidate(spec.name, None, 0.0)
-        if spec.name in ("company", "issuer"):
+        if spec.position == "top":
             _, line = free[0]
             return Candidate(spec.name, " ".join(w.text for w in line.words), 0.5, tuple(w.id for w in line.words))
         if spec.type == "date":
             for _, line in free:
                 for w in line.words:
-                    if normalize_date(w.text, day_first=doctype.name == "receipt"):
+                    if normalize_date(w.text, day_first=doctype.day_first):
                         return Candidate(spec.name, w.text, 0.5, (w.id,))
         if spec.type == "currency":
             for _, line in free:

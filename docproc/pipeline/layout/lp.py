@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..types import MissingModel, PageImage, PageLayout, PageWords, Region
+from . import LayoutCapabilities
 from .common import is_key_value, rulings_from_image, words_inside
 
 PUBLAYNET_LABELS = {0: "Text", 1: "Title", 2: "List", 3: "Table", 4: "Figure"}
@@ -32,6 +33,7 @@ def parse_labels(raw: str | dict[int, str] | None) -> dict[int, str]:
 
 class LayoutParserEngine:
     name = "layoutparser"
+    capabilities = LayoutCapabilities()  # reads pixels only
 
     def __init__(self, *, config: str | None = None, weights: str | None = None, labels: str | None = None,
                  device: str = "cpu", threshold: float = 0.5, **_: Any) -> None:

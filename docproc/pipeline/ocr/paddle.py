@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..types import MissingModel, PageImage, PageWords, Word
+from . import OcrCapabilities
 from .words import page_words, split_line
 
 ADAPTER_VERSION = "a1"
@@ -55,6 +56,7 @@ class PaddleOcrEngine:
         self.package_version = str(getattr(paddleocr, "__version__", "unknown"))
         self._ocr = self._build(paddleocr, device=device, threads=max(1, int(threads or 1)))
         self._lock = threading.Lock()
+        self.capabilities = OcrCapabilities(target_char_height=self.target_char_height)
         # Stored with every stage result (50 characters at most): package, model folders, adapter.
         self.version = f"paddleocr{self.package_version}/{'+'.join(sorted(self.folders))}:{_folder_id(self.folders)}/{ADAPTER_VERSION}"
 

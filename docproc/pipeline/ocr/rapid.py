@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..types import MissingModel, PageImage, PageWords, Word
+from . import OcrCapabilities
 from .words import clamp01, page_words, polygon_bbox, split_line
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class RapidOcrEngine:
         }
         self._ocr = RapidOCR(params=params)
         self._lock = threading.Lock()  # one page at a time per instance: the sessions are shared
+        self.capabilities = OcrCapabilities(target_char_height=self.target_char_height,
+                                            upright_score=self.upright_score, orientation=self.orientation)
         # Stored with every stage result (50 characters at most): package, models, adapter.
         self.version = f"rapidocr{_package_version()}/PP-OCRv6-det-s+rec-s+cls-m2.0/{ADAPTER_VERSION}"
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..types import EngineUnavailable, MissingModel, PageImage, PageWords, Word
+from . import OcrCapabilities
 from .words import clamp01, page_words
 
 ADAPTER_VERSION = "a2"
@@ -55,6 +56,8 @@ class TesseractEngine:
                 "or set DOCPROC_OCR_ENGINE to another engine"
             )
         self.language = language
+        self.capabilities = OcrCapabilities(target_char_height=self.target_char_height,
+                                            upright_score=self.upright_score, orientation=self.orientation)
         self.remove_lines = remove_lines
         self.threads = max(1, int(threads or 1))
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)

@@ -1,195 +1,42 @@
-"""Services: every write of the document domain, each with its audit event, in one transaction."""
+"""Pipeline orchestration: ingest and extract a stored document, save the run and its fields,
+route it to review or auto-acceptance, fail it with a code, and queue again what the broker lost.
+
+Each service loads, calls the framework-free stage (docproc/pipeline), saves, and writes the
+audit event in one transaction; tasks are queued through docproc/dispatch.py after commit."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import re
-import tempfile
-import unicodedata
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from docproc import engines
+from docproc import dispatch, engines
 from docproc.audit.service import WORKER, Actor, record
-from docproc.doctypes import UnknownDocType, get_doctype
+from docproc.doctypes import DocType, get_doctype
+from docproc.lifecycle import document_transition
 from docproc.logging import document_id_var
-from docproc.models import (
-    FINAL_STATUSES,
-    ApiClient,
-    Document,
-    DocumentStatus,
-    ExtractionRun,
-    Field,
-    InvalidTransition,
-    ModelCall,
-    Page,
-    StageResult,
-)
-from docproc.pipeline.ingest import ingest_file, sniff_content_type, unsupported_detail
+from docproc.metrics import observe_run
+from docproc.models import Document, DocumentStatus, ExtractionRun, Field, ModelCall, Page, StageResult
+from docproc.pipeline.ingest import ingest_file
+from docproc.pipeline.render import page_image
 from docproc.pipeline.runner import DocumentResult, process_file
 from docproc.pipeline.types import PageImage, PipelineError
-from docproc.results import document_json, field_json, jsonable, result_json
+from docproc.results import jsonable
+from docproc.webhooks import webhook_enqueue
+from reviewer.queue import doctype_with_thresholds, review_task_open
 
 log = logging.getLogger(__name__)
 S = DocumentStatus
 
 
-class UploadRefused(Exception):
-    """An upload the API answers with a 4xx; nothing was stored."""
-
-    def __init__(self, code: str, detail: str, status: int = 400) -> None:
-        super().__init__(detail)
-        self.code, self.detail, self.status = code, detail, status
-
-
-# --- uploads ---------------------------------------------------------------------------------
-
-def sanitize_filename(name: str) -> str:
-    """A display name safe anywhere: no directories, no control characters, bounded length."""
-    name = unicodedata.normalize("NFC", name or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = re.sub(r"\s+", " ", name).strip().lstrip(".")
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[:190] + dot + ext[:9]) if dot else name[:200]
-    return name or "document"
-
-
-@dataclass(frozen=True, slots=True)
-class UploadOutcome:
-    document: Document
-    created: bool
-
-
-def document_upload(
-    *,
-    client: ApiClient,
-    uploaded,
-    doc_type: str,
-    external_ref: str = "",
-    idempotency_key: str = "",
-    client_ip: str | None = None,
-) -> UploadOutcome:
-    """Store an upload and queue it, or return the document this key or content already made.
-
-    Refusals (unknown type, empty, not a document, too large) raise ``UploadRefused`` and are
-    audited; an accepted file is on disk and in the database before anything is queued.
-    """
-    actor = Actor.client(client)
-
-    def refuse(code: str, detail: str, status: int = 400) -> UploadRefused:
-        record(actor=actor, action="document.upload_refused", client_ip=client_ip,
-               payload={"code": code, "detail": detail, "file": sanitize_filename(getattr(uploaded, "name", ""))})
-        return UploadRefused(code, detail, status)
-
-    try:
-        get_doctype(doc_type)
-    except UnknownDocType as exc:
-        raise refuse("unknown_doc_type", str(exc).strip('"')) from None
-    if not client.allows(doc_type):
-        raise refuse("doc_type_not_allowed", f"This client may not upload documents of type {doc_type!r}.", 403)
-    if idempotency_key:
-        existing = Document.objects.filter(client=client, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return UploadOutcome(existing, False)
-    size = getattr(uploaded, "size", None) or 0
-    if size > settings.DOCPROC_MAX_UPLOAD_BYTES:
-        raise refuse("file_too_large", f"The file has {size} bytes; the limit is {settings.DOCPROC_MAX_UPLOAD_BYTES}.", 413)
-
-    digest = hashlib.sha256()
-    head = b""
-    total = 0
-    with tempfile.NamedTemporaryFile(prefix="upload-", dir=_tmp_dir(), delete=False) as tmp:
-        for chunk in uploaded.chunks():
-            total += len(chunk)
-            if total > settings.DOCPROC_MAX_UPLOAD_BYTES:
-                tmp.close()
-                Path(tmp.name).unlink(missing_ok=True)
-                raise refuse("file_too_large", f"The file is larger than {settings.DOCPROC_MAX_UPLOAD_BYTES} bytes.", 413)
-            if len(head) < 1024:
-                head += chunk[: 1024 - len(head)]
-            digest.update(chunk)
-            tmp.write(chunk)
-        tmp_path = Path(tmp.name)
-    try:
-        if total == 0:
-            raise refuse("empty_file", "The file is empty.")
-        content_type = sniff_content_type(head)
-        if content_type is None:
-            raise refuse("unsupported_type", unsupported_detail(head), 415)
-        sha = digest.hexdigest()
-        with transaction.atomic():
-            same = Document.objects.filter(client=client, sha256=sha, doc_type=doc_type).exclude(
-                status__in=[S.FAILED, S.REJECTED]).first()
-            if same is not None:
-                return UploadOutcome(same, False)
-            doc = Document(
-                client=client, external_ref=external_ref[:200], idempotency_key=idempotency_key[:200], sha256=sha,
-                original_name=sanitize_filename(getattr(uploaded, "name", "")), content_type=content_type,
-                size=total, doc_type=doc_type,
-            )
-            with tmp_path.open("rb") as fh:
-                doc.file.save("original", File(fh), save=False)
-            doc.save()
-            record(actor=actor, action="document.uploaded", object_type="document", object_id=doc.id,
-                   document_id=doc.id, client_ip=client_ip,
-                   payload={"file": doc.original_name, "sha256": sha, "size": total, "content_type": content_type,
-                            "doc_type": doc_type, "external_ref": doc.external_ref})
-            transaction.on_commit(lambda: document_enqueue(doc.id))
-        return UploadOutcome(doc, True)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def _tmp_dir() -> str:
-    path = Path(settings.MEDIA_ROOT) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
-
-
-def document_enqueue(document_id) -> None:
-    """Queue the pipeline's first task. Failures to reach the broker are logged, not raised:
-    the document is stored and the sweeper queues it again."""
-    from workers.tasks import document_ingest  # tasks import services: import at call time
-
-    try:
-        document_ingest.apply_async(args=[str(document_id)], queue="cpu")
-    except Exception:  # broker down: the upload is safe in the database
-        log.exception("could not queue document %s; the sweeper will retry", document_id)
-
-
-# --- state machine ---------------------------------------------------------------------------
-
-def document_transition(doc: Document, to: str, *, actor: Actor, reason: str = "", **changes: Any) -> None:
-    """Move ``doc`` to ``to`` along ALLOWED_TRANSITIONS, save and audit; a bad move raises."""
-    if not doc.can_move_to(to):
-        raise InvalidTransition(f"document {doc.id}: {doc.status} -> {to} is not allowed")
-    before = doc.status
-    doc.status = to
-    for key, value in changes.items():
-        setattr(doc, key, value)
-    if to in FINAL_STATUSES and doc.finished_at is None:
-        doc.finished_at = timezone.now()
-    doc.save()
-    payload: dict[str, Any] = {"before": before, "after": to}
-    if reason:
-        payload["reason"] = reason
-    if doc.error_code and to == S.FAILED:
-        payload["error"] = {"code": doc.error_code, "detail": doc.error_detail}
-    record(actor=actor, action="document.status_changed", object_type="document", object_id=doc.id,
-           document_id=doc.id, payload=payload)
-
+# --- failure ---------------------------------------------------------------------------------
 
 def document_fail(document_id, *, code: str, detail: str, actor: Actor = WORKER) -> None:
     with transaction.atomic():
@@ -270,10 +117,8 @@ def _store_page_image(document_id, image: PageImage) -> dict[str, Any]:
     return {"image": str(rel / name), "thumbnail": str(rel / thumb_name), "image_width": img.width, "image_height": img.height}
 
 
-def doctype_for_routing(name: str):
+def doctype_for_routing(name: str) -> DocType:
     """The document type with the review thresholds supervisors set in the review UI applied."""
-    from reviewer.services import doctype_with_thresholds
-
     return doctype_with_thresholds(get_doctype(name))
 
 
@@ -313,8 +158,6 @@ def document_extract(*, document_id) -> str | None:
     previews = {}
     for page in result.pages:
         try:
-            from docproc.pipeline.render import page_image
-
             image = upright.get(page.page) or page_image(
                 Path(doc.file.path), result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
                 max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
@@ -355,8 +198,6 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
             for call in result.extraction.calls:
                 record(actor=Actor("model", str(call.get("model", result.extraction.engine))), action="model.called",
                        object_type="document", object_id=doc.id, document_id=doc.id, payload=jsonable(dict(call)))
-        from docproc.metrics import observe_run
-
         transaction.on_commit(lambda: observe_run(timings=result.timings, calls=result.extraction.calls or ()))
         status = S.AUTO_ACCEPTED if result.status == "auto_accepted" else S.NEEDS_REVIEW
         _stage_event(doc.id, "extract", "finished", seconds=result.timings,
@@ -367,8 +208,6 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
                    document_id=doc.id, payload={"fields": [f.name for f in result.fields]})
             transaction.on_commit(lambda: webhook_enqueue(document_id, event="document.completed"))
         else:
-            from reviewer.services import review_task_open
-
             review_task_open(document=doc)  # the review queue reads tasks, opened with the status
         return status
 
@@ -409,48 +248,8 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
             continue
         Document.objects.filter(pk=doc.pk).update(updated_at=now)
         if doc.status == S.PROCESSING:
-            from workers.tasks import document_extract
-
-            document_extract.apply_async(args=[str(doc.id)], queue="gpu")
+            dispatch.document_extract_enqueue(doc.id)
         else:
-            document_enqueue(doc.id)
+            dispatch.document_ingest_enqueue(doc.id)
         requeued.append(str(doc.id))
     return requeued
-
-
-# --- results ---------------------------------------------------------------------------------
-
-def document_result(doc: Document) -> dict[str, Any]:
-    """The API's result for ``doc`` (fields of its latest run)."""
-    run = doc.runs.order_by("-created_at").first()
-    fields: dict[str, dict[str, Any]] = {}
-    if run is not None:
-        for f in run.fields.all():
-            fields[f.name] = field_json(
-                value=f.value, normalized=f.normalized, confidence=f.confidence, status=f.status,
-                page=f.page, bbox=f.bbox, source=f.source_words, messages=f.messages, word_ids=f.word_ids,
-            )
-    return result_json(
-        document=document_json(id=str(doc.id), file=doc.original_name, doc_type=doc.doc_type, status=doc.status,
-                               pages=doc.page_count, error_code=doc.error_code, error_detail=doc.error_detail,
-                               external_ref=doc.external_ref),
-        fields=fields,
-        timings=run.timings if run else {},
-        engines=run.engines if run else {},
-    )
-
-
-# --- webhooks --------------------------------------------------------------------------------
-
-def webhook_enqueue(document_id, *, event: str) -> None:
-    from docproc.webhooks import delivery_create
-
-    delivery = delivery_create(document_id=document_id, event=event)
-    if delivery is not None:
-        from workers.tasks import webhook_deliver
-
-        try:
-            webhook_deliver.apply_async(args=[str(delivery.id)], queue="cpu")
-        except Exception:
-            log.exception("could not queue webhook %s; the retry job will send it", delivery.id)
-

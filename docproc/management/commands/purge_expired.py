@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from docproc.audit.retention import documents_expired, documents_purge_expired
+from docproc.services.retention import documents_expired, documents_purge_expired
 
 
 class Command(BaseCommand):

@@ -1,16 +1,7 @@
 """Retention: after a client's ``retention_days``, a finished document's file, page images,
-OCR results and field values (extracted, and old/new values in the review history) are purged, and so are the payloads of its audit events that hold
-document content, while the hash chain still verifies.
-
-How an audit payload is purged, and why the chain survives it: an event's hash covers the
-digest of its payload, not the payload. The purge first appends a ``retention.purged`` event
-(seq P) for the document, then, in the same transaction, replaces each content-bearing payload
-of that document with ``{"_purged": {"at": ..., "event": P}}``. That UPDATE is the one the
-PostgreSQL trigger lets through, and only while ``docproc.audit_purge`` is set for the
-transaction; it may change nothing but the payload, and only to such a marker. ``audit_verify``
-skips the digest check for a marker but requires event P to be a retention purge of the same
-document, so a payload blanked any other way is reported.
-"""
+OCR results and field values (extracted, and old/new values in the review history) are purged,
+and so are the payloads of its audit events that hold document content, while the hash chain
+still verifies (how: docproc/audit/purge.py)."""
 
 from __future__ import annotations
 
@@ -21,22 +12,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, models, transaction
-from django.dispatch import Signal
+from django.db import models, transaction
 from django.utils import timezone
 
+from docproc.audit.purge import audit_payloads_purge
+from docproc.audit.service import SYSTEM, Actor
 from docproc.models import FINAL_STATUSES, ApiClient, Document, Field, Page, StageResult, WebhookDelivery
-
-from .actions import ACTIONS
-from .chain import at_text, purge_marker
-from .models import AuditEvent
-from .service import SYSTEM, Actor, record
+from reviewer.queue import review_history_purge
 
 log = logging.getLogger(__name__)
-
-# Sent inside the purge's transaction, so other apps clear their own copies of field values
-# (the reviewer app's correction history, for instance): receivers get ``document``.
-document_purging = Signal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,33 +60,6 @@ def _delete_files(doc: Document) -> int:
     return deleted
 
 
-def _purge_audit_payloads(event_ids: list[int], marker: dict) -> None:
-    """The one UPDATE of audit events the application makes (see the module docstring)."""
-    if not event_ids:
-        return
-    postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cur:
-        if postgres:
-            cur.execute("SELECT set_config('docproc.audit_purge', 'on', true)")
-        try:
-            for i in range(0, len(event_ids), 500):
-                # Past AuditQuerySet.update, which refuses every update on purpose.
-                models.QuerySet.update(AuditEvent.objects.filter(pk__in=event_ids[i : i + 500]), payload=marker)
-        finally:
-            if postgres:
-                cur.execute("SELECT set_config('docproc.audit_purge', 'off', true)")
-
-
-def _purge_review_history(doc: Document) -> None:
-    """The review app keeps each decision's old and new value and the reviewer's note."""
-    from django.apps import apps
-
-    if apps.is_installed("reviewer"):
-        from reviewer.models import FieldCorrection
-
-        FieldCorrection.objects.filter(document=doc).update(old_value=None, new_value=None, note="")
-
-
 def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retention", now: datetime | None = None
                    ) -> PurgeResult | None:
     """Purge one document's content (see the module docstring). Idempotent: a document already
@@ -112,31 +69,23 @@ def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retenti
     if doc is None or doc.purged_at is not None:
         return None
     files_deleted = _delete_files(doc)
-    keep = [name for name, spec in ACTIONS.items() if spec.keep_on_purge]
     with transaction.atomic():
         doc = Document.objects.select_for_update().get(pk=document_id)
         if doc.purged_at is not None:
             return None
-        event_ids = list(
-            AuditEvent.objects.filter(document_id=doc.id).exclude(action__in=keep).exclude(payload={})
-            .exclude(payload__has_key="_purged").values_list("pk", flat=True)
-        )
         fields_purged = Field.objects.filter(document=doc).update(
             value=None, normalized=None, original_value=None, source_words=[], word_ids=[])
-        purge = record(
-            actor=actor, action="retention.purged", object_type="document", object_id=doc.id, document_id=doc.id,
-            reason=reason,
+        purge = audit_payloads_purge(
+            document_id=doc.id, actor=actor, reason=reason, at=now,
             payload={"retention_days": doc.client.retention_days if doc.client else None,
-                     "files_deleted": files_deleted, "fields_purged": fields_purged, "events_purged": len(event_ids)},
+                     "files_deleted": files_deleted, "fields_purged": fields_purged},
         )
-        _purge_audit_payloads(event_ids, purge_marker(purge_seq=purge.seq, at=at_text(now)))
         StageResult.objects.filter(document=doc).delete()
         Page.objects.filter(document=doc).update(image="", thumbnail="")
         WebhookDelivery.objects.filter(document=doc).update(payload={"purged": True})
-        _purge_review_history(doc)
-        document_purging.send(sender=Document, document=doc)
+        review_history_purge(document=doc)
         Document.objects.filter(pk=doc.pk).update(file="", purged_at=now)
-    return PurgeResult(str(doc.id), files_deleted, fields_purged, len(event_ids), purge.seq)
+    return PurgeResult(str(doc.id), files_deleted, fields_purged, purge.payload["events_purged"], purge.seq)
 
 
 def documents_expired(*, now: datetime | None = None):

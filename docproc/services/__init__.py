@@ -1,0 +1,47 @@
+"""Services: every write of the document domain, each with its audit event, in one transaction.
+
+Split by concern; this package re-exports the public services so callers write
+``services.document_upload(...)``:
+
+- ``uploads``: store, dedupe and audit what a client sends, queue its pipeline;
+- ``processing``: pipeline orchestration (ingest, extract, save and route the result, fail,
+  requeue what the broker lost);
+- ``retention``: purge what a client's retention period no longer allows us to keep.
+
+Status moves are in docproc/lifecycle.py, reads (the result document too) in
+docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/webhooks.py.
+"""
+
+from __future__ import annotations
+
+from .processing import (
+    MAX_ATTEMPTS,
+    DbStageCache,
+    doctype_for_routing,
+    document_extract,
+    document_fail,
+    document_ingest,
+    documents_requeue_stuck,
+    model_calls_record,
+)
+from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
+from .uploads import UploadOutcome, UploadRefused, document_upload, sanitize_filename
+
+__all__ = (
+    "MAX_ATTEMPTS",
+    "DbStageCache",
+    "PurgeResult",
+    "UploadOutcome",
+    "UploadRefused",
+    "doctype_for_routing",
+    "document_extract",
+    "document_fail",
+    "document_ingest",
+    "document_purge",
+    "document_upload",
+    "documents_expired",
+    "documents_purge_expired",
+    "documents_requeue_stuck",
+    "model_calls_record",
+    "sanitize_filename",
+)
