@@ -187,57 +187,46 @@ def redis_available() -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def celery_worker_env() -> dict[str, str]:
-    """Extra environment for the module's worker process; a module overrides this fixture to
-    start its worker with other settings (the worker reads its settings from its environment)."""
-    return {}
+class _ModuleWorker:
+    """The module's ``celery worker`` process; started again only when a test's environment
+    differs from the one it was started with (a test that sets a variable for it)."""
 
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.media_root = folder / "media"
+        self.media_root.mkdir()
+        self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}
 
-@pytest.fixture(scope="module")
-def _module_celery_worker(django_db_setup, tmp_path_factory, celery_worker_env):
-    """One real ``celery worker`` process per test module, started by the module's first test
-    that asks for it and stopped after the module's last test: the tests share its start-up and
-    its loaded engines, and each starts with empty queues and an emptied database."""
-    if not redis_available():
-        pytest.skip("Redis is not reachable at REDIS_URL")
-    from django.db import connection
+    def ensure(self, env: dict[str, str]) -> subprocess.Popen:
+        if self.proc is not None and self.proc.poll() is None and env == self.env:
+            return self.proc
+        self.stop()
+        _purge_queues()
+        log = self.folder / "worker.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "solo",
+             "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "ready" in log.read_text(errors="replace"):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"celery worker exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        else:
+            proc.kill()
+            pytest.fail(f"celery worker did not start: {log.read_text()[-2000:]}")
+        proc.log_path = log  # type: ignore[attr-defined]
+        self.proc, self.env = proc, env
+        return proc
 
-    db = connection.settings_dict
-    env = dict(os.environ)
-    if db["ENGINE"].endswith("sqlite3"):
-        if str(db["NAME"]).startswith("file:memorydb") or db["NAME"] == ":memory:":
-            pytest.skip("the worker process needs a file or PostgreSQL database, not in-memory SQLite")
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    folder = tmp_path_factory.mktemp("celery-worker")
-    media = folder / "media"
-    media.mkdir()
-    env["DOCPROC_MEDIA_ROOT"] = str(media)
-    env["DOCPROC_WORKER_QUEUES"] = "cpu,gpu"
-    env.update(celery_worker_env)
-    _purge_queues()
-    log = folder / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "solo",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "ready" in log.read_text(errors="replace"):
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"celery worker exited: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"celery worker did not start: {log.read_text()[-2000:]}")
-    proc.log_path = log  # type: ignore[attr-defined]
-    proc.media_root = media  # type: ignore[attr-defined]
-    yield proc
-    if proc.poll() is None:
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
@@ -246,17 +235,39 @@ def _module_celery_worker(django_db_setup, tmp_path_factory, celery_worker_env):
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def _module_celery_worker(django_db_setup, tmp_path_factory):
+    """One real worker process per test module: started by the module's first test that asks for
+    it, stopped after the module's last test, so the tests share its start-up and loaded engines."""
+    worker = _ModuleWorker(tmp_path_factory.mktemp("celery-worker"))
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
 def celery_worker_process(_module_celery_worker, transactional_db, settings):
-    """The module's real ``celery worker`` process, consuming both queues from the real Redis and
-    sharing the test database and media folder. Yields the Popen (``log_path``: its log, shared
-    by the module's tests)."""
-    proc = _module_celery_worker
-    if proc.poll() is not None:
-        pytest.fail(f"the module's celery worker died in an earlier test: {proc.log_path.read_text()[-2000:]}")
-    settings.MEDIA_ROOT = proc.media_root
+    """A real ``celery worker`` process consuming both queues from the real Redis, sharing the
+    test database and media folder, with the test's environment as it is when the test asks for
+    it. Yields the Popen (``log_path``: its log, shared by the module's tests). Each test starts
+    with empty queues and an emptied database."""
+    if not redis_available():
+        pytest.skip("Redis is not reachable at REDIS_URL")
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    if db["ENGINE"].endswith("sqlite3"):
+        if str(db["NAME"]).startswith("file:memorydb") or db["NAME"] == ":memory:":
+            pytest.skip("the worker process needs a file or PostgreSQL database, not in-memory SQLite")
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env["DOCPROC_MEDIA_ROOT"] = str(_module_celery_worker.media_root)
+    env["DOCPROC_WORKER_QUEUES"] = "cpu,gpu"
+    settings.MEDIA_ROOT = _module_celery_worker.media_root
     settings.CELERY_TASK_ALWAYS_EAGER = False
     _purge_queues()
+    proc = _module_celery_worker.ensure(env)
     yield proc
     _purge_queues()
 

@@ -15,14 +15,11 @@ NASTY = ("png_decompression_bomb", "png_text_chunk_bomb", "tiff_500_pages", "tif
          "pdf_page_tree_loop", "pdf_huge_page", "pdf_encrypted", "image_wide_strip", "control_claim_pdf")
 
 
-@pytest.fixture(scope="module")
-def celery_worker_env():
-    # The module's worker process reads its limits from its environment.
-    return {"DOCPROC_MAX_IMAGE_PIXELS": str(HOSTILE_MAX_IMAGE_PIXELS), "DOCPROC_RENDER_DPI": str(HOSTILE_RENDER_DPI)}
-
-
 @pytest.fixture
-def small_limits(settings):
+def small_limits(monkeypatch, settings):
+    # Read by the worker process from its environment (the fixture below copies os.environ).
+    monkeypatch.setenv("DOCPROC_MAX_IMAGE_PIXELS", str(HOSTILE_MAX_IMAGE_PIXELS))
+    monkeypatch.setenv("DOCPROC_RENDER_DPI", str(HOSTILE_RENDER_DPI))
     settings.DOCPROC_MAX_IMAGE_PIXELS = HOSTILE_MAX_IMAGE_PIXELS
 
 
