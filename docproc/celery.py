@@ -34,6 +34,7 @@ app.conf.update(
         "sweep-stuck-documents": {"task": "workers.tasks.sweep_stuck_documents", "schedule": 60.0},
         "retry-due-webhooks": {"task": "workers.tasks.webhook_retry_due", "schedule": 30.0},
         "purge-expired-documents": {"task": "workers.tasks.purge_expired_documents", "schedule": 3600.0},
+        "flush-auth-failures": {"task": "workers.tasks.flush_auth_failures", "schedule": 60.0},
     },
 )
 

@@ -61,6 +61,12 @@ def engine_options(kind: str, name: str, *, model: str | None = None) -> dict[st
             opts["model_dir"] = settings.DOCPROC_PADDLE_MODEL_DIR
         if name == "tesseract":
             opts["language"] = settings.DOCPROC_TESSERACT_LANG
+        if name == "rapidocr":
+            opts.update(charset=settings.DOCPROC_OCR_CHARSET,
+                        det_unclip_ratio=settings.DOCPROC_RAPIDOCR_UNCLIP_RATIO,
+                        det_box_thresh=settings.DOCPROC_RAPIDOCR_BOX_THRESH,
+                        det_thresh=settings.DOCPROC_RAPIDOCR_THRESH,
+                        max_side_len=settings.DOCPROC_RAPIDOCR_MAX_SIDE_LEN)
         return opts
     if kind == "layout":
         opts = {"device": settings.DOCPROC_DEVICE, "threads": settings.DOCPROC_OCR_THREADS}
@@ -73,9 +79,14 @@ def engine_options(kind: str, name: str, *, model: str | None = None) -> dict[st
     return {}
 
 
-def get_ocr():
+def get_ocr(*, charset: str | None = None):
+    """The configured OCR engine; with ``charset`` (a document type's), reading under that
+    character set where the engine can restrict its recogniser (rapidocr), else as configured."""
     name = settings.DOCPROC_OCR_ENGINE
-    return registry.get_engine("ocr", name, engine_options("ocr", name))
+    engine = registry.get_engine("ocr", name, engine_options("ocr", name))
+    if charset and hasattr(engine, "for_charset"):
+        return engine.for_charset(charset)
+    return engine
 
 
 def get_layout():

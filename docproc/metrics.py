@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -183,4 +183,7 @@ def metrics_view(request):
                             status=status)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DocprocCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # django-prometheus's HTTP request metrics (requests, latency, status codes by view) live in
+    # the default registry of this process.
+    body = generate_latest(registry) + generate_latest(REGISTRY)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from docproc.logging import request_id_var
@@ -57,3 +58,30 @@ class SecurityHeadersMiddleware:
             if name not in response:
                 response[name] = value
         return response
+
+
+class SessionIdleTimeoutMiddleware:
+    """Signs a person out after DOCPROC_SESSION_IDLE_SECONDS without a request (the session's
+    absolute age is SESSION_COOKIE_AGE). The last-seen time is written at most every tenth of the
+    idle time, so an active page does not save its session on every request."""
+
+    KEY = "_docproc_seen"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+        from django.contrib.auth import logout
+
+        idle = settings.DOCPROC_SESSION_IDLE_SECONDS
+        user = getattr(request, "user", None)
+        if idle > 0 and user is not None and user.is_authenticated:
+            now = int(time.time())
+            seen = request.session.get(self.KEY)
+            if seen is not None and now - int(seen) > idle:
+                request.session_idle_expired = True
+                logout(request)
+            elif seen is None or now - int(seen) >= max(1, idle // 10):
+                request.session[self.KEY] = now
+        return self.get_response(request)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from docproc.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -39,10 +41,16 @@ def env_float(name: str, default: float) -> float:
 DATA_DIR = Path(env("DOCPROC_DATA_DIR", str(BASE_DIR / "data")))
 
 DEBUG = env_bool("DOCPROC_DEBUG", False)
+# The built-in key signs sessions and CSRF tokens that anyone with this source could forge: the
+# system check docproc.E001 refuses it unless DEBUG is on. scripts/install writes a random key to
+# DOCPROC_SECRET_KEY_FILE (default data/secret-key, mode 0600) for a single machine.
+BUILTIN_SECRET_KEY = "docproc-insecure-development-key-set-DOCPROC_SECRET_KEY-in-production"
+DOCPROC_SECRET_KEY_FILE = Path(env("DOCPROC_SECRET_KEY_FILE", str(DATA_DIR / "secret-key")))
 SECRET_KEY = env("DOCPROC_SECRET_KEY", "")
+if not SECRET_KEY and DOCPROC_SECRET_KEY_FILE.is_file():
+    SECRET_KEY = DOCPROC_SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
-    # A development key is fine on one machine; production sets DOCPROC_SECRET_KEY.
-    SECRET_KEY = "docproc-insecure-development-key-set-DOCPROC_SECRET_KEY-in-production"
+    SECRET_KEY = BUILTIN_SECRET_KEY
 ALLOWED_HOSTS = [h.strip() for h in env("DOCPROC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DOCPROC_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -57,6 +65,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_prometheus",
     "docproc",
     "docproc.audit",
     "reviewer",
@@ -64,6 +74,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "docproc.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -73,8 +84,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "docproc.audit.middleware.AuditContextMiddleware",
+    "docproc.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "docproc.urls"
@@ -111,9 +126,37 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("DOCPROC_PASSWORD_MIN_LENGTH", 10)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes checks every sign-in (the login page and the admin's) before the model backend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Sign-in and sessions -----------------------------------------------------------------------
+# Lockout per (user name, address) pair: one address guessing one account is stopped, while a
+# colleague behind the same NAT, or the real user from elsewhere, can still sign in.
+AXES_FAILURE_LIMIT = env_int("DOCPROC_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("DOCPROC_LOGIN_LOCKOUT_SECONDS", 900) / 3600  # hours, as axes wants
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "docproc.netaddr.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# The audit log keeps sign-ins; axes' own access log would be a second, unchained copy.
+AXES_DISABLE_ACCESS_LOG = True
+# A signed-in session ends after this many seconds without a request, and at the latest after
+# DOCPROC_SESSION_MAX_AGE_SECONDS whatever the activity.
+DOCPROC_SESSION_IDLE_SECONDS = env_int("DOCPROC_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_COOKIE_AGE = env_int("DOCPROC_SESSION_MAX_AGE_SECONDS", 8 * 3600)
+# Number of reverse proxies in front of the web server that append to X-Forwarded-For; the client
+# address is the one the outermost trusted proxy saw. 0: REMOTE_ADDR, X-Forwarded-For ignored.
+DOCPROC_TRUSTED_PROXIES = env_int("DOCPROC_TRUSTED_PROXIES", 0)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -129,6 +172,7 @@ STORAGES = {
 MEDIA_ROOT = Path(env("DOCPROC_MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/_private_media/"
 FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/review/"
 
@@ -184,6 +228,14 @@ DOCPROC_PADDLE_MODEL_DIR = env("DOCPROC_PADDLE_MODEL_DIR", "")
 # OCR: Tesseract's language (a traineddata Debian installs), and the share of a PDF page's
 # visible text its text layer must cover before the page is trusted without OCR.
 DOCPROC_TESSERACT_LANG = env("DOCPROC_TESSERACT_LANG", "eng")
+# rapidocr: its text detector's settings (measured on the shared receipts, see the README),
+# the long side above which it shrinks a page (0: never; the preprocessing already sized the
+# page for the recogniser) and the characters recognition may emit (all, latin, ascii).
+DOCPROC_RAPIDOCR_UNCLIP_RATIO = env_float("DOCPROC_RAPIDOCR_UNCLIP_RATIO", 2.0)
+DOCPROC_RAPIDOCR_BOX_THRESH = env_float("DOCPROC_RAPIDOCR_BOX_THRESH", 0.3)
+DOCPROC_RAPIDOCR_THRESH = env_float("DOCPROC_RAPIDOCR_THRESH", 0.2)
+DOCPROC_RAPIDOCR_MAX_SIDE_LEN = env_int("DOCPROC_RAPIDOCR_MAX_SIDE_LEN", 0)
+DOCPROC_OCR_CHARSET = env("DOCPROC_OCR_CHARSET", "all")
 DOCPROC_TEXT_LAYER_MIN_COVERAGE = env_float("DOCPROC_TEXT_LAYER_MIN_COVERAGE", 0.7)
 # Layout: DOCPROC_LAYOUT_ENGINE=none turns the stage off; layoutparser needs these files.
 DOCPROC_LAYOUTPARSER_CONFIG = env("DOCPROC_LAYOUTPARSER_CONFIG", "")
@@ -193,7 +245,9 @@ DOCPROC_MODELS_DIR = Path(env("DOCPROC_MODELS_DIR", str(DATA_DIR / "models")))
 DOCPROC_LLM_MODEL = env("DOCPROC_LLM_MODEL", "qwen2.5-coder-1.5b-instruct-q4_k_m")
 DOCPROC_LLM_GGUF = env("DOCPROC_LLM_GGUF", "")
 # LLM extraction (llamacpp, transformers, openai backends); see docproc/pipeline/extract/.
-DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache"))  # "" keeps answers in memory only
+# The answer cache on disk holds extracted personal data and serves only re-runs and benches:
+# on by default in development (DOCPROC_DEBUG) only. "" keeps answers in memory only.
+DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache") if DEBUG else "")
 DOCPROC_LLM_THREADS = env_int("DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1))  # more threads than cores slows llama.cpp down
 DOCPROC_LLM_CTX = env_int("DOCPROC_LLM_CTX", 4096)
 DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
@@ -225,6 +279,8 @@ DOCPROC_WEBHOOK_ALLOW_PRIVATE = env_bool("DOCPROC_WEBHOOK_ALLOW_PRIVATE", False)
 # Upload requests per API client per UTC day (0: no quota); the per-minute rate limit is
 # ApiClient.rate_limit_per_minute. Both are counted in Redis.
 DOCPROC_DAILY_UPLOAD_QUOTA = env_int("DOCPROC_DAILY_UPLOAD_QUOTA", 0)
+# API requests without a valid token per address per minute before 429 (0: no limit).
+DOCPROC_ANON_RATE_PER_MINUTE = env_int("DOCPROC_ANON_RATE_PER_MINUTE", 30)
 # /metrics answers a scraper sending "Authorization: Bearer <this token>", and staff users.
 DOCPROC_METRICS_TOKEN = env("DOCPROC_METRICS_TOKEN", "")
 # Workers write a heartbeat this often; /readyz wants one seen within DOCPROC_WORKER_STALE_SECONDS.
@@ -246,14 +302,15 @@ DOCPROC_AUDIT_MASK_VALUES = env_bool("DOCPROC_AUDIT_MASK_VALUES", False)
 DOCPROC_AUDIT_UNMASKED_GROUPS = [g.strip() for g in env("DOCPROC_AUDIT_UNMASKED_GROUPS", "auditor,admin").split(",") if g.strip()]
 DOCPROC_AUDIT_PAGE_SIZE = env_int("DOCPROC_AUDIT_PAGE_SIZE", 50)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "docproc.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": env("DOCPROC_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# JSON lines on the console; errors also to DOCPROC_LOG_DIR/errors.log (web, workers, gunicorn).
+DOCPROC_LOG_DIR = Path(env("DOCPROC_LOG_DIR", str(DATA_DIR / "logs")))
+DOCPROC_LOG_DIR.mkdir(parents=True, exist_ok=True)
+DOCPROC_LOG_LEVEL = env("DOCPROC_LOG_LEVEL", "INFO")
+LOGGING = logging_config(level=DOCPROC_LOG_LEVEL, log_dir=str(DOCPROC_LOG_DIR))
+# The web server (docproc/gunicorn_conf.py): address, worker processes, request timeout in seconds.
+DOCPROC_BIND = env("DOCPROC_BIND", "127.0.0.1:8000")
+DOCPROC_WEB_WORKERS = env_int("DOCPROC_WEB_WORKERS", 2)
+DOCPROC_WEB_TIMEOUT = env_int("DOCPROC_WEB_TIMEOUT", 120)
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

@@ -13,19 +13,24 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from docproc.audit.export import mask_payload, mask_value, user_sees_values
 from docproc.audit.models import AuditEvent
+from docproc.audit.service import Actor, record
 from docproc.doctypes import DOC_TYPES
 from docproc.models import ApiClient, Document, DocumentStatus, Field, FieldStatus, Page
+from docproc.netaddr import client_ip
 from docproc.selectors import document_latest_run, document_runs
 
 from . import roles, selectors, services
 from .charts import bar_chart
+from .filters import QueueFilterForm
 from .models import CorrectionReason, FieldCorrection, RejectReason, ReviewTask, ThresholdSetting
 from .services import ReviewError
 
@@ -70,7 +75,11 @@ def _open_next(request: HttpRequest) -> HttpResponse:
 @permission(roles.VIEW)
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    f = {k: request.GET.get(k, "") for k in ("doc_type", "client", "older_than", "scope")}
+    form = QueueFilterForm(request.GET)
+    bad = not form.is_valid()
+    if bad:
+        messages.error(request, f"Filter ignored: {form.problems()}.")
+    f = form.filters()
     tasks = selectors.queue_tasks(user=request.user, doc_type=f["doc_type"], client_id=f["client"],
                                   older_than=f["older_than"], scope=f["scope"] or "open")
     stats = selectors.queue_stats(tasks)
@@ -84,7 +93,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "clients": ApiClient.objects.order_by("name").only("id", "name"), "age_filters": list(selectors.AGE_FILTERS),
         "can_review": request.user.has_perm(roles.REVIEW), "can_supervise": request.user.has_perm(roles.SUPERVISE),
         "reviewers": reviewers, "now": timezone.now(),
-    })
+    }, status=400 if bad else 200)
 
 
 @permission(roles.REVIEW)
@@ -292,9 +301,15 @@ def document(request: HttpRequest, document_id) -> HttpResponse:
     fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
     history = list(FieldCorrection.objects.filter(document=doc).select_related("user").order_by("at", "id"))
     pages = list(Page.objects.filter(document=doc).order_by("number"))
+    timeline = selectors.document_timeline(doc, events)
+    if not user_sees_values(request.user):  # the audit log's masking rule, here as on /audit/
+        for e in events:
+            e.payload, _ = mask_payload(e.action, e.payload)
+        for c in history:
+            c.old_value, c.new_value, c.note = mask_value(c.old_value), mask_value(c.new_value), mask_value(c.note or None)
     return render(request, "reviewer/document.html", {
         "doc": doc, "task": task, "events": events, "runs": runs, "fields": fields, "history": history, "pages": pages,
-        "timeline": selectors.document_timeline(doc, events), "live": doc.status in (DocumentStatus.RECEIVED, DocumentStatus.PROCESSING),
+        "timeline": timeline, "live": doc.status in (DocumentStatus.RECEIVED, DocumentStatus.PROCESSING),
         "can_supervise": request.user.has_perm(roles.SUPERVISE),
         "can_claim": bool(task and task.state == ReviewTask.State.OPEN and request.user.has_perm(roles.REVIEW)
                           and task.assignee_id != request.user.pk
@@ -368,20 +383,31 @@ class _Echo:
 @permission(roles.EXPORT)
 @require_GET
 def export_corrections(request: HttpRequest) -> HttpResponse:
-    """Every field decision as CSV, for auditors and supervisors."""
+    """Every field decision as CSV, for auditors and supervisors; values (and notes) masked for
+    those the audit log masks them for. The export is audited before the first byte leaves."""
     rows = FieldCorrection.objects.select_related("user").order_by("at", "id").iterator(chunk_size=2000)
     writer = csv.writer(_Echo())
+    mask = not user_sees_values(request.user)
+    name = f"field-corrections-{timezone.now():%Y%m%dT%H%M%SZ}.csv"
+    with transaction.atomic():
+        record(actor=Actor.user(request.user), action="review.corrections_exported", object_type="export",
+               object_id=name, client_ip=client_ip(request),
+               payload={"via": "web", "format": "csv", "file": name, "masked": mask,
+                        "rows": FieldCorrection.objects.count()})
+
+    def value(v):
+        return json.dumps(mask_value(v) if mask else v, ensure_ascii=False)
 
     def lines():
         yield writer.writerow(["at", "document", "doc_type", "field", "action", "old_value", "new_value",
                                "previous_status", "confidence", "reason", "note", "user"])
         for c in rows:
             yield writer.writerow([c.at.isoformat(), c.document_id, c.doc_type, c.field_name, c.action,
-                                   json.dumps(c.old_value, ensure_ascii=False), json.dumps(c.new_value, ensure_ascii=False),
-                                   c.previous_status, c.confidence, c.reason, c.note,
+                                   value(c.old_value), value(c.new_value),
+                                   c.previous_status, c.confidence, c.reason, mask_value(c.note or None) if mask else c.note,
                                    c.user.get_username() if c.user else ""])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="field-corrections.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

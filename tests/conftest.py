@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# DOCPROC_EXTRACT_ENGINE=rules and the other test-only settings: tests/settings.py.
+# DOCPROC_EXTRACT_ENGINE=rules, DOCPROC_SECRET_KEY and the other test-only settings: tests/settings.py.
 
 
 def pytest_xdist_make_scheduler(config, log):

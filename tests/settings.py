@@ -24,6 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 # everything around extraction use the label rules, exact on the generated claims; tests/extract
 # runs every LLM backend for real by choosing it explicitly. Worker processes inherit this.
 os.environ.setdefault("DOCPROC_EXTRACT_ENGINE", "rules")
+# Commands run as subprocesses (migrate, check) refuse the built-in secret key with DEBUG off.
+os.environ.setdefault("DOCPROC_SECRET_KEY", "test-only-" + os.urandom(24).hex())
 
 
 def redis_url_for_worker(url: str, worker: int) -> str:

@@ -13,6 +13,8 @@ import threading
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready, worker_shutdown
 
 from docproc.logging import document_id_var, request_id_var
+from docproc.models import Document
+from docproc.pipeline.extract.llm import answer_scope, client_scope
 
 REQUEST_ID_HEADER = "docproc_request_id"
 DOCUMENT_TASKS = frozenset({"workers.tasks.document_ingest", "workers.tasks.document_extract",
@@ -59,11 +61,20 @@ def _send_request_id(headers=None, **_: object) -> None:
         headers[REQUEST_ID_HEADER] = rid
 
 
+def _answer_scope(document_id: str | None) -> tuple[str, str]:
+    """Cached LLM answers belong to the document's client (docproc.pipeline.extract.llm.answer_scope)."""
+    if document_id is None:
+        return ("local", "")
+    client_id = Document.objects.filter(pk=document_id).values_list("client_id", flat=True).first()
+    return (client_scope(client_id), document_id)
+
+
 @task_prerun.connect
 def _enter_task_context(task_id=None, task=None, args=None, **_: object) -> None:
     rid = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
     doc = str(args[0]) if task is not None and task.name in DOCUMENT_TASKS and args else None
-    _tokens[task_id] = (request_id_var.set(rid), document_id_var.set(doc))
+    scope = answer_scope.set(_answer_scope(doc))
+    _tokens[task_id] = (request_id_var.set(rid), document_id_var.set(doc), scope)
 
 
 @task_postrun.connect
@@ -72,3 +83,4 @@ def _leave_task_context(task_id=None, **_: object) -> None:
     if tokens is not None:
         request_id_var.reset(tokens[0])
         document_id_var.reset(tokens[1])
+        answer_scope.reset(tokens[2])

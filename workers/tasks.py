@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from docproc import dispatch, engines, services, webhooks
+from docproc.api import throttling
 from workers import observability  # noqa: F401  (heartbeat and log context signals)
 
 log = logging.getLogger(__name__)
@@ -70,3 +71,9 @@ def sweep_stuck_documents() -> int:
 def purge_expired_documents() -> int:
     """Retention: purge documents older than their client's retention_days (beat, hourly)."""
     return len(services.documents_purge_expired())
+
+
+@shared_task
+def flush_auth_failures() -> int:
+    """Write the per-address counts of failed API authentications of finished minutes (beat, every minute)."""
+    return throttling.flush_auth_failures()

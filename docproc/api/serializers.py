@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from docproc.doctypes import DOC_TYPES
-from docproc.models import Document
+from docproc.models import Document, DocumentStatus
 
 
 class UploadSerializer(serializers.Serializer):
@@ -32,3 +32,31 @@ class DocumentSerializer(serializers.ModelSerializer):
 
     def get_links(self, obj) -> dict:
         return {"self": f"/api/v1/documents/{obj.id}/", "result": f"/api/v1/documents/{obj.id}/result/"}
+
+
+MAX_PAGE_LIMIT = 200
+
+
+class DocumentFilterSerializer(serializers.Serializer):
+    """The query parameters of ``GET /api/v1/documents/``: a bad value is a 400 ``invalid_filter``
+    naming the parameter, never ignored."""
+
+    status = serializers.CharField(required=False, max_length=200)
+    doc_type = serializers.ChoiceField(choices=(), required=False)
+    external_ref = serializers.CharField(required=False, max_length=200)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_LIMIT)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000_000)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The loaded types, user types included (loaded at start-up, after this module).
+        self.fields["doc_type"].choices = sorted(DOC_TYPES)
+
+    def validate_status(self, value: str) -> list[str]:
+        wanted = [s.strip() for s in value.split(",") if s.strip()]
+        unknown = sorted(set(wanted) - set(DocumentStatus.values))
+        if unknown:
+            raise serializers.ValidationError(f"unknown status {', '.join(unknown)}; known: {', '.join(DocumentStatus.values)}")
+        return wanted

@@ -7,6 +7,7 @@ be lost because the limiter is down) and a warning is logged.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -82,3 +83,123 @@ class DailyUploadQuotaThrottle(throttling.BaseThrottle):
         if count is not None and count > quota:
             raise QuotaExceeded(wait=86400 - (now.hour * 3600 + now.minute * 60 + now.second), quota=quota)
         return True
+
+
+# --- unauthenticated callers ------------------------------------------------------------------
+
+class UnauthenticatedThrottled(exceptions.Throttled):
+    error_code = "rate_limited"
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait=wait, detail="Too many requests without a valid API token from this address.")
+
+
+def _window(now: float) -> int:
+    return int(now // 60)
+
+
+def unauthenticated_over_limit(ip: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait when ``ip`` already sent DOCPROC_ANON_RATE_PER_MINUTE requests without a
+    valid token this minute, else None. Read only: the caller counts with ``unauthenticated_seen``."""
+    limit = settings.DOCPROC_ANON_RATE_PER_MINUTE
+    if not limit or not ip:
+        return None
+    now = time.time() if now is None else now
+    try:
+        seen = redis_client().get(f"docproc:anon:{ip}:{_window(now)}")
+    except Exception:
+        log.warning("rate limiter unavailable; letting the request through", exc_info=True)
+        return None
+    if seen is not None and int(seen) >= limit:
+        return 60 - (now % 60)
+    return None
+
+
+def unauthenticated_seen(ip: str | None, *, now: float | None = None) -> None:
+    if ip and settings.DOCPROC_ANON_RATE_PER_MINUTE:
+        _count(f"docproc:anon:{ip}:{_window(time.time() if now is None else now)}", 120)
+
+
+# --- failed authentications, one audit event per address per minute ------------------------------
+#
+# A bad token costs one Redis increment, not one row in the hash chain under its global lock: the
+# failures of each address are counted per calendar minute and written as one ``api.auth_failed``
+# event with the count once the minute is over (by the next failure anywhere, or by the beat job
+# ``flush_auth_failures``). Counted keys live a day, so a flush missed for hours loses nothing.
+
+_FAIL_WINDOWS = "docproc:authfail:windows"
+_FAIL_TTL = 86400
+
+
+def auth_failure_seen(ip: str | None, *, reason: str, path: str, throttled: bool = False,
+                      now: float | None = None) -> bool:
+    """Count one failed (or, with ``throttled``, refused) authentication of ``ip``. Returns False
+    when Redis is unreachable: the caller then writes the event itself, so nothing goes unrecorded."""
+    now = time.time() if now is None else now
+    window = _window(now)
+    key = f"docproc:authfail:{window}"
+    member = ip or "-"
+    try:
+        pipe = redis_client().pipeline()
+        pipe.hincrby(f"{key}:{'throttled' if throttled else 'failed'}", member, 1)
+        pipe.hsetnx(f"{key}:first", member, json.dumps({"reason": reason, "path": path[:200]}))
+        for suffix in ("failed", "throttled", "first"):
+            pipe.expire(f"{key}:{suffix}", _FAIL_TTL)
+        pipe.zadd(_FAIL_WINDOWS, {str(window): window})
+        pipe.execute()
+    except Exception:
+        log.warning("auth failure counter unavailable; recording the failure alone", exc_info=True)
+        return False
+    flush_auth_failures(now=now)
+    return True
+
+
+def flush_auth_failures(*, now: float | None = None) -> int:
+    """Write one ``api.auth_failed`` event per address for every finished minute still counted;
+    returns how many events were written. Safe to call from several processes at once."""
+    from django.db import transaction
+
+    from docproc.audit.service import Actor, record
+
+    now = time.time() if now is None else now
+    current = _window(now)
+    try:
+        r = redis_client()
+        if not r.zcount(_FAIL_WINDOWS, "-inf", current - 1):
+            return 0
+        if not r.set("docproc:authfail:lock", "1", nx=True, ex=30):
+            return 0
+    except Exception:
+        log.warning("auth failure counter unavailable; flush skipped", exc_info=True)
+        return 0
+    written = 0
+    try:
+        for raw in r.zrangebyscore(_FAIL_WINDOWS, "-inf", current - 1):
+            window = int(raw)
+            key = f"docproc:authfail:{window}"
+            # Renamed before reading: a late increment (a clock a second behind) starts a fresh
+            # hash under the old name, flushed next time. A ``:flushing`` hash left by a flush
+            # that failed halfway is finished first.
+            parts: dict[str, dict[str, str]] = {}
+            for suffix in ("failed", "throttled", "first"):
+                taken = f"{key}:{suffix}:flushing"
+                if not r.exists(taken) and r.exists(f"{key}:{suffix}"):
+                    r.rename(f"{key}:{suffix}", taken)
+                parts[suffix] = {k.decode(): v.decode() for k, v in r.hgetall(taken).items()}
+            start = datetime.fromtimestamp(window * 60, UTC)
+            with transaction.atomic():
+                for member in sorted(set(parts["failed"]) | set(parts["throttled"])):
+                    first = json.loads(parts["first"].get(member, "{}"))
+                    failed, throttled = int(parts["failed"].get(member, 0)), int(parts["throttled"].get(member, 0))
+                    record(actor=Actor("anonymous", "api"), action="api.auth_failed",
+                           client_ip=None if member == "-" else member,
+                           payload={"count": failed + throttled, "failed": failed, "throttled": throttled,
+                                    "window_start": start.isoformat(), "window_seconds": 60,
+                                    "reason": first.get("reason", ""), "path": first.get("path", "")})
+                    written += 1
+            r.delete(*(f"{key}:{suffix}:flushing" for suffix in ("failed", "throttled", "first")))
+            if not any(r.exists(f"{key}:{suffix}") for suffix in ("failed", "throttled")):
+                r.zrem(_FAIL_WINDOWS, raw)
+    finally:
+        r.delete("docproc:authfail:lock")
+    return written

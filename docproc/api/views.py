@@ -4,39 +4,47 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from docproc import selectors, services
 from docproc.models import RESULT_READY_STATUSES, Document
+from docproc.netaddr import client_ip
 
 from .errors import ApiError
-from .serializers import DocumentSerializer, UploadSerializer
+from .serializers import MAX_PAGE_LIMIT, DocumentFilterSerializer, DocumentSerializer, UploadSerializer
 
 # Room for the multipart boundaries and the other form fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+class BoundedPagination(LimitOffsetPagination):
+    max_limit = MAX_PAGE_LIMIT
 
 
 class DocumentListCreate(generics.ListAPIView):
     serializer_class = DocumentSerializer
+    pagination_class = BoundedPagination
     parser_classes = [MultiPartParser]
 
     @extend_schema(parameters=[
         OpenApiParameter("status", str), OpenApiParameter("doc_type", str), OpenApiParameter("external_ref", str),
-        OpenApiParameter("created_after", str), OpenApiParameter("created_before", str),
+        OpenApiParameter("created_after", OpenApiTypes.DATETIME), OpenApiParameter("created_before", OpenApiTypes.DATETIME),
     ])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        p = self.request.query_params
+        ser = DocumentFilterSerializer(data=self.request.query_params)
+        if not ser.is_valid():
+            name, errors = next(iter(ser.errors.items()))
+            raise ApiError("invalid_filter", f"{name}: {' '.join(str(e) for e in errors)}")
+        p = ser.validated_data
         return selectors.documents_for_client(
             client=self.request.auth, status=p.get("status"), doc_type=p.get("doc_type"),
             external_ref=p.get("external_ref"), created_after=p.get("created_after"),

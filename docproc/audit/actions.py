@@ -57,7 +57,8 @@ def get_action(name: str) -> ActionSpec:
         ) from None
 
 
-VALUE_KEYS = ("before", "after", "value", "values", "old_value", "new_value")
+# A reviewer's note is free text and often repeats the value it explains: masked with the values.
+VALUE_KEYS = ("before", "after", "value", "values", "old_value", "new_value", "note")
 
 _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     # documents and the pipeline
@@ -71,7 +72,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("model.called", "A model was called (links to the model-call log)", ("prompt", "output", "response", "raw"), False),
     ("webhook.queued", "A webhook delivery was created", (), True),
     ("webhook.attempted", "A webhook delivery was attempted", (), True),
-    ("api.auth_failed", "An API request carried a bad or revoked token", (), True),
+    ("api.auth_failed", "API requests from one address carried bad or revoked tokens (count per minute)", (), True),
     # review (reviewer/services.py writes these)
     ("review.claimed", "A reviewer claimed a document", (), True),
     ("review.released", "A review lock was released or the document postponed", ("note",), False),
@@ -85,14 +86,23 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("auth.signed_in", "A person signed in", (), True),
     ("auth.sign_in_failed", "A sign-in failed", (), True),
     ("auth.signed_out", "A person signed out", (), True),
+    ("auth.locked_out", "Sign-in for a user name from an address was locked after repeated failures", (), True),
     ("user.created", "A user account was created", (), True),
     ("user.flags_changed", "A user's active, staff or superuser flag changed", (), True),
     ("role.changed", "A user's groups changed", (), True),
     ("permission.changed", "A user's or a group's permissions changed", (), True),
     ("settings.changed", "An operational setting changed", (), True),
+    ("user.changed", "A user's name, e-mail or password changed (which ones, never the password)", (), True),
+    ("user.deleted", "A user account was deleted", (), True),
+    ("client.created", "An API client was created", (), True),
+    ("client.changed", "An API client's settings changed", (), True),
+    ("client.token_rotated", "An API client's token was replaced (the old one stops working)", (), True),
+    ("client.revoked", "An API client's token was revoked", (), True),
+    ("client.webhook_changed", "An API client's webhook URL or secret changed", (), True),
     ("settings.threshold_changed", "A field's review threshold changed", (), True),
     # the audit log itself
     ("audit.exported", "Audit events were exported (filters, count, last hash)", (), True),
+    ("review.corrections_exported", "The field decisions (corrections) were exported as CSV", (), True),
     ("retention.purged", "A document's files, field values and audit payloads were purged", (), True),
 )
 

@@ -19,6 +19,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -39,10 +40,16 @@ class BadFilter(ValueError):
     """A filter value that cannot be understood; the message says which and why."""
 
 
+MAX_SEQ = 2**63 - 1  # a bigint column: a larger bound is no event's number
+
+
 def _when(value: str, *, end: bool) -> datetime:
-    dt = parse_datetime(value)
+    try:
+        dt = parse_datetime(value)
+        d = parse_date(value) if dt is None else None
+    except ValueError:  # the right shape, an impossible date (2024-13-01)
+        dt = d = None
     if dt is None:
-        d = parse_date(value)
         if d is None:
             raise BadFilter(f"{value!r} is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM)")
         # A bare date means the whole day: 'until 2026-11-28' includes that day.
@@ -50,6 +57,45 @@ def _when(value: str, *, end: bool) -> datetime:
     if timezone.is_naive(dt):
         dt = timezone.make_aware(dt, timezone.get_current_timezone())
     return dt
+
+
+class AuditFilterForm(forms.Form):
+    """The filter as the auditor UI, the export, the manifest URL and ``audit_export`` receive it:
+    every value checked here, so a bad one is a message, never a server error."""
+
+    since = forms.CharField(required=False, max_length=40)
+    until = forms.CharField(required=False, max_length=40)
+    actor = forms.CharField(required=False, max_length=200)
+    action = forms.CharField(required=False, max_length=60)
+    document = forms.UUIDField(required=False, error_messages={"invalid": "document must be a document id (UUID)"})
+    from_seq = forms.IntegerField(required=False, min_value=1, max_value=MAX_SEQ)
+    to_seq = forms.IntegerField(required=False, min_value=1, max_value=MAX_SEQ)
+
+    def _clean_time(self, name: str, *, end: bool) -> datetime | None:
+        value = self.cleaned_data[name].strip()
+        if not value:
+            return None
+        try:
+            return _when(value, end=end)
+        except BadFilter as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_since(self) -> datetime | None:
+        return self._clean_time("since", end=False)
+
+    def clean_until(self) -> datetime | None:
+        return self._clean_time("until", end=True)
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data["action"].strip()
+        if action and action not in ACTIONS:
+            raise forms.ValidationError(f"unknown action {action!r}; known: {', '.join(sorted(ACTIONS))}")
+        return action
+
+    def first_error(self) -> str:
+        name, errors = next(iter(self.errors.items()))
+        message = str(errors[0])
+        return message if name in message or name == "__all__" else f"{name}: {message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,34 +112,15 @@ class AuditFilter:
     to_seq: int | None = None
 
     @classmethod
-    def parse(cls, raw: dict[str, Any]) -> AuditFilter:
-        def text(name: str) -> str:
-            value = raw.get(name)
-            return str(value).strip() if value not in (None, "") else ""
-
-        def number(name: str) -> int | None:
-            value = text(name)
-            if not value:
-                return None
-            if not value.isdigit():
-                raise BadFilter(f"{name} must be a positive whole number, not {value!r}")
-            return int(value)
-
-        document = None
-        if text("document"):
-            try:
-                document = uuid.UUID(text("document"))
-            except ValueError:
-                raise BadFilter(f"document must be a document id (UUID), not {text('document')!r}") from None
-        action = text("action")
-        if action and action not in ACTIONS:
-            raise BadFilter(f"unknown action {action!r}; known: {', '.join(sorted(ACTIONS))}")
-        return cls(
-            since=_when(text("since"), end=False) if text("since") else None,
-            until=_when(text("until"), end=True) if text("until") else None,
-            actor=text("actor"), action=action, document=document,
-            from_seq=number("from_seq"), to_seq=number("to_seq"),
-        )
+    def parse(cls, raw: Any) -> AuditFilter:
+        """The filter from request parameters or command options; BadFilter names the bad value."""
+        data = {name: ("" if raw.get(name) is None else str(raw.get(name)).strip()) for name in AuditFilterForm.base_fields}
+        form = AuditFilterForm(data)
+        if not form.is_valid():
+            raise BadFilter(form.first_error())
+        c = form.cleaned_data
+        return cls(since=c["since"], until=c["until"], actor=c["actor"].strip(), action=c["action"],
+                   document=c["document"], from_seq=c["from_seq"], to_seq=c["to_seq"])
 
     def apply(self, qs):
         if self.since:
@@ -138,7 +165,8 @@ def mask_for_everyone() -> bool:
 
 
 def user_sees_values(user) -> bool:
-    """Whether ``user`` sees field values in the UI and in exports: not when
+    """Whether ``user`` sees field values in audit payloads, correction histories and every export
+    (the one masking rule of the audit UI, the document page and the CSV exports): not when
     DOCPROC_AUDIT_MASK_VALUES is on; otherwise superusers and members of
     DOCPROC_AUDIT_UNMASKED_GROUPS (default: auditor, admin) do, supervisors do not."""
     if mask_for_everyone():
@@ -147,6 +175,11 @@ def user_sees_values(user) -> bool:
         return True
     groups = set(getattr(settings, "DOCPROC_AUDIT_UNMASKED_GROUPS", ("auditor", "admin")))
     return user.groups.filter(name__in=groups).exists()
+
+
+def mask_value(value: Any) -> Any:
+    """A field value as a user who may not see values sees it (None stays None: nothing to hide)."""
+    return None if value is None else MASK
 
 
 def mask_payload(action: str, payload: Any) -> tuple[Any, bool]:

@@ -3,6 +3,8 @@ for sign-ins and for group changes made in the admin): who acts, and from which 
 
 from __future__ import annotations
 
+from docproc.netaddr import client_ip
+
 from .service import current_client_ip, current_request
 
 
@@ -12,7 +14,7 @@ class AuditContextMiddleware:
 
     def __call__(self, request):
         req_token = current_request.set(request)
-        ip_token = current_client_ip.set(request.META.get("REMOTE_ADDR"))
+        ip_token = current_client_ip.set(client_ip(request))
         try:
             return self.get_response(request)
         finally:

@@ -8,20 +8,28 @@ when the change comes from a command or a migration.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from axes.signals import user_locked_out
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.utils import timezone
 
-from .service import Actor, acting, current_client_ip, record
+from docproc.netaddr import client_ip
+
+from .models import AuditEvent
+from .service import Actor, acting, current_client_ip, normalize_ip, record
 
 _FLAGS = ("is_active", "is_staff", "is_superuser")
+_DETAILS = ("username", "email", "first_name", "last_name", "password")
 
 
 def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else current_client_ip.get()
+    return client_ip(request) if request is not None else current_client_ip.get()
 
 
 def signed_in(sender, request, user, **kwargs) -> None:
@@ -32,8 +40,29 @@ def signed_in(sender, request, user, **kwargs) -> None:
 def sign_in_failed(sender, credentials: dict[str, Any], request=None, **kwargs) -> None:
     User = get_user_model()
     username = str(credentials.get(User.USERNAME_FIELD, credentials.get("username", "")))[:150]
+    if _lock_recorded(username, _ip(request)):
+        return  # refused while locked out: the auth.locked_out event stands for these attempts
     record(actor=Actor("anonymous", "web"), action="auth.sign_in_failed", object_type="user",
            client_ip=_ip(request), payload={"username": username})
+
+
+def _lock_recorded(username: str, ip: str | None) -> bool:
+    """Whether a lockout of (username, ip) was recorded within the lockout time."""
+    seconds = round(settings.AXES_COOLOFF_TIME * 3600)
+    recent = AuditEvent.objects.filter(action="auth.locked_out", client_ip=normalize_ip(ip),
+                                       at__gte=timezone.now() - timedelta(seconds=seconds))
+    return any(e.payload.get("username") == username for e in recent.only("payload")[:50])
+
+
+def locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    """django-axes locked sign-in for (user name, address) after DOCPROC_LOGIN_FAILURE_LIMIT
+    failures. axes signals again on every attempt refused during the lockout: one event per lockout."""
+    name, ip = str(username or "")[:150], ip_address or _ip(request)
+    if _lock_recorded(name, ip):
+        return
+    record(actor=Actor("anonymous", "web"), action="auth.locked_out", object_type="user", client_ip=ip,
+           payload={"username": name, "failures": settings.AXES_FAILURE_LIMIT,
+                    "lockout_seconds": round(settings.AXES_COOLOFF_TIME * 3600)})
 
 
 def signed_out(sender, request, user, **kwargs) -> None:
@@ -46,10 +75,12 @@ def signed_out(sender, request, user, **kwargs) -> None:
 def user_flags_before(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     if raw or instance.pk is None:
         return
-    if update_fields is not None and not set(update_fields) & set(_FLAGS):
-        return  # e.g. last_login on every sign-in: no flag can change, no query
-    row = sender.objects.filter(pk=instance.pk).values(*_FLAGS).first()
-    instance._audit_flags_before = row
+    if update_fields is not None and not set(update_fields) & {*_FLAGS, *_DETAILS}:
+        return  # e.g. last_login on every sign-in: nothing audited can change, no query
+    row = sender.objects.filter(pk=instance.pk).values(*_FLAGS, *_DETAILS).first()
+    if row is not None:
+        instance._audit_flags_before = {k: row[k] for k in _FLAGS}
+        instance._audit_details_before = {k: row[k] for k in _DETAILS}
 
 
 def user_saved(sender, instance, created, raw=False, **kwargs) -> None:
@@ -60,11 +91,25 @@ def user_saved(sender, instance, created, raw=False, **kwargs) -> None:
         record(actor=acting(), action="user.created", object_type="user", object_id=instance.pk,
                payload={"user": instance.get_username(), "after": after})
         return
+    details = instance.__dict__.pop("_audit_details_before", None)
+    if details is not None:
+        changed = sorted(k for k in _DETAILS if details[k] != getattr(instance, k))
+        if changed:
+            # Which details changed, never the password hash; names and e-mails before and after.
+            shown = [k for k in changed if k != "password"]
+            record(actor=acting(), action="user.changed", object_type="user", object_id=instance.pk,
+                   payload={"user": instance.get_username(), "changed": changed,
+                            "before": {k: details[k] for k in shown}, "after": {k: getattr(instance, k) for k in shown}})
     before = instance.__dict__.pop("_audit_flags_before", None)
     if before is None or before == after:
         return
     record(actor=acting(), action="user.flags_changed", object_type="user", object_id=instance.pk,
            payload={"user": instance.get_username(), "before": before, "after": after})
+
+
+def user_deleted(sender, instance, **kwargs) -> None:
+    record(actor=acting(), action="user.deleted", object_type="user", object_id=instance.pk,
+           payload={"user": instance.get_username()})
 
 
 class M2MWatcher:
@@ -118,8 +163,10 @@ def connect() -> None:
     user_logged_in.connect(signed_in, dispatch_uid="audit-signed-in")
     user_login_failed.connect(sign_in_failed, dispatch_uid="audit-sign-in-failed")
     user_logged_out.connect(signed_out, dispatch_uid="audit-signed-out")
+    user_locked_out.connect(locked_out, dispatch_uid="audit-locked-out")
     pre_save.connect(user_flags_before, sender=User, dispatch_uid="audit-user-flags-before")
     post_save.connect(user_saved, sender=User, dispatch_uid="audit-user-saved")
+    post_delete.connect(user_deleted, sender=User, dispatch_uid="audit-user-deleted")
     watchers = (
         (User.groups.through, M2MWatcher(owner=User, field="groups", action="role.changed", object_type="user",
                                          label=lambda g: g.name)),

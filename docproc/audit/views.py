@@ -17,10 +17,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+
+from docproc.netaddr import client_ip
 
 from .actions import ACTIONS
 from .chain import GENESIS, canonical, event_hash, is_purged
@@ -78,6 +80,10 @@ def _filter(request, data) -> AuditFilter | None:
         return None
 
 
+def _bad_filter(request) -> JsonResponse:
+    return JsonResponse({"code": "invalid_filter", "detail": request.filter_error}, status=400)
+
+
 @require_GET
 @_require(can_read)
 def event_list(request):
@@ -104,7 +110,7 @@ def event_list(request):
         "page": page, "rows": rows, "filter": flt, "error": getattr(request, "filter_error", ""),
         "actions": sorted(ACTIONS), "values": request.GET, "query": query.urlencode(),
         "can_export": can_export(request.user), "values_masked": not show_values,
-    })
+    }, status=400 if flt is None else 200)
 
 
 def _before_after(payload: Any) -> list[tuple[str, str, str]]:
@@ -155,13 +161,13 @@ def export(request, fmt: str):
         raise Http404("unknown format")
     flt = _filter(request, request.POST)
     if flt is None:
-        return HttpResponseBadRequest(request.filter_error, content_type="text/plain; charset=utf-8")
+        return _bad_filter(request)
     flt = bounded(flt)
     mask = not user_sees_values(request.user)
     name = f"audit-{timezone.now():%Y%m%dT%H%M%SZ}-to-{flt.to_seq}.{fmt}"
     with transaction.atomic():
         record(actor=Actor.user(request.user), action="audit.exported", object_type="export", object_id=name,
-               client_ip=request.META.get("REMOTE_ADDR"),
+               client_ip=client_ip(request),
                payload={"via": "web", "format": fmt, "file": name, "filters": flt.as_dict(), "masked": mask})
     response = StreamingHttpResponse(stream(flt, fmt, mask=mask), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -178,7 +184,7 @@ def export_manifest(request, fmt: str):
         raise Http404("unknown format")
     flt = _filter(request, request.GET)
     if flt is None:
-        return HttpResponseBadRequest(request.filter_error, content_type="text/plain; charset=utf-8")
+        return _bad_filter(request)
     flt = bounded(flt)
     mask = not user_sees_values(request.user)
     tally = Tally()

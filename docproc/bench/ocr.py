@@ -277,3 +277,171 @@ def write_ocr_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(report, indent=2))
     md_path.write_text(markdown(report))
     return json_path, md_path
+
+
+# --- coverage ceiling: does the text hold the truth? ------------------------------------------
+
+COVERAGE_TEXTS = ("raw", "assembled", "lines")
+
+
+def squeeze(text: str) -> str:
+    """Whitespace and case aside: the comparison the extraction bench makes of values."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
+
+
+def alnum(text: str) -> str:
+    """Letters and digits only: punctuation slips (``,`` for ``.``, a lost colon) aside."""
+    return "".join(ch for ch in squeeze(text) if ch.isalnum())
+
+
+def holds(text: str, value: str) -> tuple[bool, bool]:
+    """Whether ``text`` holds ``value`` whitespace and case aside, and letters and digits only."""
+    return squeeze(value) in squeeze(text), alnum(value) in alnum(text)
+
+
+def _jsonable(out: Any) -> dict[str, Any]:
+    """rapidocr's output as plain lists (the on-disk cache of one page's reading)."""
+    def listed(value: Any) -> Any:
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        if isinstance(value, list | tuple):
+            return [listed(v) for v in value]
+        return value
+
+    return {"txts": [str(t) for t in (out.txts or ())], "boxes": listed(out.boxes) if out.boxes is not None else [],
+            "scores": [float(s) for s in (out.scores or ())], "word_results": listed(out.word_results or ())}
+
+
+def _page_for(size: tuple[int, int], page: int = 1) -> PageImage:
+    """A page of the prepared image's size: all that building words from a cached reading needs."""
+    from types import SimpleNamespace
+
+    return PageImage(page=page, image=SimpleNamespace(width=size[0], height=size[1]), dpi=0.0)
+
+
+def assembled_texts(engine: Any, page: PageImage, out: Any) -> dict[str, str]:
+    """The three texts the coverage is measured in: ``raw`` (the engine's lines in its own order),
+    ``assembled`` (the page's words after the product's line building and reading order, as
+    stored and as the rules read them) and ``lines`` (the lines rebuilt from geometry that the
+    model reads, ``visual_lines.reline``)."""
+    from docproc.pipeline.extract.prompts import numbered_text
+    from docproc.pipeline.reading_order import order_words, renumber
+    from docproc.pipeline.types import DocumentText
+    from docproc.pipeline.visual_lines import reline
+
+    words = engine.page_words(page, out)
+    ordered = PageWords(page=words.page, width=words.width, height=words.height,
+                        words=renumber(words.page, order_words(words.words)), source=words.source,
+                        engine=words.engine, engine_version=words.engine_version)
+    numbered, _ = numbered_text(reline(DocumentText((ordered,))).pages)
+    lines = "\n".join(line.split("|", 1)[1] if "|" in line else line for line in numbered.splitlines())
+    return {"raw": "\n".join(out.txts or ()), "assembled": ordered.text, "lines": lines}
+
+
+def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | None, ocr_dpi: int,
+                       cache_dir: Path | None = None, progress=None) -> dict[str, Any]:
+    """Per field, the share of ground-truth values found in rapidocr's raw text and in the
+    product's assembled texts (see ``assembled_texts``), on a ``manifest.jsonl`` data set.
+
+    Each page is prepared as the runner prepares it (upright, deskewed, sized for the engine);
+    rapidocr's output is cached on disk under ``cache_dir/<engine version>/`` so a re-run (another
+    line assembly on the same reading) costs no OCR."""
+    from types import SimpleNamespace
+
+    from docproc.pipeline.preprocess import prepare_page
+    from docproc.pipeline.render import page_image
+
+    engine = registry.build_engine("ocr", "rapidocr", options)
+    entries = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    entries = [e for e in entries if e.get("fields")]
+    if limit:
+        entries = entries[:limit]
+    limits = Limits(ocr_dpi=ocr_dpi)
+    fields: dict[str, dict[str, int]] = {}
+    per_document: list[dict[str, Any]] = []
+    ocr_cpu: list[float] = []
+    sides: list[int] = []
+    for entry in entries:
+        if progress:
+            progress(entry["id"])
+        path = dataset / entry["file"]
+        cached = cache_dir / engine.version / f"{entry['id']}.json" if cache_dir is not None else None
+        reading = json.loads(cached.read_text()) if cached is not None and cached.is_file() else None
+        if reading is None:
+            ingested = ingest_file(path, max_pages=1, max_image_pixels=limits.max_image_pixels)
+            start = time.process_time()
+            image = page_image(path, ingested.content_type, 1, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
+            caps = engine.capabilities
+            image = prepare_page(image, target_char_height=caps.target_char_height, scorer=caps.upright_score,
+                                 orienter=caps.orientation)
+            out = engine.recognise(image)
+            reading = {"size": [image.width, image.height], "cpu_seconds": round(time.process_time() - start, 3),
+                       "out": _jsonable(out)}
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_text(json.dumps(reading))
+        ocr_cpu.append(reading["cpu_seconds"])
+        sides.append(max(reading["size"]))
+        out = SimpleNamespace(**reading["out"])
+        texts = assembled_texts(engine, _page_for(tuple(reading["size"])), out)
+        missed: dict[str, list[str]] = {}
+        for name, value in entry["fields"].items():
+            if not isinstance(value, str) or not value.strip():
+                continue
+            tally = fields.setdefault(name, {"total": 0, **{f"{k}{s}": 0 for k in COVERAGE_TEXTS for s in ("", "_alnum")}})
+            tally["total"] += 1
+            for kind, text in texts.items():
+                exact, letters = holds(text, value)
+                tally[kind] += exact
+                tally[f"{kind}_alnum"] += letters
+                if not exact:
+                    missed.setdefault(name, []).append(kind)
+        per_document.append({"id": entry["id"], "cpu_seconds": reading["cpu_seconds"], "long_side": max(reading["size"]),
+                             "missed": missed})
+    summary: dict[str, Any] = {}
+    for kind in COVERAGE_TEXTS:
+        for suffix in ("", "_alnum"):
+            key = f"{kind}{suffix}"
+            found = sum(t[key] for t in fields.values())
+            total = sum(t["total"] for t in fields.values())
+            summary[key] = round(found / total, 4) if total else None
+    return {
+        "dataset": dataset.name, "documents": len(per_document), "engine": engine.version,
+        "options": {k: v for k, v in options.items() if k not in ("device", "threads")},
+        "coverage": summary,
+        "fields": {name: {"total": t["total"], **{k: round(v / t["total"], 4) for k, v in t.items() if k != "total"}}
+                   for name, t in fields.items()},
+        "ocr_cpu_seconds_per_document": round(statistics.mean(ocr_cpu), 3) if ocr_cpu else None,
+        "pages_over_2000_px": sum(1 for s in sides if s > 2000),
+        "per_document": per_document,
+    }
+
+
+def coverage_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# OCR coverage ceiling: {report['dataset']} ({report['documents']} documents)", "",
+             f"Engine `{report['engine']}`, options `{json.dumps(report['options'], sort_keys=True)}`.", "",
+             "Share of ground-truth values found in the text, whitespace and case aside (and, second figure, "
+             "letters and digits only). raw: rapidocr's lines in its own order; assembled: the page's words "
+             "after the product's line building and reading order (what is stored and what the rules read); "
+             "lines: the lines rebuilt from geometry that the model reads.", "",
+             "| field | n | raw | assembled | lines |", "|---|---|---|---|---|"]
+    for name, f in report["fields"].items():
+        lines.append(f"| {name} | {f['total']} | " + " | ".join(f"{f[k]} ({f[k + '_alnum']})" for k in COVERAGE_TEXTS) + " |")
+    c = report["coverage"]
+    lines.append("| all | | " + " | ".join(f"**{c[k]}** ({c[k + '_alnum']})" for k in COVERAGE_TEXTS) + " |")
+    lines += ["", f"OCR CPU seconds per document (render, preprocessing and rapidocr): {report['ocr_cpu_seconds_per_document']}; "
+              f"prepared pages longer than 2000 px: {report['pages_over_2000_px']}.", "",
+              "Values missed by the assembled text but held by the raw text:", ""]
+    for doc in report["per_document"]:
+        lost = [name for name, kinds in doc["missed"].items() if "raw" not in kinds and "assembled" in kinds]
+        if lost:
+            lines.append(f"- {doc['id']}: {', '.join(lost)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_coverage_report(report: dict[str, Any], out: Path, *, name: str) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(coverage_markdown(report))
+    return json_path, md_path

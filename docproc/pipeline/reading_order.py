@@ -7,12 +7,20 @@ from dataclasses import replace
 from .types import Word
 
 
-def assign_lines(words: list[Word] | tuple[Word, ...]) -> tuple[Word, ...]:
+def assign_lines(words: list[Word] | tuple[Word, ...], *, keep_lines: bool = False) -> tuple[Word, ...]:
     """Words sorted top-to-bottom then left-to-right, each given the index of its visual line.
 
     Two words share a line when their vertical extents overlap by more than half of the
     smaller height: robust to mixed font sizes and small skew.
+
+    With ``keep_lines``, words that already share a ``(block, line)`` (an OCR engine's own line,
+    or a line found before) stay one line, whole and in their order, and are only joined with
+    others side by side on the same baseline (see ``_join_lines``). Comparing a word with a
+    line's whole vertical extent would let a sloping line swallow the lines under it, their
+    words interleaved (SROIE receipt X51005303661's four header lines read as one).
     """
+    if keep_lines:
+        return _join_lines(words)
     ordered = sorted(words, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0]))
     lines: list[list[Word]] = []
     for word in ordered:
@@ -34,6 +42,43 @@ def assign_lines(words: list[Word] | tuple[Word, ...]) -> tuple[Word, ...]:
         for word in sorted(line, key=lambda w: w.bbox[0]):
             result.append(replace(word, line=index))
     return tuple(result)
+
+
+def _cy(w: Word) -> float:
+    return (w.bbox[1] + w.bbox[3]) / 2
+
+
+def _height(w: Word) -> float:
+    return max(w.bbox[3] - w.bbox[1], 1e-6)
+
+
+def _join_lines(words: list[Word] | tuple[Word, ...]) -> tuple[Word, ...]:
+    """Given lines kept whole; a line joins the one to its left when that one ends before it
+    starts (they sit side by side, not one above the other) and their facing words are at the
+    same height (centres less than 0.4 of a word's height apart: OCR boxes are about twice as
+    high as the text, and the next line is often closer than that), so a joined line follows its
+    own slope. Lines are then ordered by the mean height of their words."""
+    given: dict[tuple[int, int], list[Word]] = {}
+    for word in words:
+        given.setdefault((word.block, word.line), []).append(word)
+    units = sorted((sorted(ws, key=lambda w: w.bbox[0]) for ws in given.values()), key=lambda ws: ws[0].bbox[0])
+    lines: list[list[Word]] = []
+    for unit in units:
+        first = unit[0]
+        best, best_dy = None, None
+        for line in lines:
+            last = line[-1]
+            if last.bbox[2] > first.bbox[0] + 0.5 * _height(first):
+                continue  # overlaps it horizontally: one above the other
+            dy = abs(_cy(last) - _cy(first))
+            if dy < 0.4 * min(_height(last), _height(first)) and (best_dy is None or dy < best_dy):
+                best, best_dy = line, dy
+        if best is None:
+            lines.append(list(unit))
+        else:
+            best.extend(unit)
+    lines.sort(key=lambda line: (sum(_cy(w) for w in line) / len(line), line[0].bbox[0]))
+    return tuple(replace(w, line=index) for index, line in enumerate(lines) for w in line)
 
 
 def renumber(page: int, words: tuple[Word, ...]) -> tuple[Word, ...]:
@@ -62,7 +107,7 @@ def order_words(words: list[Word] | tuple[Word, ...]) -> tuple[Word, ...]:
     result: list[Word] = []
     line_offset = 0
     for block, leaf in enumerate(leaves):
-        lined = assign_lines(leaf)
+        lined = assign_lines(leaf, keep_lines=True)
         for w in lined:
             result.append(replace(w, block=block, line=w.line + line_offset))
         line_offset += (max(w.line for w in lined) + 1) if lined else 0

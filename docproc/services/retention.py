@@ -18,6 +18,7 @@ from django.utils import timezone
 from docproc.audit.purge import audit_payloads_purge
 from docproc.audit.service import SYSTEM, Actor
 from docproc.models import FINAL_STATUSES, ApiClient, Document, Field, Page, StageResult, WebhookDelivery
+from docproc.pipeline.extract.llm import ResultCache, client_scope
 from reviewer.queue import review_history_purge
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retenti
     if doc is None or doc.purged_at is not None:
         return None
     files_deleted = _delete_files(doc)
+    # Cached LLM answers are extracted personal data too (scope as workers/observability sets it).
+    cache_dir = getattr(settings, "DOCPROC_LLM_CACHE_DIR", "")
+    files_deleted += ResultCache.purge_document(Path(cache_dir) if cache_dir else None,
+                                                client=client_scope(doc.client_id),
+                                                document=str(doc.id))
     with transaction.atomic():
         doc = Document.objects.select_for_update().get(pk=document_id)
         if doc.purged_at is not None:

@@ -83,7 +83,7 @@ def test_filters_and_pagination(user_in, make_events, settings):
     resp = c.get("/audit/", {"since": first.isoformat(), "until": last.isoformat(), "action": "field.edited"})
     assert resp.context["page"].paginator.count == 6  # until is exclusive
     resp = c.get("/audit/", {"document": "not-a-uuid"})
-    assert resp.status_code == 200 and "document must be a document id" in resp.content.decode()
+    assert resp.status_code == 400 and "document must be a document id" in resp.content.decode()
 
 
 def test_event_page_shows_before_and_after(user_in, make_events):

@@ -52,3 +52,11 @@ def tesseract_engine():
     from docproc.pipeline.ocr.tesseract import TesseractEngine
 
     return TesseractEngine(threads=1)
+
+
+@pytest.fixture
+def sroie(datasets):
+    folder = datasets / "receipts-sroie"
+    if not (folder / "manifest.jsonl").is_file():
+        pytest.skip("receipts-sroie is not in the shared datasets")
+    return folder

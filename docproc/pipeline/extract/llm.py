@@ -7,9 +7,12 @@ rest, so the three backends differ only in how they reach the model.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
+import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -46,11 +49,39 @@ class CallLog:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Whose answers these are: (client, document). Set around a document's extraction by the caller
+# (the worker's task context); unset in benches and ``manage.py extract``, which share "local".
+answer_scope: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("answer_scope", default=("local", ""))
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def client_scope(client_id: object) -> str:
+    """The cache scope name of an API client (``local`` for documents without one)."""
+    return f"client-{client_id}" if client_id else "local"
+
+
+def _private_dir(path: Path, root: Path) -> None:
+    """Make ``path`` and its parents below ``root`` with mode 0700, whatever the umask."""
+    root.mkdir(parents=True, exist_ok=True)
+    for part in reversed([path, *path.parents]):
+        if part == root or root not in part.parents:
+            continue
+        part.mkdir(mode=0o700, exist_ok=True)
+
+
+def _scope_dir(client: str) -> str:
+    return _SAFE_NAME.sub("_", client)[:80] or "local"
+
+
 class ResultCache:
     """Answers by (text hash, schema, prompt version, backend, model): in memory, and on disk
     when a folder is given so that every worker process and a re-run share them. The backend is
     part of the key: two backends that load the same model file do not answer alike, and a
-    benchmark of one must never be served the other's answers."""
+    benchmark of one must never be served the other's answers.
+
+    Answers hold extracted personal data: each client has its own folder (one client is never
+    served another's answer), files are 0600, and each document's keys are listed so that
+    ``purge_document`` removes them with the document."""
 
     def __init__(self, folder: Path | None, *, size: int = 256) -> None:
         self.folder = folder
@@ -63,32 +94,68 @@ class ResultCache:
         raw = json.dumps([hashlib.sha256(text.encode()).hexdigest(), schema, prompt_version, backend, model])
         return hashlib.sha256(raw.encode()).hexdigest()
 
+    def _path(self, client: str, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / _scope_dir(client) / key[:2] / f"{key}.json"
+
     def get(self, key: str) -> dict[str, Any] | None:
+        client, _ = answer_scope.get()
+        mem_key = f"{client}\x00{key}"
         with self._lock:
-            if key in self._mem:
-                self._mem.move_to_end(key)
-                return self._mem[key]
+            if mem_key in self._mem:
+                self._mem.move_to_end(mem_key)
+                return self._mem[mem_key]
         if self.folder is not None:
-            path = self.folder / key[:2] / f"{key}.json"
             try:
-                value = json.loads(path.read_text())
+                value = json.loads(self._path(client, key).read_text())
             except (OSError, ValueError):
                 return None
-            self._remember(key, value)
+            self._remember(mem_key, value)
             return value
         return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        self._remember(key, value)
+        client, document = answer_scope.get()
+        self._remember(f"{client}\x00{key}", value)
         if self.folder is not None:
-            path = self.folder / key[:2] / f"{key}.json"
+            path = self._path(client, key)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _private_dir(path.parent, self.folder)
                 tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(value))
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(json.dumps(value))
                 tmp.replace(path)
+                if document:
+                    index = self.folder / _scope_dir(client) / "documents" / f"{_scope_dir(document)}.keys"
+                    _private_dir(index.parent, self.folder)
+                    fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                    with os.fdopen(fd, "a") as fh:
+                        fh.write(key + "\n")
             except OSError:
                 pass  # a cache that cannot be written is only slower
+
+    @staticmethod
+    def purge_document(folder: Path | None, *, client: str, document: str) -> int:
+        """Delete the answers cached for ``document`` of ``client``; returns how many files went."""
+        if folder is None:
+            return 0
+        base = Path(folder) / _scope_dir(client)
+        index = base / "documents" / f"{_scope_dir(document)}.keys"
+        try:
+            keys = set(index.read_text().split())
+        except OSError:
+            return 0
+        removed = 0
+        for key in keys:
+            if re.fullmatch(r"[0-9a-f]{64}", key):
+                try:
+                    (base / key[:2] / f"{key}.json").unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        index.unlink(missing_ok=True)
+        return removed
 
     def _remember(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ from ..types import MissingModel, PageImage, PageWords, Word
 from . import OcrCapabilities
 from .words import page_words, split_line
 
-ADAPTER_VERSION = "a1"
+ADAPTER_VERSION = "a2"
 SETTING = "DOCPROC_PADDLE_MODEL_DIR"
 
 
@@ -92,16 +92,20 @@ class PaddleOcrEngine:
         bgr = np.ascontiguousarray(np.asarray(page.image.convert("RGB"))[:, :, ::-1])
         width, height = float(page.width), float(page.height)
         words: list[Word] = []
+        index = 0  # the engine's line each word was read in (see words.page_words)
         with self._lock:
             if hasattr(self._ocr, "predict"):
                 for result in self._ocr.predict(bgr):
                     data = result.json.get("res", result.json) if hasattr(result, "json") else result
                     for text, score, quad in zip(data["rec_texts"], data["rec_scores"], data["rec_polys"], strict=False):
-                        words.extend(split_line(str(text), [list(map(float, p)) for p in quad], float(score), width, height))
+                        words.extend(split_line(str(text), [list(map(float, p)) for p in quad], float(score), width, height,
+                                                line=index))
+                        index += 1
             else:
                 for line in (self._ocr.ocr(bgr, cls="cls" in self.folders) or [[]])[0] or []:
                     quad, (text, score) = line
-                    words.extend(split_line(str(text), quad, float(score), width, height))
+                    words.extend(split_line(str(text), quad, float(score), width, height, line=index))
+                    index += 1
         return page_words(page, words, engine=self.name, version=self.version)
 
 

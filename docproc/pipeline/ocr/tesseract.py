@@ -22,10 +22,13 @@ from ..types import EngineUnavailable, MissingModel, PageImage, PageWords, Word
 from . import OcrCapabilities
 from .words import clamp01, page_words
 
-ADAPTER_VERSION = "a2"
+ADAPTER_VERSION = "a3"
 # Orientation answers below this confidence are ignored (see TesseractEngine.orientation).
 MIN_OSD_CONFIDENCE = 1.0
 TIMEOUT_SECONDS = 120
+# A line crop read on its own (``read_line``) is scaled to this height and framed in white.
+LINE_HEIGHT = 48
+LINE_MARGIN = 12
 
 
 def remove_ruling_lines(gray: np.ndarray) -> np.ndarray:
@@ -106,6 +109,29 @@ class TesseractEngine:
         words = parse_tsv(tsv, float(page.width), float(page.height))
         return page_words(page, words, engine=self.name, version=self.version)
 
+    def read_line(self, image: np.ndarray) -> str:
+        """One line of text on ``image`` (grayscale, dark on light), e.g. a value's line cropped
+        from a page another engine read (see ``second_reading``): scaled so its height suits
+        Tesseract, framed in white, read as a single line (page segmentation mode 7)."""
+        from PIL import Image
+
+        if image.size == 0:
+            return ""
+        gray = np.asarray(image, dtype=np.uint8)
+        scale = LINE_HEIGHT / max(gray.shape[0], 1)
+        picture = Image.fromarray(gray)
+        if not 0.8 <= scale <= 1.25:
+            picture = picture.resize((max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                                     Image.LANCZOS)
+        framed = Image.new("L", (picture.width + 2 * LINE_MARGIN, picture.height + 2 * LINE_MARGIN), 255)
+        framed.paste(picture, (LINE_MARGIN, LINE_MARGIN))
+        buffer = io.BytesIO()
+        framed.save(buffer, format="PNG")
+        try:
+            return " ".join(self._run(buffer.getvalue(), ["-l", self.language, "--psm", "7"]).split())
+        except EngineUnavailable:
+            return ""
+
     def _osd(self, gray: np.ndarray) -> tuple[int, float] | None:
         """Tesseract's orientation detector: (degrees it says to rotate clockwise, its confidence)."""
         if not self.has_osd:
@@ -144,8 +170,10 @@ class TesseractEngine:
 
 
 def parse_tsv(tsv: str, width: float, height: float) -> list[Word]:
-    """Word rows (level 5) of Tesseract's TSV, with confidences scaled from 0-100 to [0, 1]."""
+    """Word rows (level 5) of Tesseract's TSV, with confidences scaled from 0-100 to [0, 1], each
+    with the index of Tesseract's own line (block, paragraph, line) as ``line``."""
     words: list[Word] = []
+    lines: dict[tuple[str, str, str], int] = {}
     reader = csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
     for row in reader:
         if row.get("level") != "5":
@@ -159,5 +187,6 @@ def parse_tsv(tsv: str, width: float, height: float) -> list[Word]:
         if not text or conf < 0:
             continue
         bbox = (clamp01(left / width), clamp01(top / height), clamp01((left + w) / width), clamp01((top + h) / height))
-        words.append(Word(id="", text=text, bbox=bbox, confidence=clamp01(conf / 100.0)))
+        line = lines.setdefault((row.get("block_num", ""), row.get("par_num", ""), row.get("line_num", "")), len(lines))
+        words.append(Word(id="", text=text, bbox=bbox, confidence=clamp01(conf / 100.0), line=line))
     return words

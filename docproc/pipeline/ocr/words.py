@@ -21,8 +21,10 @@ def polygon_bbox(points: Sequence[Point], width: float, height: float) -> BBox:
     return (clamp01(min(xs) / width), clamp01(min(ys) / height), clamp01(max(xs) / width), clamp01(max(ys) / height))
 
 
-def split_line(text: str, quad: Sequence[Point], score: float, width: float, height: float) -> list[Word]:
-    """Words of a recognised line, each boxed by its share of the line's characters.
+def split_line(text: str, quad: Sequence[Point], score: float, width: float, height: float,
+               line: int = 0) -> list[Word]:
+    """Words of a recognised line, each boxed by its share of the line's characters, each with
+    ``line`` (the engine's index of the line, see ``page_words``).
 
     ``quad`` is the line's four corners (top-left, top-right, bottom-right, bottom-left) in
     pixels; a word's box is the part of the quadrilateral between its first and last character,
@@ -47,13 +49,17 @@ def split_line(text: str, quad: Sequence[Point], score: float, width: float, hei
         cursor = end
         t0, t1 = start / total, end / total
         (a, b), (c, d) = at(t0), at(t1)
-        words.append(Word(id="", text=token, bbox=polygon_bbox([a, b, c, d], width, height), confidence=clamp01(score)))
+        words.append(Word(id="", text=token, bbox=polygon_bbox([a, b, c, d], width, height), confidence=clamp01(score), line=line))
     return words
 
 
 def page_words(page: PageImage, words: list[Word], *, engine: str, version: str,
                source: WordSource = "ocr") -> PageWords:
-    """Words in reading order with line numbers and stable ids, sized in the image's pixels."""
-    ordered = renumber(page.page, assign_lines(words))
+    """Words in reading order with line numbers and stable ids, sized in the image's pixels.
+
+    ``words[i].line`` MUST be the index of the line the engine read the word in: an engine's line
+    stays one line, whole, in the engine's order (joined only with lines beside it on the same
+    baseline), so the assembled text holds what the engine read."""
+    ordered = renumber(page.page, assign_lines(words, keep_lines=True))
     return PageWords(page=page.page, width=float(page.width), height=float(page.height), words=ordered,
                      source=source, engine=engine, engine_version=version)

@@ -1,0 +1,92 @@
+"""Recognition restricted to a character set, and rapidocr's detector settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docproc.pipeline.ocr.charset import allows, check_charset, class_mask
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def line_image(text: str, width: int = 520) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (width, 48), 255)
+    ImageDraw.Draw(image).text((8, 6), text, font=ImageFont.truetype(FONT, 28), fill=0)
+    return np.asarray(image)
+
+
+def test_character_sets_nest():
+    assert all(allows(cs, "A") and allows(cs, "7") and allows(cs, " ") for cs in ("ascii", "latin", "all"))
+    assert not allows("ascii", "é") and allows("latin", "é") and allows("latin", "ł") and allows("latin", "€")
+    assert not allows("latin", "中") and not allows("latin", "\uff1a") and allows("all", "中")
+    # the CTC blank (class 0) is always allowed, whatever its label
+    assert class_mask("ascii", ["blank", "a", "é", "中", " "]) == [True, True, False, False, True]
+    with pytest.raises(ValueError, match="known: all, latin, ascii"):
+        check_charset("cyrillic")
+
+
+@pytest.mark.slow
+def test_ascii_recognition_never_emits_a_non_ascii_character(rapid_engine):
+    """Given printed lines with accents and a euro sign, when rapidocr reads them under each
+    character set, then ascii emits only ASCII (the nearest letters instead), latin and all keep
+    the accents, and a plain line reads the same under all three."""
+    if not Path(FONT).is_file():
+        pytest.skip("DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+    crops = [line_image("Café Müller 12,50 €"), line_image("Total 73.00")]
+    read = {cs: rapid_engine.for_charset(cs).read_crops(crops) for cs in ("all", "latin", "ascii")}
+
+    assert "é" in read["all"][0][0] and "ü" in read["latin"][0][0] and "€" in read["latin"][0][0]
+    ascii_text = read["ascii"][0][0]
+    assert ascii_text and all(" " <= ch <= "~" for ch in ascii_text), ascii_text
+    assert ascii_text.startswith("Caf") and "12,50" in ascii_text
+    assert read["all"][1][0] == read["latin"][1][0] == read["ascii"][1][0] == "Total 73.00"
+    # the views share one loaded model and never share stored results
+    versions = {rapid_engine.for_charset(cs).version for cs in ("all", "latin", "ascii")}
+    assert len(versions) == 3 and all(len(v) <= 50 for v in versions)
+    assert rapid_engine.for_charset(rapid_engine.charset) is rapid_engine
+
+
+@pytest.mark.slow
+def test_ascii_page_reading_of_a_receipt_is_ascii(sroie):
+    """Given a shared receipt whose default reading holds a full-width colon, when the page is read
+    under ascii through the runner, then no word holds a character outside ASCII."""
+    from docproc.pipeline.ingest import ingest_file
+    from docproc.pipeline.ocr.rapid import RapidOcrEngine
+    from docproc.pipeline.runner import Limits, Timings, read_page
+
+    path = sroie / "images" / "X51005303661.jpg"
+    engine = RapidOcrEngine(charset="ascii")
+    ingested = ingest_file(path, max_pages=1, max_image_pixels=80_000_000)
+    page = read_page(path, ingested, 1, ocr=lambda: engine, limits=Limits(ocr_dpi=200), timings=Timings())
+    text = " ".join(w.text for w in page.words)
+    assert "LIGHTROOM" in text and "20/12/2017" in text
+    assert all(" " <= ch <= "~" for ch in text), [ch for ch in text if not " " <= ch <= "~"]
+
+
+def test_detector_settings_reach_rapidocr_and_the_version(rapid_engine):
+    from docproc.pipeline.ocr.rapid import RapidOcrEngine
+
+    cfg = rapid_engine._ocr.cfg
+    assert (cfg.Det.unclip_ratio, cfg.Det.box_thresh, cfg.Det.thresh) == (2.0, 0.3, 0.2)
+    assert rapid_engine._ocr.max_side_len > 100_000  # the prepared page is never shrunk by default
+    other = RapidOcrEngine(det_unclip_ratio=1.6, det_box_thresh=0.5, det_thresh=0.3, max_side_len=2000)
+    assert other._ocr.cfg.Det.unclip_ratio == 1.6 and other._ocr.max_side_len == 2000
+    assert other.version != rapid_engine.version
+    with pytest.raises(ValueError, match="box_thresh"):
+        RapidOcrEngine(det_box_thresh=1.5)
+
+
+def test_settings_drive_the_rapidocr_options(settings):
+    from docproc.engines import engine_options
+
+    settings.DOCPROC_RAPIDOCR_UNCLIP_RATIO = 1.8
+    settings.DOCPROC_OCR_CHARSET = "latin"
+    opts = engine_options("ocr", "rapidocr")
+    assert opts["det_unclip_ratio"] == 1.8 and opts["charset"] == "latin"
+    assert opts["det_box_thresh"] == 0.3 and opts["det_thresh"] == 0.2 and opts["max_side_len"] == 0
+    assert "charset" not in engine_options("ocr", "tesseract")
