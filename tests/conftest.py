@@ -13,20 +13,80 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# The product's default extractor is the in-process LLM (seconds per document on CPU). Tests of
-# everything around extraction use the label rules, exact on the generated claims; tests/extract
-# runs every LLM backend for real by choosing it explicitly. Worker processes inherit this.
-os.environ.setdefault("DOCPROC_EXTRACT_ENGINE", "rules")
-# Commands run as subprocesses (migrate, check) refuse the built-in secret key with DEBUG off.
-os.environ.setdefault("DOCPROC_SECRET_KEY", "test-only-" + os.urandom(24).hex())
+# DOCPROC_EXTRACT_ENGINE=rules, DOCPROC_SECRET_KEY and the other test-only settings: tests/settings.py.
 
 
-def pytest_configure(config):
-    # pytest-django has read the settings before this file: set the value there too.
-    from django.conf import settings
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (scripts/test): tests are handed to the test processes one by one,
+    except that the tests of a module using ``celery_worker_process`` go to one process together,
+    so that the module's worker process starts once. (xdist's own loadgroup marks its groups by
+    renaming tests, which pytest 9.2 no longer allows; this needs no marker.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
 
-    settings.DOCPROC_EXTRACT_ENGINE = os.environ["DOCPROC_EXTRACT_ENGINE"]
+    root = config.rootpath
+
+    class ModuleWorkerScheduling(LoadScopeScheduling):
+        _modules: dict[str, bool] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in self._modules:
+                path = root / module
+                text = path.read_text(errors="replace") if path.is_file() else ""
+                self._modules[module] = "celery_worker_process" in text
+            return module if self._modules[module] else nodeid
+
+    return ModuleWorkerScheduling(config, log)
+
+
 SHARED_DATASETS = Path(os.environ.get("DOCPROC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test databases, and a cheap reset for transactional tests.
+
+    After a transactional test Django empties every table and runs the post_migrate handlers
+    again (content types, permissions, the four roles, whose permission changes write audit
+    events): about two seconds a test, most of a transactional test's cost. Here the rows that
+    migrate left are remembered once, and the emptying puts exactly those rows back instead, so a
+    transactional test starts from the same database as every other test."""
+    from django.core.management.commands import flush
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        snapshots = {alias: _rows_after_migrate(alias) for alias in connections}
+    emit = flush.emit_post_migrate_signal
+
+    def restore_rows_after_migrate(verbosity, interactive, db, **kwargs):
+        if db not in snapshots:
+            return emit(verbosity, interactive, db, **kwargs)
+        from django.db import transaction
+
+        with transaction.atomic(using=db):
+            for model, rows in snapshots[db]:
+                model._base_manager.using(db).bulk_create([model(**row) for row in rows])
+        return None
+
+    flush.emit_post_migrate_signal = restore_rows_after_migrate
+    yield
+    flush.emit_post_migrate_signal = emit
+
+
+def _rows_after_migrate(alias: str) -> list:
+    from django.apps import apps
+
+    out = []
+    for model in apps.get_models(include_auto_created=True):
+        if not model._meta.managed or model._meta.proxy:
+            continue
+        names = [f.attname for f in model._meta.concrete_fields]
+        rows = list(model._base_manager.using(alias).values(*names))
+        if rows:
+            out.append((model, rows))
+    return out
 
 
 @pytest.fixture(autouse=True)
@@ -127,51 +187,89 @@ def redis_available() -> bool:
         return False
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings, tmp_path):
-    """A real ``celery worker`` process consuming both queues from the real Redis, sharing the
-    test database. Yields the Popen; stops it at the end."""
-    if not redis_available():
-        pytest.skip("Redis is not reachable at REDIS_URL")
-    from django.db import connection
+class _ModuleWorker:
+    """The module's ``celery worker`` process; started again only when a test's environment
+    differs from the one it was started with (a test that sets a variable for it)."""
 
-    db = connection.settings_dict
-    env = dict(os.environ)
-    if db["ENGINE"].endswith("sqlite3"):
-        if str(db["NAME"]).startswith("file:memorydb") or db["NAME"] == ":memory:":
-            pytest.skip("the worker process needs a file or PostgreSQL database, not in-memory SQLite")
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env["DOCPROC_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
-    env["DOCPROC_WORKER_QUEUES"] = "cpu,gpu"
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    _purge_queues()
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "solo",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "ready" in log.read_text(errors="replace"):
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"celery worker exited: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"celery worker did not start: {log.read_text()[-2000:]}")
-    proc.log_path = log  # type: ignore[attr-defined]
-    yield proc
-    if proc.poll() is None:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.media_root = folder / "media"
+        self.media_root.mkdir()
+        self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}
+
+    def ensure(self, env: dict[str, str]) -> subprocess.Popen:
+        if self.proc is not None and self.proc.poll() is None and env == self.env:
+            return self.proc
+        self.stop()
+        _purge_queues()
+        log = self.folder / "worker.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "solo",
+             "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "ready" in log.read_text(errors="replace"):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"celery worker exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        else:
+            proc.kill()
+            pytest.fail(f"celery worker did not start: {log.read_text()[-2000:]}")
+        proc.log_path = log  # type: ignore[attr-defined]
+        self.proc, self.env = proc, env
+        return proc
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def _module_celery_worker(django_db_setup, tmp_path_factory):
+    """One real worker process per test module: started by the module's first test that asks for
+    it, stopped after the module's last test, so the tests share its start-up and loaded engines."""
+    worker = _ModuleWorker(tmp_path_factory.mktemp("celery-worker"))
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_worker_process(_module_celery_worker, transactional_db, settings):
+    """A real ``celery worker`` process consuming both queues from the real Redis, sharing the
+    test database and media folder, with the test's environment as it is when the test asks for
+    it. Yields the Popen (``log_path``: its log, shared by the module's tests). Each test starts
+    with empty queues and an emptied database."""
+    if not redis_available():
+        pytest.skip("Redis is not reachable at REDIS_URL")
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    if db["ENGINE"].endswith("sqlite3"):
+        if str(db["NAME"]).startswith("file:memorydb") or db["NAME"] == ":memory:":
+            pytest.skip("the worker process needs a file or PostgreSQL database, not in-memory SQLite")
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env["DOCPROC_MEDIA_ROOT"] = str(_module_celery_worker.media_root)
+    env["DOCPROC_WORKER_QUEUES"] = "cpu,gpu"
+    settings.MEDIA_ROOT = _module_celery_worker.media_root
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    _purge_queues()
+    proc = _module_celery_worker.ensure(env)
+    yield proc
+    _purge_queues()
 
 
 def _purge_queues() -> None:
@@ -194,3 +292,4 @@ def wait_for(predicate, timeout: float = 120.0, interval: float = 0.25):
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
+
