@@ -84,6 +84,98 @@ def test_the_same_bytes_under_a_new_reference_make_a_new_document_reusing_the_fi
     assert same_again.status_code == 200 and same_again.json()["id"] == body["id"]
 
 
+class _MustNotRun:
+    """An extractor or OCR engine that fails the test if the pipeline reaches it."""
+
+    name = "must-not-run"
+
+    def __getattr__(self, attr):
+        raise AssertionError(f"the duplicate called the engine ({attr})")
+
+
+def _forbid_engines(monkeypatch):
+    from docproc import engines
+
+    monkeypatch.setattr(engines, "get_extractor", lambda *a, **k: _MustNotRun())
+    monkeypatch.setattr(engines, "get_ocr", lambda *a, **k: _MustNotRun())
+
+
+def test_a_duplicate_of_a_finished_document_reuses_its_run_without_a_model_call(api, claim_files, monkeypatch):
+    """Given a claim extracted under EXT-1, when the same bytes come under EXT-2 with every engine
+    made to fail if touched, then the new document gets its own run with the same engine and
+    versions, the same fields, values, confidences and provenance, no ModelCall row, and an audit
+    event naming the reused run."""
+    from docproc.models import ExtractionRun, Field, ModelCall
+
+    http, _ = api
+    data = claim_files[1][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    source = ExtractionRun.objects.get(document_id=first["id"])
+    _forbid_engines(monkeypatch)
+    calls_before = ModelCall.objects.count()
+    second = upload(http, data, ref="EXT-2").json()
+    doc = Document.objects.get(pk=second["id"])
+    assert doc.duplicate_of_id is not None and str(doc.duplicate_of_id) == first["id"]
+    assert doc.status == Document.objects.get(pk=first["id"]).status
+    run = ExtractionRun.objects.get(document=doc)
+    assert run.pk != source.pk
+    assert (run.extractor, run.extractor_version, run.prompt_version, run.fallback_reason) == \
+        (source.extractor, source.extractor_version, source.prompt_version, source.fallback_reason)
+    keys = ("name", "value", "normalized", "confidence", "status", "page", "bbox", "source_words", "word_ids")
+    assert list(Field.objects.filter(run=run).values(*keys)) == list(Field.objects.filter(run=source).values(*keys))
+    assert ModelCall.objects.count() == calls_before and not ModelCall.objects.filter(document=doc).exists()
+    event = AuditEvent.objects.get(document_id=doc.id, action="pipeline.run_reused")
+    assert event.payload["original_run"] == source.pk and event.payload["run"] == run.pk
+    assert doc.pages.count() == Document.objects.get(pk=first["id"]).pages.count()
+    result = http.get(f"/api/v1/documents/{doc.id}/result/").json()
+    assert result["document"]["external_ref"] == "EXT-2" and result["fields"]["claim_number"]["value"]
+
+
+def test_a_duplicate_takes_the_extractors_values_not_a_reviewers_decisions(api, claim_files, monkeypatch):
+    """Given the original's fields confirmed and corrected by a person, then the duplicate carries
+    the extractor's values with no reviewer; the corrected field goes to review, and a confirmed
+    one is routed by its confidence alone."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from docproc.models import Field, FieldStatus
+
+    http, _ = api
+    data = claim_files[2][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    person = get_user_model().objects.create_user("rev", password="x" * 12)
+    fields = list(Field.objects.filter(document_id=first["id"]).order_by("position"))
+    corrected, confirmed = fields[0], fields[1]
+    Field.objects.filter(pk=corrected.pk).update(value="CHANGED BY A PERSON", status=FieldStatus.CORRECTED,
+                                                 reviewed_by=person, reviewed_at=timezone.now())
+    Field.objects.filter(pk=confirmed.pk).update(status=FieldStatus.ACCEPTED, reviewed_by=person,
+                                                 reviewed_at=timezone.now())
+    _forbid_engines(monkeypatch)
+    second = upload(http, data, ref="EXT-2").json()
+    copied = {f.name: f for f in Field.objects.filter(document_id=second["id"])}
+    assert not any(f.reviewed_by_id or f.reviewed_at for f in copied.values())
+    assert {f.status for f in copied.values()} <= {FieldStatus.AUTO_ACCEPTED, FieldStatus.NEEDS_REVIEW}
+    assert copied[corrected.name].value == corrected.original_value
+    assert copied[corrected.name].status == FieldStatus.NEEDS_REVIEW
+    expected = FieldStatus.AUTO_ACCEPTED if (confirmed.confidence >= copied[confirmed.name].threshold
+                                            and not confirmed.messages) else FieldStatus.NEEDS_REVIEW
+    assert copied[confirmed.name].status == expected
+    assert Document.objects.get(pk=second["id"]).status == "needs_review"
+
+
+def test_a_duplicate_of_an_unfinished_document_is_processed_normally(api, claim_files):
+    from docproc.models import ExtractionRun
+
+    http, _ = api
+    data = claim_files[0][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    ExtractionRun.objects.filter(document_id=first["id"]).delete()  # as if extraction had not finished
+    second = upload(http, data, ref="EXT-2").json()
+    assert second["duplicate_of"] == first["id"]
+    assert ExtractionRun.objects.filter(document_id=second["id"]).count() == 1
+    assert not AuditEvent.objects.filter(document_id=second["id"], action="pipeline.run_reused").exists()
+
+
 def test_a_purged_document_is_never_answered_as_a_duplicate(api, claim_files):
     http, _ = api
     data = claim_files[0][0].read_bytes()
