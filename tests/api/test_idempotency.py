@@ -24,15 +24,8 @@ def _eager(eager_tasks):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_refusal_counters():
-    import redis
-
-    from tests.conftest import redis_available
-
-    if redis_available():
-        conn = redis.Redis.from_url(django_settings.REDIS_URL)
-        for key in conn.scan_iter("docproc:upload-refused:*"):
-            conn.delete(key)
+def _fresh_refusal_counters(upload_refusals):
+    """Refusal counts of earlier tests are not flushed into this one."""
 
 
 def upload(http, data: bytes, *, ref: str = "EXT-1", doc_type: str = "claim", name: str = "claim.pdf", **headers):
@@ -44,7 +37,7 @@ def refusals(code: str) -> list[AuditEvent]:
     return [e for e in AuditEvent.objects.filter(action="document.upload_refused") if e.payload.get("code") == code]
 
 
-def test_a_key_reused_with_another_file_or_type_is_refused_409_and_audited(api, claim_files):
+def test_a_key_reused_with_another_file_or_type_is_refused_409_and_audited(api, claim_files, upload_refusals):
     http, _ = api
     first = upload(http, claim_files[0][0].read_bytes(), HTTP_IDEMPOTENCY_KEY="k-1")
     other_file = upload(http, claim_files[1][0].read_bytes(), HTTP_IDEMPOTENCY_KEY="k-1")
@@ -54,7 +47,9 @@ def test_a_key_reused_with_another_file_or_type_is_refused_409_and_audited(api, 
     for answer in (other_file, other_type, other_ref):
         assert answer.status_code == 409 and answer.json()["code"] == "idempotency_key_reused", answer.content
     assert Document.objects.count() == 1
-    (event, *_) = refusals("idempotency_key_reused")
+    upload_refusals()
+    (event,) = refusals("idempotency_key_reused")
+    assert event.payload["count"] == 3
     assert event.payload["document_id"] == first.json()["id"]
     replay = upload(http, claim_files[0][0].read_bytes(), HTTP_IDEMPOTENCY_KEY="k-1")
     assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
@@ -185,28 +180,89 @@ def test_a_purged_document_is_never_answered_as_a_duplicate(api, claim_files):
     assert again.status_code == 201 and again.json()["id"] != first["id"] and again.json()["duplicate_of"] is None
 
 
-def test_every_refused_upload_is_audited_with_its_code(api, settings):
+def test_every_refused_upload_is_audited_with_its_code(api, settings, upload_refusals):
     http, _ = api
     assert upload(http, b"%PDF-1.4\n", doc_type="nope").json()["code"] == "unknown_doc_type"
     missing = http.post("/api/v1/documents/", {"doc_type": "claim"}, format="multipart")
     assert missing.json()["code"] == "missing_file"
     settings.DOCPROC_MAX_UPLOAD_BYTES = 10
     assert upload(http, b"%PDF-1.4\n" + b"x" * 100).json()["code"] == "file_too_large"
+    upload_refusals()
     for code in ("unknown_doc_type", "missing_file", "file_too_large"):
         assert len(refusals(code)) == 1, code
 
 
-def test_a_flood_of_refusals_costs_a_counter_not_a_chain_row_each(api):
+def _needs_redis():
     from tests.conftest import redis_available
 
     if not redis_available():
         pytest.skip("the refusal counter lives in Redis")
+
+
+def test_a_flood_of_refusals_is_one_event_with_its_count_once_the_minute_is_over(api, upload_refusals):
+    """Given 25 empty files in one minute, then nothing is written while the minute runs, and the
+    flush writes one event with count 25 and the first refusal's detail."""
+    import time
+
+    _needs_redis()
     http, _ = api
+    minute = int(time.time() // 60)
     for _ in range(25):
         assert upload(http, b"", name="empty.pdf").status_code == 400
-    events = refusals("empty_file")
-    assert [e.payload["count"] for e in events] == [1, 10, 20][:len(events)] and len(events) <= 3
-    assert events[0].payload["count"] == 1
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute turned during the burst")
+    assert refusals("empty_file") == []
+    assert upload_refusals() == 1
+    (event,) = refusals("empty_file")
+    assert event.payload["count"] == 25 and event.payload["file"] == "empty.pdf"
+    assert event.payload["window_start"].startswith(time.strftime("%Y-%m-%dT", time.gmtime(minute * 60)))
+    assert event.actor_type == "api_client" and event.request_id
+
+
+def test_two_codes_are_two_events_and_a_second_flush_loses_and_repeats_nothing(api, upload_refusals):
+    import time
+
+    _needs_redis()
+    http, _ = api
+    minute = int(time.time() // 60)
+    for _ in range(4):
+        upload(http, b"")
+    for _ in range(3):
+        upload(http, b"just text\n")
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute turned during the burst")
+    assert upload_refusals() == 2
+    assert upload_refusals() == 0
+    assert [e.payload["count"] for e in refusals("empty_file")] == [4]
+    assert [e.payload["count"] for e in refusals("unsupported_type")] == [3]
+
+
+def test_a_refusal_after_the_minute_writes_the_last_minutes_count(api, upload_refusals):
+    """The next refusal after a minute is over flushes that minute, without the beat job."""
+    import time
+
+    from docproc.services import uploads
+
+    _needs_redis()
+    http, client = api
+    for _ in range(5):
+        uploads.UPLOAD_REFUSALS.seen(f"{client.pk}|empty_file", counter="refused",
+                                     first={"client": client.name, "code": "empty_file"}, now=time.time() - 60)
+    assert refusals("empty_file") == []
+    assert upload(http, b"").status_code == 400  # this minute's refusal writes the last minute's
+    assert [e.payload["count"] for e in refusals("empty_file")] == [5]
+    assert upload_refusals() == 1 and [e.payload["count"] for e in refusals("empty_file")] == [5, 1]
+
+
+def test_while_redis_is_down_each_refusal_is_written_alone(api, upload_refusals, settings, monkeypatch):
+    from docproc.api import throttling
+
+    http, _ = api
+    monkeypatch.setattr(throttling, "_redis", None)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    for _ in range(3):
+        assert upload(http, b"").status_code == 400
+    assert [e.payload["count"] for e in refusals("empty_file")] == [1, 1, 1]
 
 
 def _media_files() -> list[Path]:
