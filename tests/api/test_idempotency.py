@@ -237,6 +237,34 @@ def test_two_codes_are_two_events_and_a_second_flush_loses_and_repeats_nothing(a
     assert [e.payload["count"] for e in refusals("unsupported_type")] == [3]
 
 
+def test_a_flush_that_fails_halfway_loses_nothing_on_the_next(api, upload_refusals, monkeypatch):
+    """Given a flush whose audit write fails after it took the minute's counts, then the next
+    flush writes them, once."""
+    import time
+
+    from docproc.services import uploads
+
+    _needs_redis()
+    http, _ = api
+    minute = int(time.time() // 60)
+    for _ in range(6):
+        upload(http, b"")
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute turned during the burst")
+    real = uploads.UPLOAD_REFUSALS.write
+
+    def broken(*args):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(uploads.UPLOAD_REFUSALS, "write", broken)
+    with pytest.raises(RuntimeError):
+        upload_refusals()
+    monkeypatch.setattr(uploads.UPLOAD_REFUSALS, "write", real)
+    assert refusals("empty_file") == []
+    assert upload_refusals() == 1 and upload_refusals() == 0
+    assert [e.payload["count"] for e in refusals("empty_file")] == [6]
+
+
 def test_a_refusal_after_the_minute_writes_the_last_minutes_count(api, upload_refusals):
     """The next refusal after a minute is over flushes that minute, without the beat job."""
     import time
