@@ -152,11 +152,12 @@ def _stage_results_reuse(doc: Document) -> int:
 
 def _finished_run_of_original(doc: Document) -> ExtractionRun | None:
     """The latest extraction run of the document this one duplicates, when that one has finished
-    extraction and is not purged (a purged original's fields are emptied)."""
+    extraction, is not purged (a purged original's fields are emptied) and was not rejected or
+    failed since (a person or the pipeline turned it down: this one is read afresh)."""
     if doc.duplicate_of_id is None:
         return None
     return (ExtractionRun.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True)
-            .order_by("-created_at").first())
+            .exclude(document__status__in=[S.FAILED, S.REJECTED]).order_by("-created_at").first())
 
 
 def _page_images_copy(source_id, target_id, page: Page) -> dict[str, Any]:

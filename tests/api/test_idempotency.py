@@ -171,6 +171,27 @@ def test_a_duplicate_of_an_unfinished_document_is_processed_normally(api, claim_
     assert not AuditEvent.objects.filter(document_id=second["id"], action="pipeline.run_reused").exists()
 
 
+def test_a_duplicate_of_a_document_rejected_since_is_read_afresh(api, claim_files):
+    """Given the original rejected after the duplicate was accepted (it was not yet when the
+    duplicate arrived), then the duplicate does not take the rejected document's run."""
+    from docproc import dispatch
+    from docproc.models import ExtractionRun
+
+    http, _ = api
+    data = claim_files[0][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    queued = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dispatch, "document_ingest_enqueue", queued.append)
+        second = upload(http, data, ref="EXT-2").json()
+    Document.objects.filter(pk=first["id"]).update(status="rejected")
+    services.document_ingest(document_id=queued[0])
+    services.document_extract(document_id=queued[0])
+    assert second["duplicate_of"] == first["id"]
+    assert ExtractionRun.objects.filter(document_id=second["id"]).count() == 1
+    assert not AuditEvent.objects.filter(document_id=second["id"], action="pipeline.run_reused").exists()
+
+
 def test_a_purged_document_is_never_answered_as_a_duplicate(api, claim_files):
     http, _ = api
     data = claim_files[0][0].read_bytes()
