@@ -35,6 +35,7 @@ app.conf.update(
         "retry-due-webhooks": {"task": "workers.tasks.webhook_retry_due", "schedule": 30.0},
         "purge-expired-documents": {"task": "workers.tasks.purge_expired_documents", "schedule": 3600.0},
         "flush-auth-failures": {"task": "workers.tasks.flush_auth_failures", "schedule": 60.0},
+        "flush-upload-refusals": {"task": "workers.tasks.flush_upload_refusals", "schedule": 60.0},
     },
 )
 

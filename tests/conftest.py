@@ -293,3 +293,21 @@ def wait_for(predicate, timeout: float = 120.0, interval: float = 0.25):
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
 
+
+
+@pytest.fixture
+def upload_refusals():
+    """Refused uploads are counted per minute in Redis and written once the minute is over: this
+    empties the counters of earlier tests and returns a function that writes the current minute's
+    counts (as the beat job does a minute later)."""
+    import time
+
+    import redis
+
+    from docproc import services
+
+    if redis_available():
+        conn = redis.Redis.from_url(_redis_url())
+        for key in conn.scan_iter("docproc:upload-refused:*"):
+            conn.delete(key)
+    return lambda: services.flush_upload_refusals(now=time.time() + 60)

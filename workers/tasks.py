@@ -77,3 +77,9 @@ def purge_expired_documents() -> int:
 def flush_auth_failures() -> int:
     """Write the per-address counts of failed API authentications of finished minutes (beat, every minute)."""
     return throttling.flush_auth_failures()
+
+
+@shared_task
+def flush_upload_refusals() -> int:
+    """Write the per-client, per-code counts of refused uploads of finished minutes (beat, every minute)."""
+    return services.flush_upload_refusals()

@@ -120,86 +120,122 @@ def unauthenticated_seen(ip: str | None, *, now: float | None = None) -> None:
         _count(f"docproc:anon:{ip}:{_window(time.time() if now is None else now)}", 120)
 
 
-# --- failed authentications, one audit event per address per minute ------------------------------
+# --- audit events counted per minute ------------------------------------------------------------
 #
-# A bad token costs one Redis increment, not one row in the hash chain under its global lock: the
-# failures of each address are counted per calendar minute and written as one ``api.auth_failed``
-# event with the count once the minute is over (by the next failure anywhere, or by the beat job
-# ``flush_auth_failures``). Counted keys live a day, so a flush missed for hours loses nothing.
+# Something that can come in floods (a bad token, a refused upload) costs one Redis increment, not
+# one row in the hash chain under its global lock: each member (an address; a client and a code) is
+# counted per calendar minute and written as one audit event with the count once the minute is
+# over (by the next occurrence anywhere, or by a beat job calling ``flush``). Counted keys live a
+# day, so a flush missed for hours loses nothing.
 
-_FAIL_WINDOWS = "docproc:authfail:windows"
-_FAIL_TTL = 86400
+_TALLY_TTL = 86400
+
+
+class MinuteTally:
+    """Per-minute counts of one kind of event in Redis, written as one audit event per member and
+    finished minute by ``write(member, counts, first, window_start)`` (inside a transaction).
+
+    ``counters`` name what is counted for a member (e.g. failed and throttled); ``first`` keeps the
+    details of a member's first occurrence in the minute (a reason, a path)."""
+
+    def __init__(self, name: str, counters: tuple[str, ...], write) -> None:
+        self.prefix = f"docproc:{name}"
+        self.counters = counters
+        self.write = write
+        self._suffixes = (*counters, "first")
+
+    def seen(self, member: str, *, counter: str, first: dict, now: float | None = None) -> bool:
+        """Count one occurrence for ``member``. Returns False when Redis is unreachable: the caller
+        then writes the event itself, so nothing goes unrecorded."""
+        now = time.time() if now is None else now
+        window = _window(now)
+        key = f"{self.prefix}:{window}"
+        try:
+            pipe = redis_client().pipeline()
+            pipe.hincrby(f"{key}:{counter}", member, 1)
+            pipe.hsetnx(f"{key}:first", member, json.dumps(first))
+            for suffix in self._suffixes:
+                pipe.expire(f"{key}:{suffix}", _TALLY_TTL)
+            pipe.zadd(f"{self.prefix}:windows", {str(window): window})
+            pipe.execute()
+        except Exception:
+            log.warning("%s counter unavailable; recording the event alone", self.prefix, exc_info=True)
+            return False
+        self.flush(now=now)
+        return True
+
+    def flush(self, *, now: float | None = None) -> int:
+        """Write one event per member for every finished minute still counted; returns how many
+        events were written. Safe to call from several processes at once, and twice."""
+        from django.db import transaction
+
+        now = time.time() if now is None else now
+        current = _window(now)
+        windows, lock = f"{self.prefix}:windows", f"{self.prefix}:lock"
+        try:
+            r = redis_client()
+            if not r.zcount(windows, "-inf", current - 1):
+                return 0
+            if not r.set(lock, "1", nx=True, ex=30):
+                return 0
+        except Exception:
+            log.warning("%s counter unavailable; flush skipped", self.prefix, exc_info=True)
+            return 0
+        written = 0
+        try:
+            for raw in r.zrangebyscore(windows, "-inf", current - 1):
+                window = int(raw)
+                key = f"{self.prefix}:{window}"
+                # Renamed before reading: a late increment (a clock a second behind) starts a fresh
+                # hash under the old name, flushed next time. A ``:flushing`` hash left by a flush
+                # that failed halfway is finished first.
+                parts: dict[str, dict[str, str]] = {}
+                for suffix in self._suffixes:
+                    taken = f"{key}:{suffix}:flushing"
+                    if not r.exists(taken) and r.exists(f"{key}:{suffix}"):
+                        r.rename(f"{key}:{suffix}", taken)
+                    parts[suffix] = {k.decode(): v.decode() for k, v in r.hgetall(taken).items()}
+                start = datetime.fromtimestamp(window * 60, UTC)
+                members = set().union(*(parts[c] for c in self.counters))
+                with transaction.atomic():
+                    for member in sorted(members):
+                        counts = {c: int(parts[c].get(member, 0)) for c in self.counters}
+                        self.write(member, counts, json.loads(parts["first"].get(member, "{}")), start)
+                        written += 1
+                r.delete(*(f"{key}:{suffix}:flushing" for suffix in self._suffixes))
+                if not any(r.exists(f"{key}:{c}") for c in self.counters):
+                    r.zrem(windows, raw)
+        finally:
+            r.delete(lock)
+        return written
+
+
+# --- failed authentications, one audit event per address per minute ------------------------------
+
+
+def _auth_failures_write(member: str, counts: dict[str, int], first: dict, start: datetime) -> None:
+    from docproc.audit.service import Actor, record
+
+    failed, throttled = counts["failed"], counts["throttled"]
+    record(actor=Actor("anonymous", "api"), action="api.auth_failed",
+           client_ip=None if member == "-" else member,
+           payload={"count": failed + throttled, "failed": failed, "throttled": throttled,
+                    "window_start": start.isoformat(), "window_seconds": 60,
+                    "reason": first.get("reason", ""), "path": first.get("path", "")})
+
+
+AUTH_FAILURES = MinuteTally("authfail", ("failed", "throttled"), _auth_failures_write)
 
 
 def auth_failure_seen(ip: str | None, *, reason: str, path: str, throttled: bool = False,
                       now: float | None = None) -> bool:
     """Count one failed (or, with ``throttled``, refused) authentication of ``ip``. Returns False
     when Redis is unreachable: the caller then writes the event itself, so nothing goes unrecorded."""
-    now = time.time() if now is None else now
-    window = _window(now)
-    key = f"docproc:authfail:{window}"
-    member = ip or "-"
-    try:
-        pipe = redis_client().pipeline()
-        pipe.hincrby(f"{key}:{'throttled' if throttled else 'failed'}", member, 1)
-        pipe.hsetnx(f"{key}:first", member, json.dumps({"reason": reason, "path": path[:200]}))
-        for suffix in ("failed", "throttled", "first"):
-            pipe.expire(f"{key}:{suffix}", _FAIL_TTL)
-        pipe.zadd(_FAIL_WINDOWS, {str(window): window})
-        pipe.execute()
-    except Exception:
-        log.warning("auth failure counter unavailable; recording the failure alone", exc_info=True)
-        return False
-    flush_auth_failures(now=now)
-    return True
+    return AUTH_FAILURES.seen(ip or "-", counter="throttled" if throttled else "failed",
+                              first={"reason": reason, "path": path[:200]}, now=now)
 
 
 def flush_auth_failures(*, now: float | None = None) -> int:
     """Write one ``api.auth_failed`` event per address for every finished minute still counted;
     returns how many events were written. Safe to call from several processes at once."""
-    from django.db import transaction
-
-    from docproc.audit.service import Actor, record
-
-    now = time.time() if now is None else now
-    current = _window(now)
-    try:
-        r = redis_client()
-        if not r.zcount(_FAIL_WINDOWS, "-inf", current - 1):
-            return 0
-        if not r.set("docproc:authfail:lock", "1", nx=True, ex=30):
-            return 0
-    except Exception:
-        log.warning("auth failure counter unavailable; flush skipped", exc_info=True)
-        return 0
-    written = 0
-    try:
-        for raw in r.zrangebyscore(_FAIL_WINDOWS, "-inf", current - 1):
-            window = int(raw)
-            key = f"docproc:authfail:{window}"
-            # Renamed before reading: a late increment (a clock a second behind) starts a fresh
-            # hash under the old name, flushed next time. A ``:flushing`` hash left by a flush
-            # that failed halfway is finished first.
-            parts: dict[str, dict[str, str]] = {}
-            for suffix in ("failed", "throttled", "first"):
-                taken = f"{key}:{suffix}:flushing"
-                if not r.exists(taken) and r.exists(f"{key}:{suffix}"):
-                    r.rename(f"{key}:{suffix}", taken)
-                parts[suffix] = {k.decode(): v.decode() for k, v in r.hgetall(taken).items()}
-            start = datetime.fromtimestamp(window * 60, UTC)
-            with transaction.atomic():
-                for member in sorted(set(parts["failed"]) | set(parts["throttled"])):
-                    first = json.loads(parts["first"].get(member, "{}"))
-                    failed, throttled = int(parts["failed"].get(member, 0)), int(parts["throttled"].get(member, 0))
-                    record(actor=Actor("anonymous", "api"), action="api.auth_failed",
-                           client_ip=None if member == "-" else member,
-                           payload={"count": failed + throttled, "failed": failed, "throttled": throttled,
-                                    "window_start": start.isoformat(), "window_seconds": 60,
-                                    "reason": first.get("reason", ""), "path": first.get("path", "")})
-                    written += 1
-            r.delete(*(f"{key}:{suffix}:flushing" for suffix in ("failed", "throttled", "first")))
-            if not any(r.exists(f"{key}:{suffix}") for suffix in ("failed", "throttled")):
-                r.zrem(_FAIL_WINDOWS, raw)
-    finally:
-        r.delete("docproc:authfail:lock")
-    return written
+    return AUTH_FAILURES.flush(now=now)

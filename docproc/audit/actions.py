@@ -68,6 +68,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("document.auto_accepted", "Every field was at or above its threshold", (), True),
     ("pipeline.stage_started", "A pipeline stage started", (), True),
     ("pipeline.stage_finished", "A pipeline stage finished", (), True),
+    ("pipeline.run_reused", "A duplicate took its original's finished extraction run (no model call)", (), True),
     ("pipeline.stage_failed", "A pipeline stage failed, with its error code", (), True),
     ("model.called", "A model was called (links to the model-call log)", ("prompt", "output", "response", "raw"), False),
     ("webhook.queued", "A webhook delivery was created", (), True),

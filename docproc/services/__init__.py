@@ -25,7 +25,14 @@ from .processing import (
     model_calls_record,
 )
 from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
-from .uploads import UploadOutcome, UploadRefused, document_upload, sanitize_filename, upload_refusal_record
+from .uploads import (
+    UploadOutcome,
+    UploadRefused,
+    document_upload,
+    flush_upload_refusals,
+    sanitize_filename,
+    upload_refusal_record,
+)
 
 __all__ = (
     "MAX_ATTEMPTS",
@@ -42,6 +49,7 @@ __all__ = (
     "documents_expired",
     "documents_purge_expired",
     "documents_requeue_stuck",
+    "flush_upload_refusals",
     "model_calls_record",
     "sanitize_filename",
     "upload_refusal_record",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,16 @@ from docproc.doctypes import DocType, get_doctype
 from docproc.lifecycle import document_transition
 from docproc.logging import document_id_var
 from docproc.metrics import observe_run
-from docproc.models import Document, DocumentStatus, ExtractionRun, Field, ModelCall, Page, StageResult
+from docproc.models import (
+    Document,
+    DocumentStatus,
+    ExtractionRun,
+    Field,
+    FieldStatus,
+    ModelCall,
+    Page,
+    StageResult,
+)
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.render import page_image
 from docproc.pipeline.runner import DocumentResult, process_file
@@ -140,6 +150,103 @@ def _stage_results_reuse(doc: Document) -> int:
     return len(rows)
 
 
+def _finished_run_of_original(doc: Document) -> ExtractionRun | None:
+    """The latest extraction run of the document this one duplicates, when that one has finished
+    extraction, is not purged (a purged original's fields are emptied) and was not rejected or
+    failed since (a person or the pipeline turned it down: this one is read afresh)."""
+    if doc.duplicate_of_id is None:
+        return None
+    return (ExtractionRun.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True)
+            .exclude(document__status__in=[S.FAILED, S.REJECTED]).order_by("-created_at").first())
+
+
+def _page_images_copy(source_id, target_id, page: Page) -> dict[str, Any]:
+    """The original's page preview and thumbnail copied under the duplicate (each document owns its
+    files, so purging one leaves the other's screen whole)."""
+    out: dict[str, Any] = {"image_width": page.image_width, "image_height": page.image_height}
+    media = Path(settings.MEDIA_ROOT)
+    folder = Path("pages") / str(target_id)
+    for attr in ("image", "thumbnail"):
+        rel = getattr(page, attr)
+        out[attr] = ""
+        if rel and (media / rel).is_file():
+            (media / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(media / rel, media / folder / Path(rel).name)
+            out[attr] = str(folder / Path(rel).name)
+    return out
+
+
+def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
+    """Give a duplicate the finished extraction of its original, without reading a page or calling
+    a model: a run of its own recording the same engine, model and prompt version, and the
+    original's fields as the extractor produced them, routed by this document's thresholds.
+
+    Nothing a person decided on the original is copied as decided: values are the extractor's
+    (``original_value``), no field is marked accepted or corrected and none carries a reviewer. A
+    field a person corrected on the original goes to review here, whatever its confidence: someone
+    already disagreed with the machine on these very bytes."""
+    from reviewer.services import _revalidate
+
+    with transaction.atomic():
+        doc = Document.objects.select_for_update().get(pk=document_id)
+        if doc.status != S.PROCESSING:
+            return None
+        doctype = doctype_for_routing(doc.doc_type)
+        for p in Page.objects.filter(document_id=source.document_id):
+            Page.objects.update_or_create(
+                document=doc, number=p.number,
+                defaults={"width": p.width, "height": p.height, "source": p.source,
+                          **_page_images_copy(source.document_id, doc.id, p)},
+            )
+        run = ExtractionRun.objects.create(
+            document=doc, extractor=source.extractor, extractor_version=source.extractor_version,
+            prompt_version=source.prompt_version, fallback_reason=source.fallback_reason,
+            calibration_version=source.calibration_version, engines=source.engines, timings={},
+        )
+        fields = []
+        for f in source.fields.order_by("position"):
+            try:
+                threshold = doctype.field(f.name).review_threshold
+            except KeyError:
+                threshold = f.threshold
+            corrected = f.status == FieldStatus.CORRECTED
+            normalized, messages = (_revalidate(doc.doc_type, f.name, f.original_value) if corrected
+                                    else (f.normalized, list(f.messages)))
+            if corrected:
+                messages.append("A reviewer corrected this value on the original document.")
+            accepted = not corrected and not source.fallback_reason and f.confidence >= threshold and not messages
+            fields.append(Field(
+                document=doc, run=run, name=f.name, value=f.original_value, normalized=normalized,
+                confidence=f.confidence, status=FieldStatus.AUTO_ACCEPTED if accepted else FieldStatus.NEEDS_REVIEW,
+                page=f.page, bbox=f.bbox, source_words=f.source_words, word_ids=f.word_ids, messages=messages,
+                signals=f.signals, threshold=threshold, position=f.position, original_value=f.original_value,
+            ))
+        Field.objects.bulk_create(fields)
+        record(actor=WORKER, action="pipeline.run_reused", object_type="document", object_id=doc.id,
+               document_id=doc.id, payload={"original": str(source.document_id), "original_run": source.pk,
+                                            "run": run.pk, "extractor": source.extractor,
+                                            "extractor_version": source.extractor_version,
+                                            "prompt_version": source.prompt_version, "fields": len(fields)})
+        _stage_event(doc.id, "extract", "finished", extractor=source.extractor,
+                     fallback_reason=source.fallback_reason, reused_run=source.pk)
+        status = S.AUTO_ACCEPTED if fields and all(f.status == FieldStatus.AUTO_ACCEPTED for f in fields) else S.NEEDS_REVIEW
+        page_count = Page.objects.filter(document=doc).count() or doc.page_count
+        _document_route(doc, status, page_count=page_count, field_names=[f.name for f in fields])
+        return status
+
+
+def _document_route(doc: Document, status: str, *, page_count: int, field_names: list[str]) -> None:
+    """Move an extracted document on: auto-accepted (and its webhook queued) or into review."""
+    document_transition(doc, status, actor=WORKER, stage="", page_count=page_count)
+    if status == S.AUTO_ACCEPTED:
+        record(actor=WORKER, action="document.auto_accepted", object_type="document", object_id=doc.id,
+               document_id=doc.id, payload={"fields": field_names})
+        document_id = doc.id
+        transaction.on_commit(lambda: webhook_enqueue(document_id, event="document.completed"))
+    else:
+        review_task_open(document=doc)  # the review queue reads tasks, opened with the status
+
+
 def document_extract(*, document_id) -> str | None:
     """Read every page, extract, route, and store the run and its fields. Returns the new status."""
     document_id_var.set(str(document_id))
@@ -147,7 +254,15 @@ def document_extract(*, document_id) -> str | None:
     if doc is None or doc.status != S.PROCESSING:
         return None
     doctype = doctype_for_routing(doc.doc_type)
+    source_run = _finished_run_of_original(doc)
     reused = _stage_results_reuse(doc)
+    if source_run is not None:
+        # The original finished extraction: take its run rather than read and call a model again.
+        with transaction.atomic():
+            Document.objects.filter(pk=doc.pk).update(attempts=F("attempts") + 1, stage="extract", updated_at=timezone.now())
+            _stage_event(doc.id, "extract", "started", reused_from=str(doc.duplicate_of_id), stage_results=reused,
+                         run=source_run.pk)
+        return _document_reuse_run(doc.id, source_run)
     with transaction.atomic():
         # Every stage counts as an attempt, so that a document that stops in extraction is not
         # queued again for ever (the sweeper gives up after MAX_ATTEMPTS).
@@ -225,13 +340,7 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
         status = S.AUTO_ACCEPTED if result.status == "auto_accepted" else S.NEEDS_REVIEW
         _stage_event(doc.id, "extract", "finished", seconds=result.timings,
                      extractor=result.extraction.engine, fallback_reason=result.extraction.fallback_reason)
-        document_transition(doc, status, actor=WORKER, stage="", page_count=len(result.pages))
-        if status == S.AUTO_ACCEPTED:
-            record(actor=WORKER, action="document.auto_accepted", object_type="document", object_id=doc.id,
-                   document_id=doc.id, payload={"fields": [f.name for f in result.fields]})
-            transaction.on_commit(lambda: webhook_enqueue(document_id, event="document.completed"))
-        else:
-            review_task_open(document=doc)  # the review queue reads tasks, opened with the status
+        _document_route(doc, status, page_count=len(result.pages), field_names=[f.name for f in result.fields])
         return status
 
 

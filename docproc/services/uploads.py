@@ -16,10 +16,13 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 
 from docproc import dispatch
+from docproc.api.throttling import MinuteTally
 from docproc.audit.service import Actor, record
 from docproc.doctypes import UnknownDocType, get_doctype
+from docproc.logging import request_id_var
 from docproc.models import ApiClient, Document, DocumentStatus
 from docproc.pipeline.ingest import sniff_content_type, unsupported_detail
+from docproc.results import jsonable
 
 S = DocumentStatus
 
@@ -68,47 +71,38 @@ def _document_fingerprint(doc: Document) -> str:
 
 
 # Refusals are audited, but a flood must cost a counter, not a chain row per request: per client
-# and code, the first refusal of each minute is an event, and so is the 10th, 100th, 1000th ...
-# of that minute, each with the count so far.
-def _refusal_count(client: ApiClient, code: str) -> int | None:
-    """This refusal's number within the current minute for (client, code); None without Redis."""
-    import time
+# and code, refusals are counted per minute in Redis and written as one event with the count once
+# the minute is over (the same mechanism as failed API authentications, see MinuteTally).
 
-    import redis
-
-    minute = int(time.time() // 60)
-    key = f"docproc:upload-refused:{client.pk}:{code}:{minute}"
-    try:
-        conn = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-        pipe = conn.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 180)
-        return int(pipe.execute()[0])
-    except Exception:  # the limiter is down: every refusal is recorded
-        return None
+def _upload_refusals_write(member: str, counts: dict[str, int], first: dict, start) -> None:
+    record(actor=Actor("api_client", first.get("client", "")), action="document.upload_refused",
+           client_ip=first.get("client_ip"), request_id=first.get("request_id") or "",
+           payload={"code": first.get("code", member.rpartition("|")[2]), "detail": first.get("detail", ""),
+                    "file": first.get("file", ""), **first.get("extra", {}), "count": counts["refused"],
+                    "window_start": start.isoformat(), "window_seconds": 60})
 
 
-def _worth_an_event(count: int | None) -> bool:
-    if count is None or count == 1:
-        return True
-    while count % 10 == 0:
-        count //= 10
-    return count == 1
+UPLOAD_REFUSALS = MinuteTally("upload-refused", ("refused",), _upload_refusals_write)
 
 
 def upload_refusal_record(*, client: ApiClient, code: str, detail: str, client_ip: str | None = None,
                           file_name: str = "", **extra: Any) -> None:
-    """Audit a refused upload (``document.upload_refused`` with its code), rate-limited per client
-    and code: the first of each minute, then the 10th, 100th ... with ``count`` (the number of
-    refusals of that client and code in the minute so far)."""
-    count = _refusal_count(client, code)
-    if not _worth_an_event(count):
+    """Audit a refused upload as ``document.upload_refused`` with its code: one event per client,
+    code and minute with ``count`` (and the first refusal's detail, file and address), written
+    once the minute is over (``flush_upload_refusals``). While Redis is down each refusal is
+    written on its own, with count 1."""
+    file = sanitize_filename(file_name) if file_name else ""
+    first = {"client": client.name, "code": code, "detail": detail, "file": file, "client_ip": client_ip,
+             "extra": jsonable(extra), "request_id": request_id_var.get() or ""}
+    if UPLOAD_REFUSALS.seen(f"{client.pk}|{code}", counter="refused", first=first):
         return
-    payload: dict[str, Any] = {"code": code, "detail": detail, "file": sanitize_filename(file_name) if file_name else "",
-                               **extra}
-    if count is not None:
-        payload["count"] = count
-    record(actor=Actor.client(client), action="document.upload_refused", client_ip=client_ip, payload=payload)
+    record(actor=Actor.client(client), action="document.upload_refused", client_ip=client_ip,
+           payload={"code": code, "detail": detail, "file": file, **extra, "count": 1})
+
+
+def flush_upload_refusals(*, now: float | None = None) -> int:
+    """Write the per-client, per-code refusal counts of finished minutes; returns the events written."""
+    return UPLOAD_REFUSALS.flush(now=now)
 
 
 def _serialize_content(client_id, sha256: str) -> None:
@@ -141,7 +135,7 @@ def document_upload(
     - Concurrent identical requests end with one document; the row and the stored file are
       written in one transaction, and a file whose row did not commit is removed.
 
-    Refusals raise ``UploadRefused`` and are audited (rate-limited, see upload_refusal_record).
+    Refusals raise ``UploadRefused`` and are audited (counted per minute, see upload_refusal_record).
     """
     file_name = getattr(uploaded, "name", "") or ""
     external_ref = (external_ref or "")[:200]

@@ -24,15 +24,8 @@ def _eager(eager_tasks):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_refusal_counters():
-    import redis
-
-    from tests.conftest import redis_available
-
-    if redis_available():
-        conn = redis.Redis.from_url(django_settings.REDIS_URL)
-        for key in conn.scan_iter("docproc:upload-refused:*"):
-            conn.delete(key)
+def _fresh_refusal_counters(upload_refusals):
+    """Refusal counts of earlier tests are not flushed into this one."""
 
 
 def upload(http, data: bytes, *, ref: str = "EXT-1", doc_type: str = "claim", name: str = "claim.pdf", **headers):
@@ -44,7 +37,7 @@ def refusals(code: str) -> list[AuditEvent]:
     return [e for e in AuditEvent.objects.filter(action="document.upload_refused") if e.payload.get("code") == code]
 
 
-def test_a_key_reused_with_another_file_or_type_is_refused_409_and_audited(api, claim_files):
+def test_a_key_reused_with_another_file_or_type_is_refused_409_and_audited(api, claim_files, upload_refusals):
     http, _ = api
     first = upload(http, claim_files[0][0].read_bytes(), HTTP_IDEMPOTENCY_KEY="k-1")
     other_file = upload(http, claim_files[1][0].read_bytes(), HTTP_IDEMPOTENCY_KEY="k-1")
@@ -54,7 +47,9 @@ def test_a_key_reused_with_another_file_or_type_is_refused_409_and_audited(api, 
     for answer in (other_file, other_type, other_ref):
         assert answer.status_code == 409 and answer.json()["code"] == "idempotency_key_reused", answer.content
     assert Document.objects.count() == 1
-    (event, *_) = refusals("idempotency_key_reused")
+    upload_refusals()
+    (event,) = refusals("idempotency_key_reused")
+    assert event.payload["count"] == 3
     assert event.payload["document_id"] == first.json()["id"]
     replay = upload(http, claim_files[0][0].read_bytes(), HTTP_IDEMPOTENCY_KEY="k-1")
     assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
@@ -84,6 +79,119 @@ def test_the_same_bytes_under_a_new_reference_make_a_new_document_reusing_the_fi
     assert same_again.status_code == 200 and same_again.json()["id"] == body["id"]
 
 
+class _MustNotRun:
+    """An extractor or OCR engine that fails the test if the pipeline reaches it."""
+
+    name = "must-not-run"
+
+    def __getattr__(self, attr):
+        raise AssertionError(f"the duplicate called the engine ({attr})")
+
+
+def _forbid_engines(monkeypatch):
+    from docproc import engines
+
+    monkeypatch.setattr(engines, "get_extractor", lambda *a, **k: _MustNotRun())
+    monkeypatch.setattr(engines, "get_ocr", lambda *a, **k: _MustNotRun())
+
+
+def test_a_duplicate_of_a_finished_document_reuses_its_run_without_a_model_call(api, claim_files, monkeypatch):
+    """Given a claim extracted under EXT-1, when the same bytes come under EXT-2 with every engine
+    made to fail if touched, then the new document gets its own run with the same engine and
+    versions, the same fields, values, confidences and provenance, no ModelCall row, and an audit
+    event naming the reused run."""
+    from docproc.models import ExtractionRun, Field, ModelCall
+
+    http, _ = api
+    data = claim_files[1][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    source = ExtractionRun.objects.get(document_id=first["id"])
+    _forbid_engines(monkeypatch)
+    calls_before = ModelCall.objects.count()
+    second = upload(http, data, ref="EXT-2").json()
+    doc = Document.objects.get(pk=second["id"])
+    assert doc.duplicate_of_id is not None and str(doc.duplicate_of_id) == first["id"]
+    assert doc.status == Document.objects.get(pk=first["id"]).status
+    run = ExtractionRun.objects.get(document=doc)
+    assert run.pk != source.pk
+    assert (run.extractor, run.extractor_version, run.prompt_version, run.fallback_reason) == \
+        (source.extractor, source.extractor_version, source.prompt_version, source.fallback_reason)
+    keys = ("name", "value", "normalized", "confidence", "status", "page", "bbox", "source_words", "word_ids")
+    assert list(Field.objects.filter(run=run).values(*keys)) == list(Field.objects.filter(run=source).values(*keys))
+    assert ModelCall.objects.count() == calls_before and not ModelCall.objects.filter(document=doc).exists()
+    event = AuditEvent.objects.get(document_id=doc.id, action="pipeline.run_reused")
+    assert event.payload["original_run"] == source.pk and event.payload["run"] == run.pk
+    assert doc.pages.count() == Document.objects.get(pk=first["id"]).pages.count()
+    result = http.get(f"/api/v1/documents/{doc.id}/result/").json()
+    assert result["document"]["external_ref"] == "EXT-2" and result["fields"]["claim_number"]["value"]
+
+
+def test_a_duplicate_takes_the_extractors_values_not_a_reviewers_decisions(api, claim_files, monkeypatch):
+    """Given the original's fields confirmed and corrected by a person, then the duplicate carries
+    the extractor's values with no reviewer; the corrected field goes to review, and a confirmed
+    one is routed by its confidence alone."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from docproc.models import Field, FieldStatus
+
+    http, _ = api
+    data = claim_files[2][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    person = get_user_model().objects.create_user("rev", password="x" * 12)
+    fields = list(Field.objects.filter(document_id=first["id"]).order_by("position"))
+    corrected, confirmed = fields[0], fields[1]
+    Field.objects.filter(pk=corrected.pk).update(value="CHANGED BY A PERSON", status=FieldStatus.CORRECTED,
+                                                 reviewed_by=person, reviewed_at=timezone.now())
+    Field.objects.filter(pk=confirmed.pk).update(status=FieldStatus.ACCEPTED, reviewed_by=person,
+                                                 reviewed_at=timezone.now())
+    _forbid_engines(monkeypatch)
+    second = upload(http, data, ref="EXT-2").json()
+    copied = {f.name: f for f in Field.objects.filter(document_id=second["id"])}
+    assert not any(f.reviewed_by_id or f.reviewed_at for f in copied.values())
+    assert {f.status for f in copied.values()} <= {FieldStatus.AUTO_ACCEPTED, FieldStatus.NEEDS_REVIEW}
+    assert copied[corrected.name].value == corrected.original_value
+    assert copied[corrected.name].status == FieldStatus.NEEDS_REVIEW
+    expected = FieldStatus.AUTO_ACCEPTED if (confirmed.confidence >= copied[confirmed.name].threshold
+                                            and not confirmed.messages) else FieldStatus.NEEDS_REVIEW
+    assert copied[confirmed.name].status == expected
+    assert Document.objects.get(pk=second["id"]).status == "needs_review"
+
+
+def test_a_duplicate_of_an_unfinished_document_is_processed_normally(api, claim_files):
+    from docproc.models import ExtractionRun
+
+    http, _ = api
+    data = claim_files[0][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    ExtractionRun.objects.filter(document_id=first["id"]).delete()  # as if extraction had not finished
+    second = upload(http, data, ref="EXT-2").json()
+    assert second["duplicate_of"] == first["id"]
+    assert ExtractionRun.objects.filter(document_id=second["id"]).count() == 1
+    assert not AuditEvent.objects.filter(document_id=second["id"], action="pipeline.run_reused").exists()
+
+
+def test_a_duplicate_of_a_document_rejected_since_is_read_afresh(api, claim_files):
+    """Given the original rejected after the duplicate was accepted (it was not yet when the
+    duplicate arrived), then the duplicate does not take the rejected document's run."""
+    from docproc import dispatch
+    from docproc.models import ExtractionRun
+
+    http, _ = api
+    data = claim_files[0][0].read_bytes()
+    first = upload(http, data, ref="EXT-1").json()
+    queued = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dispatch, "document_ingest_enqueue", queued.append)
+        second = upload(http, data, ref="EXT-2").json()
+    Document.objects.filter(pk=first["id"]).update(status="rejected")
+    services.document_ingest(document_id=queued[0])
+    services.document_extract(document_id=queued[0])
+    assert second["duplicate_of"] == first["id"]
+    assert ExtractionRun.objects.filter(document_id=second["id"]).count() == 1
+    assert not AuditEvent.objects.filter(document_id=second["id"], action="pipeline.run_reused").exists()
+
+
 def test_a_purged_document_is_never_answered_as_a_duplicate(api, claim_files):
     http, _ = api
     data = claim_files[0][0].read_bytes()
@@ -93,28 +201,117 @@ def test_a_purged_document_is_never_answered_as_a_duplicate(api, claim_files):
     assert again.status_code == 201 and again.json()["id"] != first["id"] and again.json()["duplicate_of"] is None
 
 
-def test_every_refused_upload_is_audited_with_its_code(api, settings):
+def test_every_refused_upload_is_audited_with_its_code(api, settings, upload_refusals):
     http, _ = api
     assert upload(http, b"%PDF-1.4\n", doc_type="nope").json()["code"] == "unknown_doc_type"
     missing = http.post("/api/v1/documents/", {"doc_type": "claim"}, format="multipart")
     assert missing.json()["code"] == "missing_file"
     settings.DOCPROC_MAX_UPLOAD_BYTES = 10
     assert upload(http, b"%PDF-1.4\n" + b"x" * 100).json()["code"] == "file_too_large"
+    upload_refusals()
     for code in ("unknown_doc_type", "missing_file", "file_too_large"):
         assert len(refusals(code)) == 1, code
 
 
-def test_a_flood_of_refusals_costs_a_counter_not_a_chain_row_each(api):
+def _needs_redis():
     from tests.conftest import redis_available
 
     if not redis_available():
         pytest.skip("the refusal counter lives in Redis")
+
+
+def test_a_flood_of_refusals_is_one_event_with_its_count_once_the_minute_is_over(api, upload_refusals):
+    """Given 25 empty files in one minute, then nothing is written while the minute runs, and the
+    flush writes one event with count 25 and the first refusal's detail."""
+    import time
+
+    _needs_redis()
     http, _ = api
+    minute = int(time.time() // 60)
     for _ in range(25):
         assert upload(http, b"", name="empty.pdf").status_code == 400
-    events = refusals("empty_file")
-    assert [e.payload["count"] for e in events] == [1, 10, 20][:len(events)] and len(events) <= 3
-    assert events[0].payload["count"] == 1
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute turned during the burst")
+    assert refusals("empty_file") == []
+    assert upload_refusals() == 1
+    (event,) = refusals("empty_file")
+    assert event.payload["count"] == 25 and event.payload["file"] == "empty.pdf"
+    assert event.payload["window_start"].startswith(time.strftime("%Y-%m-%dT", time.gmtime(minute * 60)))
+    assert event.actor_type == "api_client" and event.request_id
+
+
+def test_two_codes_are_two_events_and_a_second_flush_loses_and_repeats_nothing(api, upload_refusals):
+    import time
+
+    _needs_redis()
+    http, _ = api
+    minute = int(time.time() // 60)
+    for _ in range(4):
+        upload(http, b"")
+    for _ in range(3):
+        upload(http, b"just text\n")
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute turned during the burst")
+    assert upload_refusals() == 2
+    assert upload_refusals() == 0
+    assert [e.payload["count"] for e in refusals("empty_file")] == [4]
+    assert [e.payload["count"] for e in refusals("unsupported_type")] == [3]
+
+
+def test_a_flush_that_fails_halfway_loses_nothing_on_the_next(api, upload_refusals, monkeypatch):
+    """Given a flush whose audit write fails after it took the minute's counts, then the next
+    flush writes them, once."""
+    import time
+
+    from docproc.services import uploads
+
+    _needs_redis()
+    http, _ = api
+    minute = int(time.time() // 60)
+    for _ in range(6):
+        upload(http, b"")
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute turned during the burst")
+    real = uploads.UPLOAD_REFUSALS.write
+
+    def broken(*args):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(uploads.UPLOAD_REFUSALS, "write", broken)
+    with pytest.raises(RuntimeError):
+        upload_refusals()
+    monkeypatch.setattr(uploads.UPLOAD_REFUSALS, "write", real)
+    assert refusals("empty_file") == []
+    assert upload_refusals() == 1 and upload_refusals() == 0
+    assert [e.payload["count"] for e in refusals("empty_file")] == [6]
+
+
+def test_a_refusal_after_the_minute_writes_the_last_minutes_count(api, upload_refusals):
+    """The next refusal after a minute is over flushes that minute, without the beat job."""
+    import time
+
+    from docproc.services import uploads
+
+    _needs_redis()
+    http, client = api
+    for _ in range(5):
+        uploads.UPLOAD_REFUSALS.seen(f"{client.pk}|empty_file", counter="refused",
+                                     first={"client": client.name, "code": "empty_file"}, now=time.time() - 60)
+    assert refusals("empty_file") == []
+    assert upload(http, b"").status_code == 400  # this minute's refusal writes the last minute's
+    assert [e.payload["count"] for e in refusals("empty_file")] == [5]
+    assert upload_refusals() == 1 and [e.payload["count"] for e in refusals("empty_file")] == [5, 1]
+
+
+def test_while_redis_is_down_each_refusal_is_written_alone(api, upload_refusals, settings, monkeypatch):
+    from docproc.api import throttling
+
+    http, _ = api
+    monkeypatch.setattr(throttling, "_redis", None)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    for _ in range(3):
+        assert upload(http, b"").status_code == 400
+    assert [e.payload["count"] for e in refusals("empty_file")] == [1, 1, 1]
 
 
 def _media_files() -> list[Path]:

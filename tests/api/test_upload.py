@@ -123,13 +123,14 @@ def test_token_is_stored_hashed(make_api_client):
         (b"PK\x03\x04 a zip archive", 415, "unsupported_type"),
     ],
 )
-def test_bad_uploads_are_refused_with_a_code(api, data, status, code):
+def test_bad_uploads_are_refused_with_a_code(api, data, status, code, upload_refusals):
     http, _ = api
     resp = upload(http, data, name="evil.pdf")
     assert resp.status_code == status
     assert resp.json()["code"] == code
     assert Document.objects.count() == 0
-    assert AuditEvent.objects.filter(action="document.upload_refused").exists()
+    upload_refusals()
+    assert AuditEvent.objects.filter(action="document.upload_refused", payload__code=code).exists()
 
 
 def test_unknown_doc_type_and_missing_file(api):

@@ -24,7 +24,7 @@ from docproc.models import Document
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_real_actions_leave_a_chain_that_verifies(eager_tasks, make_api_client, user_in, tmp_path):
+def test_real_actions_leave_a_chain_that_verifies(eager_tasks, make_api_client, user_in, tmp_path, upload_refusals):
     from fixtures.claims import make_claim, write_claim_pdf
     from reviewer import services as review
 
@@ -43,8 +43,9 @@ def test_real_actions_leave_a_chain_that_verifies(eager_tasks, make_api_client, 
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Bearer dp_not-a-token")
     assert bad.get("/api/v1/documents/").status_code == 401
-    # Failed tokens are counted per address and minute, and written once the minute is over.
+    # Failed tokens and refused uploads are counted per minute, and written once it is over.
     flush_auth_failures(now=time.time() + 60)
+    upload_refusals()
 
     rita = user_in("reviewer", username="rita")
     web = Client()

@@ -85,7 +85,7 @@ def test_client_ip_honours_only_the_trusted_proxy_count(rf, settings):
 
 
 @pytest.mark.django_db
-def test_audit_events_of_api_requests_use_the_forwarded_address(settings, make_api_client):
+def test_audit_events_of_api_requests_use_the_forwarded_address(settings, make_api_client, upload_refusals):
     from django.core.files.uploadedfile import SimpleUploadedFile
     from rest_framework.test import APIClient
 
@@ -96,6 +96,7 @@ def test_audit_events_of_api_requests_use_the_forwarded_address(settings, make_a
     http = APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.50")
     http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     http.post("/api/v1/documents/", {"file": SimpleUploadedFile("x.png", b"nope"), "doc_type": "claim"}, format="multipart")
+    upload_refusals()
     event = AuditEvent.objects.filter(action="document.upload_refused").latest("seq")
     assert event.client_ip == "203.0.113.50"
 
