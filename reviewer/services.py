@@ -17,9 +17,7 @@ from docproc.audit.service import Actor, record
 from docproc.doctypes import UnknownDocType, get_doctype
 from docproc.lifecycle import document_transition
 from docproc.models import Document, DocumentStatus, Field, FieldStatus
-from docproc.pipeline.labels import LABEL_MESSAGE, label_text
-from docproc.pipeline.runner import blocking, template_labels
-from docproc.pipeline.validate import normalize_field
+from docproc.pipeline.runner import blocking
 from docproc.results import jsonable
 from docproc.selectors import document_latest_run
 from docproc.webhooks import webhook_enqueue
@@ -349,7 +347,7 @@ def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: s
         if value == field.value:
             _accept(field, task, user, now, confirmed=as_printed)
             return field
-        normalized, messages = _revalidate(task.document.doc_type, field.name, value)
+        normalized, messages = document_services.field_value_check(task.document.doc_type, field.name, value)
         failed = [m for m in blocking(tuple(messages)) if not m.startswith("missing:")]
         if failed and not as_printed:
             raise ReviewError("invalid_value", f"{'; '.join(failed)}. Correct the value, or choose "
@@ -367,20 +365,6 @@ def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: s
                {"field": field.name, "before": jsonable(before), "after": jsonable(value), "reason": reason,
                 "note": note[:2000], "valid": not failed})
     return field
-
-
-def _revalidate(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
-    """(normalised value, messages) of a reviewer's value: the field's normalisers and
-    validators, and the label check against the type's and its form's printed labels."""
-    try:
-        doctype = get_doctype(doc_type)
-        spec = doctype.field(name)
-    except (UnknownDocType, KeyError):
-        return value, []
-    normalized, messages = normalize_field(spec, value, day_first=doctype.day_first)
-    if label_text(doctype, None, template_labels(doctype)).is_label(value):
-        return None, [LABEL_MESSAGE, *messages]
-    return jsonable(normalized), list(messages)
 
 
 def field_is_confident(field: Field, threshold: float) -> bool:

@@ -22,6 +22,7 @@ from .processing import (
     document_fail,
     document_ingest,
     documents_requeue_stuck,
+    field_value_check,
     model_calls_record,
 )
 from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
@@ -49,6 +50,7 @@ __all__ = (
     "documents_expired",
     "documents_purge_expired",
     "documents_requeue_stuck",
+    "field_value_check",
     "flush_upload_refusals",
     "model_calls_record",
     "sanitize_filename",

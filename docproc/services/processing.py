@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from docproc import dispatch, engines
 from docproc.audit.service import WORKER, Actor, record
-from docproc.doctypes import DocType, get_doctype
+from docproc.doctypes import DocType, UnknownDocType, get_doctype
 from docproc.lifecycle import document_transition
 from docproc.logging import document_id_var
 from docproc.metrics import observe_run
@@ -36,9 +36,11 @@ from docproc.models import (
     StageResult,
 )
 from docproc.pipeline.ingest import ingest_file
+from docproc.pipeline.labels import LABEL_MESSAGE, label_text
 from docproc.pipeline.render import page_image
-from docproc.pipeline.runner import DocumentResult, process_file
+from docproc.pipeline.runner import DocumentResult, process_file, template_labels
 from docproc.pipeline.types import PageImage, PipelineError
+from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
 from docproc.webhooks import webhook_enqueue
 from reviewer.queue import doctype_with_thresholds, review_task_open
@@ -185,8 +187,6 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
     (``original_value``), no field is marked accepted or corrected and none carries a reviewer. A
     field a person corrected on the original goes to review here, whatever its confidence: someone
     already disagreed with the machine on these very bytes."""
-    from reviewer.services import _revalidate
-
     with transaction.atomic():
         doc = Document.objects.select_for_update().get(pk=document_id)
         if doc.status != S.PROCESSING:
@@ -210,8 +210,9 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
             except KeyError:
                 threshold = f.threshold
             corrected = f.status == FieldStatus.CORRECTED
-            normalized, messages = (_revalidate(doc.doc_type, f.name, f.original_value) if corrected
+            normalized, messages = (field_value_check(doc.doc_type, f.name, f.original_value) if corrected
                                     else (f.normalized, list(f.messages)))
+            valid = f.valid if not corrected else not messages
             if corrected:
                 messages.append("A reviewer corrected this value on the original document.")
             accepted = not corrected and not source.fallback_reason and f.confidence >= threshold and not messages
@@ -220,6 +221,8 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
                 confidence=f.confidence, status=FieldStatus.AUTO_ACCEPTED if accepted else FieldStatus.NEEDS_REVIEW,
                 page=f.page, bbox=f.bbox, source_words=f.source_words, word_ids=f.word_ids, messages=messages,
                 signals=f.signals, threshold=threshold, position=f.position, original_value=f.original_value,
+                source=f.source if f.source != "reviewer" else "extractor", valid=valid,
+                reasons=[*f.reasons, *(["A reviewer corrected this value on the original document."] if corrected else [])],
             ))
         Field.objects.bulk_create(fields)
         record(actor=WORKER, action="pipeline.run_reused", object_type="document", object_id=doc.id,
@@ -396,3 +399,17 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
             dispatch.document_ingest_enqueue(doc.id)
         requeued.append(str(doc.id))
     return requeued
+
+
+def field_value_check(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
+    """(normalised value, messages) of a value a person gives or confirmed: the field's normalisers and
+    validators, and the label check against the type's and its form's printed labels."""
+    try:
+        doctype = get_doctype(doc_type)
+        spec = doctype.field(name)
+    except (UnknownDocType, KeyError):
+        return value, []
+    normalized, messages = normalize_field(spec, value, day_first=doctype.day_first)
+    if label_text(doctype, None, template_labels(doctype)).is_label(value):
+        return None, [LABEL_MESSAGE, *messages]
+    return jsonable(normalized), list(messages)
