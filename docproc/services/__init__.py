@@ -15,12 +15,15 @@ docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/w
 from __future__ import annotations
 
 from .processing import (
+    BAD_FILE_CODES,
     MAX_ATTEMPTS,
     DbStageCache,
+    RetryRefused,
     doctype_for_routing,
     document_extract,
     document_fail,
     document_ingest,
+    document_retry,
     documents_requeue_stuck,
     model_calls_record,
 )
@@ -28,9 +31,11 @@ from .retention import PurgeResult, document_purge, documents_expired, documents
 from .uploads import UploadOutcome, UploadRefused, document_upload, sanitize_filename, upload_refusal_record
 
 __all__ = (
+    "BAD_FILE_CODES",
     "MAX_ATTEMPTS",
     "DbStageCache",
     "PurgeResult",
+    "RetryRefused",
     "UploadOutcome",
     "UploadRefused",
     "doctype_for_routing",
@@ -38,6 +43,7 @@ __all__ = (
     "document_fail",
     "document_ingest",
     "document_purge",
+    "document_retry",
     "document_upload",
     "documents_expired",
     "documents_purge_expired",
