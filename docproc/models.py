@@ -64,7 +64,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.AUTO_ACCEPTED: frozenset({S.DELIVERED, S.REVIEWED, S.FAILED}),
     S.REVIEWED: frozenset({S.DELIVERED, S.FAILED}),
     S.DELIVERED: frozenset({S.FAILED}),
-    S.FAILED: frozenset(),
+    # failed -> received: a retry, made only by docproc.lifecycle.document_reopen (see
+    # docproc.services.document_retry); document_transition refuses every move out of failed.
+    S.FAILED: frozenset({S.RECEIVED}),
     S.REJECTED: frozenset(),
 }
 FINAL_STATUSES = frozenset({S.AUTO_ACCEPTED, S.REVIEWED, S.FAILED, S.REJECTED, S.DELIVERED})

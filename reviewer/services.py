@@ -217,6 +217,16 @@ def documents_requeue_stuck_now(*, user) -> list[str]:
     return queued
 
 
+def document_retry_now(*, document: Document, user) -> Document:
+    """A supervisor sends a failed document through processing again (see
+    docproc.services.document_retry for what is refused and why)."""
+    _require(user, roles.SUPERVISE)
+    try:
+        return document_services.document_retry(document=document, actor=_actor(user))
+    except document_services.RetryRefused as exc:
+        raise ReviewError(exc.code, exc.detail, exc.status) from None
+
+
 PRIORITY_RANGE = (-100, 100)
 
 

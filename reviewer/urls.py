@@ -10,6 +10,7 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("work/", views.work, name="work"),
     path("work/requeue-stuck/", views.requeue_stuck, name="requeue_stuck"),
+    path("work/<uuid:document_id>/retry/", views.retry_failed, name="retry_failed"),
     path("bulk/", views.bulk, name="bulk"),
     path("thresholds/", views.threshold, name="threshold"),
     path("export/corrections.csv", views.export_corrections, name="export_corrections"),

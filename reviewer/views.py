@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from docproc import services as document_services
 from docproc.audit.export import mask_payload, mask_value, user_sees_values
 from docproc.audit.models import AuditEvent
 from docproc.audit.service import Actor, record
@@ -515,10 +516,22 @@ def work(request: HttpRequest) -> HttpResponse:
     stuck_after = timedelta(seconds=settings.DOCPROC_STUCK_AFTER_SECONDS)
     return render(request, "reviewer/work.html", {
         "view": view, "counts": counts, "now": now,
-        "rows": [{"d": d, "stuck": view == "processing" and now - d.updated_at > stuck_after} for d in rows],
+        "rows": [{"d": d, "stuck": view == "processing" and now - d.updated_at > stuck_after, **_retry_state(d)}
+                 for d in rows],
         "stuck_after": int(stuck_after.total_seconds()),
         "stuck_count": sum(1 for d in rows if view == "processing" and now - d.updated_at > stuck_after),
     })
+
+
+def _retry_state(d: Document) -> dict[str, Any]:
+    """Whether the failed list offers Retry for ``d``, or why not (the service checks again)."""
+    if d.status != DocumentStatus.FAILED:
+        return {"retryable": False, "not_retryable": ""}
+    if d.purged_at is not None:
+        return {"retryable": False, "not_retryable": "file purged"}
+    if d.error_code in document_services.BAD_FILE_CODES:
+        return {"retryable": False, "not_retryable": "bad file"}
+    return {"retryable": True, "not_retryable": ""}
 
 
 @permission(roles.SUPERVISE)
@@ -534,6 +547,20 @@ def requeue_stuck(request: HttpRequest) -> HttpResponse:
         return redirect("reviewer:work")
     messages.success(request, f"Queued {len(queued)} stuck document(s) again." if queued else "No document is stuck.")
     return redirect("reviewer:work")
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def retry_failed(request: HttpRequest, document_id) -> HttpResponse:
+    """Send one failed document through processing again; it leaves the failed list."""
+    back = reverse("reviewer:work") + "?view=failed"
+    doc = get_object_or_404(Document, pk=document_id)
+    try:
+        services.document_retry_now(document=doc, user=request.user)
+    except ReviewError as exc:
+        return _refused(request, exc, back)
+    messages.success(request, f"“{doc.original_name}” was queued for processing again.")
+    return redirect(back)
 
 
 # --- dashboard ----------------------------------------------------------------------------------

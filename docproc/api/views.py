@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from docproc import selectors, services
+from docproc.audit.service import Actor
 from docproc.models import RESULT_READY_STATUSES, Document
 from docproc.netaddr import client_ip
 
@@ -140,3 +141,19 @@ class DocumentResult(APIView):
             return Response({"code": "not_ready", "detail": f"The document is {doc.status}" + (f" ({doc.stage})" if doc.stage else "") + ".",
                              "status": doc.status, "stage": doc.stage}, status=409)
         return Response(selectors.document_result(doc))
+
+
+class DocumentRetry(APIView):
+    """Send one of the client's failed documents through processing again (from the start)."""
+
+    @extend_schema(request=None, responses={202: DocumentSerializer, **errors(401, 404, 429),
+                                            409: OpenApiResponse(ErrorSerializer, description="not_failed (the document "
+                                                                 "is not failed) or not_retryable (its file was purged "
+                                                                 "or is itself bad: send a corrected file)")})
+    def post(self, request, document_id):
+        doc = get_object_or_404(Document, pk=document_id, client=request.auth)
+        try:
+            doc = services.document_retry(document=doc, actor=Actor.client(request.auth))
+        except services.RetryRefused as exc:
+            raise ApiError(exc.code, exc.detail, exc.status) from None
+        return Response(DocumentSerializer(doc).data, status=status.HTTP_202_ACCEPTED)

@@ -81,6 +81,7 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("review.reassigned", "A supervisor gave a document to another reviewer", (), True),
     ("review.escalated", "A reviewer escalated a document to a supervisor", ("note",), False),
     ("review.prioritised", "A supervisor changed a document's queue priority", (), True),
+    ("document.retried", "A failed document was sent through processing again (previous error code, attempts)", (), True),
     ("document.requeued", "A supervisor queued stuck documents' processing again", (), True),
     ("field.edited", "A reviewer changed a field's value (old and new value, reason)", VALUE_KEYS, False),
     ("field.accepted", "A reviewer confirmed a field's value", VALUE_KEYS, False),

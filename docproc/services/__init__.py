@@ -15,12 +15,15 @@ docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/w
 from __future__ import annotations
 
 from .processing import (
+    BAD_FILE_CODES,
     MAX_ATTEMPTS,
     DbStageCache,
+    RetryRefused,
     doctype_for_routing,
     document_extract,
     document_fail,
     document_ingest,
+    document_retry,
     documents_requeue_stuck,
     field_value_check,
     model_calls_record,
@@ -36,9 +39,11 @@ from .uploads import (
 )
 
 __all__ = (
+    "BAD_FILE_CODES",
     "MAX_ATTEMPTS",
     "DbStageCache",
     "PurgeResult",
+    "RetryRefused",
     "UploadOutcome",
     "UploadRefused",
     "doctype_for_routing",
@@ -46,6 +51,7 @@ __all__ = (
     "document_fail",
     "document_ingest",
     "document_purge",
+    "document_retry",
     "document_upload",
     "documents_expired",
     "documents_purge_expired",

@@ -22,7 +22,7 @@ from django.utils import timezone
 from docproc import dispatch, engines
 from docproc.audit.service import WORKER, Actor, record
 from docproc.doctypes import DocType, UnknownDocType, get_doctype
-from docproc.lifecycle import document_transition
+from docproc.lifecycle import document_reopen, document_transition
 from docproc.logging import document_id_var
 from docproc.metrics import observe_run
 from docproc.models import (
@@ -58,6 +58,44 @@ def document_fail(document_id, *, code: str, detail: str, actor: Actor = WORKER)
             return
         document_transition(doc, S.FAILED, actor=actor, error_code=code, error_detail=detail[:2000], stage="")
         transaction.on_commit(lambda: webhook_enqueue(document_id, event="document.failed"))
+
+
+# --- retry -----------------------------------------------------------------------------------
+
+# Failures that are a property of the stored bytes: the same file fails the same way again, so a
+# retry is refused (the client sends a good file instead). Limits (too_many_pages,
+# image_too_large) are settings and stay retryable once a limit is raised.
+BAD_FILE_CODES = frozenset({"corrupt_pdf", "corrupt_image", "empty_file", "encrypted_pdf", "unsupported_type", "no_pages"})
+
+
+class RetryRefused(Exception):
+    """A retry that makes no sense; ``code`` is stable (not_failed, not_retryable), ``detail`` says why."""
+
+    def __init__(self, code: str, detail: str, status: int = 409) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.status = code, detail, status
+
+
+def document_retry(*, document: Document, actor: Actor) -> Document:
+    """Send a failed document through processing again from the start: back to received, its
+    error and attempts cleared, a ``document.retried`` event, ingest queued after commit.
+    Refused (RetryRefused) for a document that is not failed, whose file was purged, or whose
+    file itself is bad (BAD_FILE_CODES)."""
+    with transaction.atomic():
+        doc = Document.objects.select_for_update().get(pk=document.pk)
+        if doc.status != S.FAILED:
+            raise RetryRefused("not_failed", f"Only a failed document can be retried; this one is {doc.status}.")
+        if doc.purged_at is not None or not doc.file or not doc.file.storage.exists(doc.file.name):
+            raise RetryRefused("not_retryable", "The document's file is no longer stored (purged): send the file again.")
+        if doc.error_code in BAD_FILE_CODES:
+            raise RetryRefused("not_retryable", f"The file itself was refused ({doc.error_code}): a retry would fail "
+                               "the same way; send a corrected file instead.")
+        previous = {"error_code": doc.error_code, "attempts": doc.attempts}
+        document_reopen(doc, actor=actor)
+        record(actor=actor, action="document.retried", object_type="document", object_id=doc.id,
+               document_id=doc.id, payload=previous)
+        transaction.on_commit(lambda: dispatch.document_ingest_enqueue(doc.id))
+    return doc
 
 
 # --- pipeline --------------------------------------------------------------------------------

@@ -59,3 +59,32 @@ def test_bad_file_fails_in_the_worker_with_a_code(api, claim_files, celery_worke
     ok = http.post("/api/v1/documents/", {"file": SimpleUploadedFile("ok.pdf", data), "doc_type": "claim"},
                    format="multipart")
     wait_for(lambda: Document.objects.get(pk=ok.json()["id"]).status == "auto_accepted", timeout=120)
+
+
+def test_a_retried_document_is_processed_again_by_a_real_worker(api, claim_files, celery_worker_process):
+    """Given a claim that the worker finished and that then failed (a stage that timed out), when
+    its client retries it over the API, the worker runs its pipeline again to a final state."""
+    from docproc import services
+    from docproc.audit.models import AuditEvent
+
+    http, _ = api
+    path, _truth = claim_files[1]
+    resp = http.post("/api/v1/documents/", {"file": SimpleUploadedFile("claim.pdf", path.read_bytes()),
+                                             "doc_type": "claim"}, format="multipart")
+    doc_id = resp.json()["id"]
+    wait_for(lambda: Document.objects.get(pk=doc_id).status == "auto_accepted", timeout=120)
+    services.document_fail(doc_id, code="processing_timeout", detail="Processing stopped after 5 attempts.")
+    assert Document.objects.get(pk=doc_id).status == "failed"
+    resp = http.post(f"/api/v1/documents/{doc_id}/retry/")
+    assert resp.status_code == 202, resp.content
+
+    def finished():
+        doc = Document.objects.get(pk=doc_id)
+        return doc.status if doc.status not in ("received", "processing") else None
+
+    status = wait_for(finished, timeout=120)
+    assert status == "auto_accepted", celery_worker_process.log_path.read_text()[-3000:]
+    doc = Document.objects.get(pk=doc_id)
+    assert doc.error_code == "" and doc.attempts >= 2  # ingest and extraction ran again
+    assert AuditEvent.objects.filter(action="document.retried", document_id=doc_id).count() == 1
+    assert http.get(f"/api/v1/documents/{doc_id}/result/").status_code == 200

@@ -675,3 +675,47 @@ def test_a_supervisor_assigns_a_selection_and_raises_its_priority(page, make_use
     assert AuditEvent.objects.filter(action="review.prioritised").count() == 2
     page.click("#bulk-form button[value=assign]")  # nothing selected
     page.locator(".msg.error", has_text="Select at least one document").wait_for()
+
+
+def test_a_supervisor_retries_a_failed_document_and_it_leaves_the_failed_list(page, make_user):
+    """On the failed list, Retry sends the document through processing again (queued on the real
+    broker): a message says so, the row and the failed count are gone, a bad file offers no Retry."""
+    import redis
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+
+    from docproc.models import Document
+
+    from ..conftest import redis_available
+
+    if not redis_available():
+        pytest.skip("Redis is not reachable at REDIS_URL")
+
+    def failed(name: str, code: str) -> Document:
+        doc = Document(doc_type="claim", original_name=name, sha256=name.ljust(64, "0")[:64], size=9,
+                       content_type="application/pdf", status=DocumentStatus.FAILED, error_code=code)
+        doc.file.save("original", ContentFile(b"%PDF-1.7\n"), save=False)
+        doc.save()
+        return doc
+
+    late = failed("late.pdf", "processing_timeout")
+    failed("broken.pdf", "corrupt_pdf")
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = broker.llen("cpu")
+    sign_in(page, make_user("supervisor", "sue"))
+    page.goto("/review/work/?view=failed")
+    assert page.inner_text("#count-failed") == "2"
+    broken_row = page.locator("#work-failed tbody tr", has_text="broken.pdf")
+    assert broken_row.get_by_role("button").count() == 0 and "bad file" in broken_row.inner_text()
+    try:
+        page.get_by_role("button", name="Retry late.pdf").click()
+        page.wait_for_selector("text=“late.pdf” was queued for processing again.")
+        assert "late.pdf" not in page.inner_text("#work-failed") and "broken.pdf" in page.inner_text("#work-failed")
+        assert page.inner_text("#count-failed") == "1"
+        late.refresh_from_db()
+        assert late.status == DocumentStatus.RECEIVED and late.attempts == 0 and late.error_code == ""
+        assert broker.llen("cpu") == before + 1  # its ingest is waiting for a worker
+        assert_accessible(page, "work-failed-after-retry")
+    finally:
+        while broker.llen("cpu") > before:
+            broker.rpop("cpu")

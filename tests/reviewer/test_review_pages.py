@@ -144,3 +144,53 @@ def test_a_supervisor_queues_the_stuck_documents_again_on_the_real_broker(make_u
     finally:
         if broker.llen("gpu") > before:
             broker.lpop("gpu")  # the message no worker will take in this test
+
+
+def _failed_doc(name: str, code: str) -> Document:
+    from django.core.files.base import ContentFile
+
+    doc = Document(doc_type="claim", original_name=name, sha256=name.ljust(64, "0")[:64], size=9,
+                   content_type="application/pdf", status=DocumentStatus.FAILED, error_code=code, error_detail="stopped")
+    doc.file.save("original", ContentFile(b"%PDF-1.7\n"), save=False)
+    doc.save()
+    return doc
+
+
+def test_a_supervisor_retries_a_failed_document_from_the_failed_list(make_user, monkeypatch):
+    """The per-row Retry is a CSRF-protected POST for supervisors only; the document leaves the
+    failed list, and a bad file offers no Retry and is refused if posted anyway."""
+    import re
+
+    from docproc import dispatch
+    from docproc.audit.models import AuditEvent
+
+    queued: list[str] = []
+    monkeypatch.setattr(dispatch, "document_ingest_enqueue", lambda document_id, **kw: queued.append(str(document_id)))
+    timeout = _failed_doc("late.pdf", "processing_timeout")
+    corrupt = _failed_doc("broken.pdf", "corrupt_pdf")
+    url = f"/review/work/{timeout.pk}/retry/"
+    assert signed_in(make_user("reviewer", "ana")).post(url).status_code == 403
+    sue = make_user("supervisor", "sue")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(sue)
+    body = client.get("/review/work/?view=failed").content.decode()
+    assert f'action="{url}"' in body and f'action="/review/work/{corrupt.pk}/retry/"' not in body and "bad file" in body
+    assert client.post(url).status_code == 403  # no CSRF token
+    timeout.refresh_from_db()
+    assert timeout.status == DocumentStatus.FAILED
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    with_token = {"csrfmiddlewaretoken": token}
+
+    resp = client.post(url, with_token, follow=True)
+    body = resp.content.decode()
+    assert "“late.pdf” was queued for processing again." in body
+    assert "late.pdf" not in body.split('id="work-failed"')[1]  # gone from the failed list
+    timeout.refresh_from_db()
+    assert timeout.status == DocumentStatus.RECEIVED and timeout.error_code == ""
+    assert AuditEvent.objects.filter(action="document.retried", document_id=timeout.pk, actor="sue").count() == 1
+    body = client.post(f"/review/work/{corrupt.pk}/retry/", with_token, follow=True).content.decode()
+    assert "a retry would fail the same way" in body
+    corrupt.refresh_from_db()
+    assert corrupt.status == DocumentStatus.FAILED
+    resp = client.post(url, with_token, HTTP_ACCEPT="application/json")  # already retried
+    assert resp.status_code == 409 and resp.json()["code"] == "not_failed"

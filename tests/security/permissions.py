@@ -27,6 +27,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "api/v1/documents/": API_ONLY,
     "api/v1/documents/<uuid:document_id>/": API_ONLY,
     "api/v1/documents/<uuid:document_id>/result/": API_ONLY,
+    "api/v1/documents/<uuid:document_id>/retry/": row("401", "405", "401", "401", "401", "401"),  # POST only
     "api/v1/schema/": EVERYONE_OK,
     "api/v1/docs/": EVERYONE_OK,
     # --- review UI --------------------------------------------------------------------------
@@ -37,6 +38,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "review/work/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
     "review/bulk/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/work/requeue-stuck/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
+    "review/work/<uuid:document_id>/retry/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/thresholds/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/export/corrections.csv": row(*STAFF_LOGIN, "403", "ok", "ok", "ok"),
     "review/doc/<uuid:document_id>/": row(*STAFF_LOGIN, "redirect", "redirect", "403", "redirect"),
