@@ -144,8 +144,16 @@ def test_full_password_validators(password, db):
     validate_password("Tulip-Granite-Orbit-7", user=user)
 
 
+def _product_env() -> dict[str, str]:
+    """The environment of a process started with the product's own settings, not the tests' (which
+    give every process a test key), and without a secret key."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCPROC_SECRET_KEY"}
+    env["DJANGO_SETTINGS_MODULE"] = "docproc.settings"
+    return env
+
+
 def _check_deploy(tmp_path, **env):
-    base = {k: v for k, v in os.environ.items() if k != "DOCPROC_SECRET_KEY"}
+    base = _product_env()
     base.update(DOCPROC_HTTPS="1", DOCPROC_DEBUG="0", DOCPROC_ALLOWED_HOSTS="docproc.example.com",
                 DOCPROC_DATA_DIR=str(tmp_path), **env)
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -166,7 +174,7 @@ def test_the_key_file_is_read_when_the_variable_is_unset(tmp_path):
 
 
 def test_the_web_server_refuses_to_start_with_the_built_in_key(tmp_path):
-    base = {k: v for k, v in os.environ.items() if k != "DOCPROC_SECRET_KEY"}
+    base = _product_env()
     base.update(DOCPROC_DEBUG="0", DOCPROC_DATA_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", "import docproc.wsgi"], cwd=ROOT, env=base,
                           capture_output=True, text=True, timeout=120)
