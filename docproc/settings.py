@@ -238,10 +238,10 @@ DOCPROC_TESSERACT_LANG = env("DOCPROC_TESSERACT_LANG", "eng")
 # rapidocr: its text detector's settings (measured on the shared receipts, see the README),
 # the long side above which it shrinks a page (0: never; the preprocessing already sized the
 # page for the recogniser) and the characters recognition may emit (all, latin, ascii).
-DOCPROC_RAPIDOCR_UNCLIP_RATIO = env_float("DOCPROC_RAPIDOCR_UNCLIP_RATIO", 2.0)
-DOCPROC_RAPIDOCR_BOX_THRESH = env_float("DOCPROC_RAPIDOCR_BOX_THRESH", 0.3)
-DOCPROC_RAPIDOCR_THRESH = env_float("DOCPROC_RAPIDOCR_THRESH", 0.2)
-DOCPROC_RAPIDOCR_MAX_SIDE_LEN = env_int("DOCPROC_RAPIDOCR_MAX_SIDE_LEN", 0)
+DOCPROC_RAPIDOCR_UNCLIP_RATIO = env_float("DOCPROC_RAPIDOCR_UNCLIP_RATIO", 1.6)
+DOCPROC_RAPIDOCR_BOX_THRESH = env_float("DOCPROC_RAPIDOCR_BOX_THRESH", 0.5)
+DOCPROC_RAPIDOCR_THRESH = env_float("DOCPROC_RAPIDOCR_THRESH", 0.3)
+DOCPROC_RAPIDOCR_MAX_SIDE_LEN = env_int("DOCPROC_RAPIDOCR_MAX_SIDE_LEN", 2000)
 DOCPROC_OCR_CHARSET = env("DOCPROC_OCR_CHARSET", "all")
 DOCPROC_TEXT_LAYER_MIN_COVERAGE = env_float("DOCPROC_TEXT_LAYER_MIN_COVERAGE", 0.7)
 # Layout: DOCPROC_LAYOUT_ENGINE=none turns the stage off; layoutparser needs these files.

@@ -8,13 +8,17 @@ when the task ends so that the next task of the process does not inherit them.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready, worker_shutdown
+from django.db import DatabaseError, connection
 
 from docproc.logging import document_id_var, request_id_var
 from docproc.models import Document
 from docproc.pipeline.extract.llm import answer_scope, client_scope
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "docproc_request_id"
 DOCUMENT_TASKS = frozenset({"workers.tasks.document_ingest", "workers.tasks.document_extract",
@@ -65,7 +69,18 @@ def _answer_scope(document_id: str | None) -> tuple[str, str]:
     """Cached LLM answers belong to the document's client (docproc.pipeline.extract.llm.answer_scope)."""
     if document_id is None:
         return ("local", "")
-    client_id = Document.objects.filter(pk=document_id).values_list("client_id", flat=True).first()
+    def client_of() -> object:
+        return Document.objects.filter(pk=document_id).values_list("client_id", flat=True).first()
+
+    try:
+        client_id = client_of()
+    except DatabaseError:
+        # A persistent connection the database dropped (a restart, a failover) fails here first.
+        # Celery logs and swallows what a signal handler raises, which would leave the task without
+        # its client's answer scope: reconnect once, so the scope is always the document's client.
+        log.warning("database connection lost before the task; reconnected", extra={"document_id": document_id})
+        connection.close()
+        client_id = client_of()
     return (client_scope(client_id), document_id)
 
 

@@ -91,7 +91,9 @@ def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_options):
     from docproc.pipeline.extract.options import TransformersOptions
 
     extractor = TransformersExtractor(TransformersOptions(model=llm_options.model, cache_dir=llm_options.cache_dir,
-                                                          threads=llm_options.threads, device="cpu"))
+                                                          threads=llm_options.threads, device="cpu",
+                                                          call_seconds=llm_options.call_seconds,
+                                                          document_seconds=llm_options.document_seconds))
     doc = DocumentText((page(SHOP),))
     out = run_extractor(doc, receipt, extractor)
     assert out.engine == "transformers" and not out.fallback_reason, out.fallback_reason

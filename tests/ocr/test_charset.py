@@ -72,10 +72,10 @@ def test_detector_settings_reach_rapidocr_and_the_version(rapid_engine):
     from docproc.pipeline.ocr.rapid import RapidOcrEngine
 
     cfg = rapid_engine._ocr.cfg
-    assert (cfg.Det.unclip_ratio, cfg.Det.box_thresh, cfg.Det.thresh) == (2.0, 0.3, 0.2)
-    assert rapid_engine._ocr.max_side_len > 100_000  # the prepared page is never shrunk by default
-    other = RapidOcrEngine(det_unclip_ratio=1.6, det_box_thresh=0.5, det_thresh=0.3, max_side_len=2000)
-    assert other._ocr.cfg.Det.unclip_ratio == 1.6 and other._ocr.max_side_len == 2000
+    assert (cfg.Det.unclip_ratio, cfg.Det.box_thresh, cfg.Det.thresh) == (1.6, 0.5, 0.3)  # rapidocr's own
+    assert rapid_engine._ocr.max_side_len == 2000
+    other = RapidOcrEngine(det_unclip_ratio=2.0, det_box_thresh=0.3, det_thresh=0.2, max_side_len=0)
+    assert other._ocr.cfg.Det.unclip_ratio == 2.0 and other._ocr.max_side_len > 100_000  # 0: never shrunk
     assert other.version != rapid_engine.version
     with pytest.raises(ValueError, match="box_thresh"):
         RapidOcrEngine(det_box_thresh=1.5)
@@ -88,5 +88,5 @@ def test_settings_drive_the_rapidocr_options(settings):
     settings.DOCPROC_OCR_CHARSET = "latin"
     opts = engine_options("ocr", "rapidocr")
     assert opts["det_unclip_ratio"] == 1.8 and opts["charset"] == "latin"
-    assert opts["det_box_thresh"] == 0.3 and opts["det_thresh"] == 0.2 and opts["max_side_len"] == 0
+    assert opts["det_box_thresh"] == 0.5 and opts["det_thresh"] == 0.3 and opts["max_side_len"] == 2000
     assert "charset" not in engine_options("ocr", "tesseract")
