@@ -303,9 +303,8 @@ def cross_check(doctype: DocType, normalized: dict[str, Any],
 
 def _items_sum(check: ItemsSum, normalized: dict[str, Any], printed: PrintedTotals | None) -> dict[str, str]:
     """The items' sum, with the printed subtotal and adjustment lines applied, must give the
-    total. When it does not but the total is an amount printed on the total's own line, the
-    arithmetic is what cannot be explained (a line the check does not know): a ``warning:``,
-    which does not hold the field for review. Otherwise an error that does."""
+    total; when nothing printed explains the difference it is an error that holds both fields for
+    review, saying so when the total is the one printed on its line."""
     items, total = normalized.get(check.items), normalized.get(check.total)
     if not items or total is None:
         return {}
@@ -322,10 +321,11 @@ def _items_sum(check: ItemsSum, normalized: dict[str, Any], printed: PrintedTota
         return {}
     what = check.items.replace("_", " ")
     explained = f" (adjustments printed: {printed.net:+})" if printed.net else ""
+    msg = f"cross-check: {what} add up to {summed}{explained}, not {total}"
     if total in [abs(a) for a in printed.totals]:
-        msg = f"warning: {what} add up to {summed}{explained}, not {total}; the printed total line reads {total}"
-    else:
-        msg = f"cross-check: {what} add up to {summed}{explained}, not {total}"
+        # The total is the printed one, but nothing printed explains the items: one of them may be
+        # misread, so a person looks (a wrong item nobody checks is worse than a review).
+        msg += f"; the printed total line reads {total}"
     return {check.items: msg, check.total: msg}
 
 

@@ -31,16 +31,16 @@ def test_every_claim_field_in_every_layout(tmp_path, layout):
         assert {p.source for p in result.pages} == {"text-layer"}
 
 
-def test_items_that_do_not_add_up_to_the_printed_total_are_a_warning(tmp_path):
-    """The total read is the one printed on its line, and no printed line explains the items'
-    sum: the arithmetic is flagged as a warning, which does not hold the value for review."""
+def test_items_that_do_not_add_up_to_the_printed_total_are_held_for_review(tmp_path):
+    """The total read is the one printed on its line, but no printed line explains the items'
+    sum: an item may be misread, so the total and the items wait for a person."""
     truth = replace(make_claim(3), amount_claimed="1.00")
     pdf = write_claim_pdf(truth, tmp_path / "bad-total.pdf")
     result = process_file(pdf, get_doctype("claim"), ocr=no_ocr, extractor=RulesExtractor(), limits=Limits())
     got = {f.name: f for f in result.fields}
     assert got["amount_claimed"].value == "1.00"
-    assert any(m.startswith("warning: line items add up to") for m in got["amount_claimed"].messages)
-    assert got["amount_claimed"].status == "auto_accepted"
+    assert any(m.startswith("cross-check: line items add up to") for m in got["amount_claimed"].messages)
+    assert got["amount_claimed"].status == "needs_review" and got["line_items"].status == "needs_review"
 
 
 def test_a_total_that_is_not_the_printed_one_and_does_not_add_up_goes_to_review(tmp_path):

@@ -99,9 +99,9 @@ def test_task_opens_with_the_review_status(review_doc):
     assert task.state == "open" and task.doc_type == "claim" and task.received_at == doc.created_at
     pending = set(Field.objects.filter(document=doc, status=FieldStatus.NEEDS_REVIEW).values_list("name", flat=True))
     assert "claimant_dob" in pending
-    # the total is the one printed on its line: the items' sum that does not explain it is a warning
+    # the total is the one printed on its line, but the items' sum does not explain it: held
     total = Field.objects.get(document=doc, name="amount_claimed")
-    assert total.messages[0].startswith("warning: line items add up to")
+    assert total.messages[0].startswith("cross-check: line items add up to") and "amount_claimed" in pending
 
 
 def test_next_follows_sla_then_priority_then_age(make_user, review_doc):
