@@ -56,7 +56,7 @@ def test_real_actions_leave_a_chain_that_verifies(eager_tasks, make_api_client, 
     review.field_correct(document_id=doc.id, field_id=field.id, user=rita, raw_value="1,234.56", reason="misread")
     review.fields_accept_confident(document_id=doc.id, user=rita)
     for f in doc.fields.filter(status="needs_review"):
-        review.field_accept(document_id=doc.id, field_id=f.id, user=rita)
+        review.field_accept(document_id=doc.id, field_id=f.id, user=rita, confirm=True)  # as printed
     review.document_review_submit(document_id=doc.id, user=rita)
     boss = user_in("supervisor", "auditor", username="boss")
     review.threshold_set(user=boss, doc_type="claim", field_name="claim_number", threshold=0.95)
