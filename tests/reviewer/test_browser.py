@@ -386,15 +386,15 @@ def test_line_items_are_corrected_in_the_table_editor(page, make_user, review_do
     assert "matches" in editor.locator("[data-role=match]").inner_text()
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: accepting with 'a' a field whose check fails asks to confirm, "
-                   "and the confirmed accept does not complete in the page yet")
 def test_tab_leaves_the_fields_for_submit_navigation_and_sign_out(page, make_user, review_doc):
     """Given a review with nothing left to check, Tab from the field list reaches Submit, then the
     rest of the page in its usual order, the navigation and Sign out included; the page viewer
     takes the keyboard and scrolls with the arrow keys."""
     doc = review_doc(seed=11)
     sign_in(page, make_user("reviewer", "ana"))
-    page.on("dialog", lambda dialog: dialog.accept())  # a field failing a check asks to confirm it as printed
+    # A field failing a check asks to confirm it as printed. The page fixture answers every
+    # dialog (dismissing by default); a second handler here would race with that dismiss.
+    page.accept_dialogs = True
     page.keyboard.press("n")
     page.wait_for_url(f"**/review/doc/{doc.pk}/")
     pending = int(page.get_attribute("#pending-count", "data-count"))
@@ -404,6 +404,7 @@ def test_tab_leaves_the_fields_for_submit_navigation_and_sign_out(page, make_use
     for left in range(pending - 1, -1, -1):
         page.keyboard.press("a")
         page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    assert any("Keep it as printed" in m for m in page.dialogs)  # the confirm was asked, and accepted
     assert focused(page).startswith("#field-")
     page.keyboard.press("Tab")
     assert focused(page) == "#submit-button"
@@ -627,13 +628,13 @@ def test_saved_filters_count_and_the_queue_refreshes_itself(page, make_user, rev
     assert "Refreshed at" in page.inner_text("#refresh-note")
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: accepting with 'a' a field whose check fails asks to confirm, "
-                   "and the confirmed accept does not complete in the page yet")
 def test_report_a_problem_escalates_with_the_page_and_field_and_my_stats_count(page, make_user, review_doc):
     doc = review_doc(seed=19)
     following = review_doc(seed=20)
     sign_in(page, make_user("reviewer", "ana"))
-    page.on("dialog", lambda dialog: dialog.accept())  # a field failing a check asks to confirm it as printed
+    # A field failing a check asks to confirm it as printed. The page fixture answers every
+    # dialog (dismissing by default); a second handler here would race with that dismiss.
+    page.accept_dialogs = True
     page.keyboard.press("n")
     page.wait_for_url(f"**/review/doc/{doc.pk}/")
     name = page.get_attribute(".field.current", "data-name")
@@ -650,6 +651,7 @@ def test_report_a_problem_escalates_with_the_page_and_field_and_my_stats_count(p
     for left in range(int(page.get_attribute("#pending-count", "data-count")) - 1, -1, -1):
         page.keyboard.press("a")
         page.locator(f"#pending-count[data-count='{left}']").wait_for()
+    assert any("Keep it as printed" in m for m in page.dialogs)
     page.keyboard.press("Control+Enter")
     page.wait_for_selector(".msg.success")
     page.goto("/review/dashboard/")
