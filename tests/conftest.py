@@ -41,6 +41,14 @@ def pytest_xdist_make_scheduler(config, log):
     return ModuleWorkerScheduling(config, log)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Tests marked ``slow`` (a real model or OCR engine; one of them runs for minutes) are handed
+    out first: started last, the longest of them would run alone at the end while the other test
+    processes idle. The order is otherwise kept (Django's test-case ordering included)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 SHARED_DATASETS = Path(os.environ.get("DOCPROC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 
