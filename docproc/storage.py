@@ -16,11 +16,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from botocore.exceptions import ConnectionError as S3ConnectionError
+from botocore.exceptions import HTTPClientError
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
 from django.db.models.fields.files import FieldFile
+
+# A storage server that cannot be reached (refused, timed out, connection dropped) after boto3's own
+# retries: a task meeting one is retried later rather than failing its document.
+STORAGE_UNAVAILABLE: tuple[type[Exception], ...] = (S3ConnectionError, HTTPClientError)
 
 
 def scratch_dir() -> Path:

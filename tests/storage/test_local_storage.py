@@ -119,3 +119,22 @@ def test_the_page_image_is_streamed_from_the_storage_after_the_permission_check(
     assert http.get(url).status_code == 404
     Page.objects.filter(pk=page.pk).update(image=f"pages/{doc.id}/missing.png")
     assert http.get(url).status_code == 404
+
+
+def test_an_unreachable_storage_server_is_an_error_the_tasks_retry(settings, monkeypatch):
+    """Given DOCPROC_STORAGE=s3 and a server that refuses connections, reading a document's
+    original raises an error the pipeline tasks retry later (not one that fails the document)."""
+    import socket
+
+    from workers.tasks import RETRY_ON
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3's own retries would only make this slower
+    settings.STORAGES = storages_from_env(monkeypatch, {
+        "DOCPROC_STORAGE": "s3", "DOCPROC_S3_BUCKET": "b", "DOCPROC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "DOCPROC_S3_ACCESS_KEY_ID": "k", "DOCPROC_S3_SECRET_ACCESS_KEY": "s", "DOCPROC_S3_REGION": "us-east-1"})
+    with pytest.raises(RETRY_ON) as caught, storage.local_copy("documents/ab/abc/original"):
+        pass
+    assert type(caught.value).__module__.startswith("botocore")
