@@ -138,3 +138,5 @@ def test_an_unreachable_storage_server_is_an_error_the_tasks_retry(settings, mon
     with pytest.raises(RETRY_ON) as caught, storage.local_copy("documents/ab/abc/original"):
         pass
     assert type(caught.value).__module__.startswith("botocore")
+    body = Client().get("/readyz").json()
+    assert body["status"] == "unavailable" and body["checks"]["storage"] == "error: EndpointConnectionError"

@@ -76,3 +76,7 @@ def test_purge_deletes_the_original_and_every_preview_from_the_bucket(s3_storage
     assert server.keys(f"{prefix}/pages/{other.id}/") + server.keys(f"{prefix}/{other.file.name}") == theirs
     doc.refresh_from_db()
     assert doc.purged_at is not None and not doc.file
+
+
+def test_readyz_reaches_the_bucket(s3_storage, client):
+    assert client.get("/readyz").json()["checks"]["storage"] == "ok"
