@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -29,12 +30,42 @@ from django.db.models.fields.files import FieldFile
 STORAGE_UNAVAILABLE: tuple[type[Exception], ...] = (S3ConnectionError, HTTPClientError)
 
 
+_swept_at = 0.0
+SWEEP_EVERY_SECONDS = 600
+
+
 def scratch_dir() -> Path:
     """The local folder for short-lived copies: an upload being received, a worker's copy of an
-    original. Each copy is removed after use; with ``s3`` nothing else is written under MEDIA_ROOT."""
+    original. Each copy is removed after use; with ``s3`` nothing else is written under MEDIA_ROOT.
+    Every few minutes, copies a killed process left behind are swept (``scratch_sweep``)."""
+    global _swept_at
     path = Path(settings.MEDIA_ROOT) / "tmp"
     path.mkdir(parents=True, exist_ok=True)
+    if time.monotonic() - _swept_at > SWEEP_EVERY_SECONDS:
+        _swept_at = time.monotonic()
+        scratch_sweep(path)
     return path
+
+
+def scratch_sweep(path: Path, *, now: float | None = None) -> int:
+    """Remove what a process killed in the middle of a task or an upload left in the scratch
+    folder (a ``finally`` that never ran): entries older than twice the task time limit, which no
+    live task or upload still uses. A purged document must not survive as a stray copy on a
+    worker's disk. Returns how many entries were removed."""
+    cutoff = (now or time.time()) - 2 * settings.DOCPROC_TASK_TIME_LIMIT
+    removed = 0
+    for entry in path.iterdir():
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue  # its own process removed it meanwhile
+    return removed
 
 
 def _storage_and_name(file: FieldFile | str, storage: Storage | None) -> tuple[Storage, str]:

@@ -140,3 +140,24 @@ def test_an_unreachable_storage_server_is_an_error_the_tasks_retry(settings, mon
     assert type(caught.value).__module__.startswith("botocore")
     body = Client().get("/readyz").json()
     assert body["status"] == "unavailable" and body["checks"]["storage"] == "error: EndpointConnectionError"
+
+
+def test_copies_a_killed_process_left_behind_are_swept(settings):
+    """Given a worker copy and an upload spool that a killed process never removed, and a copy a
+    running task still reads, the sweep removes the stale two only."""
+    import os
+    import time
+
+    scratch = storage.scratch_dir()
+    stale_copy = scratch / "copy-stale"
+    stale_copy.mkdir()
+    (stale_copy / "original").write_bytes(b"personal data")
+    stale_upload = scratch / "upload-stale"
+    stale_upload.write_bytes(b"personal data")
+    live = scratch / "copy-live"
+    live.mkdir()
+    old = time.time() - 2 * settings.DOCPROC_TASK_TIME_LIMIT - 60
+    for path in (stale_copy, stale_upload):
+        os.utime(path, (old, old))
+    assert storage.scratch_sweep(scratch) == 2
+    assert sorted(p.name for p in scratch.iterdir()) == ["copy-live"]
