@@ -42,7 +42,7 @@ from docproc.pipeline.runner import DocumentResult, process_file, template_label
 from docproc.pipeline.types import PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
-from docproc.storage import file_exists, file_read, file_write, local_copy
+from docproc.storage import STORAGE_UNAVAILABLE, file_exists, file_read, file_write, local_copy
 from docproc.webhooks import webhook_enqueue
 from reviewer.queue import doctype_with_thresholds, review_task_open
 
@@ -338,6 +338,8 @@ def document_extract(*, document_id) -> str | None:
                     path, result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
                     max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
                 previews[page.page] = _store_page_image(doc.id, image)
+            except STORAGE_UNAVAILABLE:
+                raise  # the storage is down, not this page: the task is retried (its stages are cached)
             except Exception:  # a preview is a convenience; the extraction stands without it
                 log.exception("page preview failed for %s page %s", doc.id, page.page)
     return _document_save_result(doc.id, result, previews)
