@@ -80,3 +80,19 @@ def test_purge_deletes_the_original_and_every_preview_from_the_bucket(s3_storage
 
 def test_readyz_reaches_the_bucket(s3_storage, client):
     assert client.get("/readyz").json()["checks"]["storage"] == "ok"
+
+
+def test_a_duplicate_gets_its_own_copy_of_the_previews_in_the_bucket(s3_storage):
+    """Given an original's previews in the bucket, a duplicate's reused run copies them under its
+    own folder (so purging one leaves the other's screen whole)."""
+    import uuid
+
+    server, prefix = s3_storage
+    original, duplicate = uuid.uuid4(), uuid.uuid4()
+    stored = processing._store_page_image(original, PageImage(page=1, image=Image.new("RGB", (90, 120), "white"),
+                                                              dpi=110.0))
+    page = Page(number=1, image=stored["image"], thumbnail=stored["thumbnail"], image_width=90, image_height=120)
+    copied = processing._page_images_copy(original, duplicate, page)
+    assert copied["image"] == f"pages/{duplicate}/page-1.png" and copied["thumbnail"] == f"pages/{duplicate}/page-1-thumb.png"
+    assert storage.file_read(copied["image"]) == storage.file_read(stored["image"])
+    assert server.keys(f"{prefix}/pages/{duplicate}/") == sorted(f"{prefix}/{copied[k]}" for k in ("image", "thumbnail"))
