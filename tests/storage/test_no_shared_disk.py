@@ -52,11 +52,14 @@ def receiver():
 
 
 @pytest.fixture
-def s3_env(s3_server, monkeypatch):
+def s3_env(s3_server, monkeypatch, tmp_path):
     """The environment the worker process starts with: files in the bucket under a prefix of this
-    test, and webhooks allowed to the local receiver."""
+    test, a data folder of its own (logs and the like; its media folder is set by
+    celery_worker_process), and webhooks allowed to the local receiver."""
     prefix = "e2e-" + secrets.token_hex(6)
-    for key, value in s3_server.env(DOCPROC_S3_PREFIX=prefix, DOCPROC_WEBHOOK_ALLOW_PRIVATE="1").items():
+    (tmp_path / "worker-data").mkdir()
+    for key, value in s3_server.env(DOCPROC_S3_PREFIX=prefix, DOCPROC_WEBHOOK_ALLOW_PRIVATE="1",
+                                    DOCPROC_DATA_DIR=str(tmp_path / "worker-data")).items():
         monkeypatch.setenv(key, value)
     return s3_server, prefix
 
