@@ -1,9 +1,10 @@
-"""Liveness and readiness: the database, Redis and recently seen workers."""
+"""Liveness and readiness: the database, Redis, the file storage and recently seen workers."""
 
 from __future__ import annotations
 
 import redis
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import JsonResponse
 
@@ -27,6 +28,13 @@ def readyz(request):
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        # A name nobody stores: answered without error only when the storage (a bucket: its
+        # server, keys and bucket) can be reached and read.
+        default_storage.exists(".readyz-probe")
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"error: {type(exc).__name__}"
     try:
         seen = metrics.workers_seen()
         checks["workers"] = "ok" if seen else f"error: no worker heartbeat in {settings.DOCPROC_WORKER_STALE_SECONDS}s"

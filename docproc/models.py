@@ -131,7 +131,7 @@ class Page(models.Model):
     width = models.FloatField(default=0)
     height = models.FloatField(default=0)
     source = models.CharField(max_length=20, blank=True)  # text-layer | ocr
-    image = models.CharField(max_length=300, blank=True)  # path under MEDIA_ROOT
+    image = models.CharField(max_length=300, blank=True)  # a name in the default storage (docproc/storage.py)
     image_width = models.PositiveIntegerField(default=0)
     image_height = models.PositiveIntegerField(default=0)
     thumbnail = models.CharField(max_length=300, blank=True)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from docproc.logging import logging_config
 
@@ -164,8 +165,55 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("DOCPROC_STATIC_ROOT", str(DATA_DIR / "static")))
+# --- Files: originals and page previews --------------------------------------------------------
+# Every file goes through Django's storage API (docproc/storage.py), never a local path, so that
+# web and workers may run on different hosts. "local": FileSystemStorage under MEDIA_ROOT (one
+# machine, or a folder every host mounts). "s3": an S3-compatible bucket through django-storages;
+# MEDIA_ROOT then holds only short-lived local copies (MEDIA_ROOT/tmp), each removed after use.
+STORAGE_BACKENDS = {"local": "django.core.files.storage.FileSystemStorage", "s3": "storages.backends.s3.S3Storage"}
+DOCPROC_STORAGE = env("DOCPROC_STORAGE", "local").strip().lower()
+if DOCPROC_STORAGE not in STORAGE_BACKENDS:
+    raise ImproperlyConfigured(f"DOCPROC_STORAGE={DOCPROC_STORAGE!r} is not a storage; use one of {', '.join(STORAGE_BACKENDS)}")
+DOCPROC_S3_ENDPOINT_URL = env("DOCPROC_S3_ENDPOINT_URL", "")  # empty: AWS itself
+DOCPROC_S3_BUCKET = env("DOCPROC_S3_BUCKET", "")
+DOCPROC_S3_PREFIX = env("DOCPROC_S3_PREFIX", "").strip("/")  # keys under this folder of the bucket
+# Empty keys: boto3's own chain (AWS_* variables, the instance's or pod's role).
+DOCPROC_S3_ACCESS_KEY_ID = env("DOCPROC_S3_ACCESS_KEY_ID", "")
+DOCPROC_S3_SECRET_ACCESS_KEY = env("DOCPROC_S3_SECRET_ACCESS_KEY", "")
+DOCPROC_S3_REGION = env("DOCPROC_S3_REGION", "")
+# Server-side encryption of every object written: AES256 (the server's keys), aws:kms (with
+# DOCPROC_S3_SSE_KMS_KEY_ID, or the bucket's default KMS key), or empty for none.
+DOCPROC_S3_SSE = env("DOCPROC_S3_SSE", "AES256").strip()
+DOCPROC_S3_SSE_KMS_KEY_ID = env("DOCPROC_S3_SSE_KMS_KEY_ID", "")
+# "path" (bucket in the URL path) suits self-hosted servers (SeaweedFS, MinIO) reached by address.
+DOCPROC_S3_ADDRESSING_STYLE = env("DOCPROC_S3_ADDRESSING_STYLE", "path" if DOCPROC_S3_ENDPOINT_URL else "auto")
+if DOCPROC_STORAGE == "s3" and not DOCPROC_S3_BUCKET:
+    raise ImproperlyConfigured("DOCPROC_STORAGE=s3 needs DOCPROC_S3_BUCKET (and DOCPROC_S3_ENDPOINT_URL for a server other than AWS)")
+if DOCPROC_S3_SSE not in ("", "AES256", "aws:kms"):
+    raise ImproperlyConfigured(f"DOCPROC_S3_SSE={DOCPROC_S3_SSE!r}: use AES256, aws:kms or leave it empty")
+
+
+def _s3_options() -> dict:
+    object_parameters = {"ServerSideEncryption": DOCPROC_S3_SSE} if DOCPROC_S3_SSE else {}
+    if DOCPROC_S3_SSE == "aws:kms" and DOCPROC_S3_SSE_KMS_KEY_ID:
+        object_parameters["SSEKMSKeyId"] = DOCPROC_S3_SSE_KMS_KEY_ID
+    return {
+        "bucket_name": DOCPROC_S3_BUCKET, "location": DOCPROC_S3_PREFIX,
+        "endpoint_url": DOCPROC_S3_ENDPOINT_URL or None, "region_name": DOCPROC_S3_REGION or None,
+        "access_key": DOCPROC_S3_ACCESS_KEY_ID or None, "secret_key": DOCPROC_S3_SECRET_ACCESS_KEY or None,
+        "addressing_style": DOCPROC_S3_ADDRESSING_STYLE, "signature_version": "s3v4",
+        "object_parameters": object_parameters,
+        # Objects stay private: the review UI streams page images after its permission check
+        # (README, "Storage") and hands out no URL; a URL asked for anyway is a signed one.
+        "default_acl": None, "querystring_auth": True, "custom_domain": None,
+        "file_overwrite": True,  # names are chosen by docproc (one per document and page)
+        "max_memory_size": 8 * 1024 * 1024,  # larger downloads spill to a temporary file
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": ({"BACKEND": STORAGE_BACKENDS["s3"], "OPTIONS": _s3_options()} if DOCPROC_STORAGE == "s3"
+                else {"BACKEND": STORAGE_BACKENDS["local"]}),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Uploaded documents are never served as public media: views check the role first.

@@ -6,13 +6,13 @@ OCR words the pipeline cached for a scanned page. A cell whose words are not fou
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from docproc.models import Document, Field, Page, StageResult
 from docproc.pipeline.codec import page_words_from_dict
 from docproc.pipeline.textlayer import read_text_layer
 from docproc.pipeline.types import BBox, PageWords, Word, union_bbox
+from docproc.storage import file_exists, local_copy
 
 Box = dict[str, float]
 
@@ -24,13 +24,10 @@ def _key(text: str) -> str:
 def page_words(doc: Document, page: Page) -> PageWords | None:
     """The words of one page as the pipeline read them, or None when they cannot be had."""
     if page.source == "text-layer" and doc.content_type == "application/pdf" and doc.file:
-        try:
-            path = Path(doc.file.path)
-        except (ValueError, NotImplementedError):
+        if not file_exists(doc.file.name):
             return None
-        if not path.is_file():
-            return None
-        return read_text_layer(path, page.number)
+        with local_copy(doc.file) as path:  # the original may be in a bucket: read a local copy
+            return read_text_layer(path, page.number)
     row = (StageResult.objects.filter(document_id=doc.pk, page=page.number, stage="ocr")
            .order_by("-id").values("payload").first())
     if row is None:

@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,6 +31,7 @@ from docproc.doctypes import DOC_TYPES, UnknownDocType, get_doctype
 from docproc.models import ApiClient, Document, DocumentStatus, Field, FieldStatus, Page
 from docproc.netaddr import client_ip
 from docproc.selectors import document_latest_run, document_runs
+from docproc.storage import file_exists
 
 from . import cells, roles, selectors, services, timezones
 from .charts import bar_chart
@@ -452,13 +453,13 @@ def _is_uuid(value: str) -> bool:
 @permission(roles.VIEW)
 @require_GET
 def page_image(request: HttpRequest, document_id, number: int) -> HttpResponse:
-    """A page preview, from private storage, to staff allowed to see results only."""
+    """A page preview, from private storage, to staff allowed to see results only. The bytes are
+    streamed from the storage (a bucket too) through this view, after its permission check; no
+    link to the storage itself is handed to the browser (README, "Storage")."""
     page = get_object_or_404(Page, document_id=document_id, number=number)
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / page.image).resolve() if page.image else None
-    if path is None or not path.is_relative_to(root) or not path.is_file():
+    if not file_exists(page.image):
         raise Http404("no image for this page")
-    response = FileResponse(path.open("rb"), content_type="image/png")
+    response = FileResponse(default_storage.open(page.image, "rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     return response
 

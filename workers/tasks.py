@@ -11,11 +11,12 @@ from django.db import InterfaceError, OperationalError
 
 from docproc import dispatch, engines, services, webhooks
 from docproc.api import throttling
+from docproc.storage import STORAGE_UNAVAILABLE
 from workers import observability  # noqa: F401  (heartbeat and log context signals)
 
 log = logging.getLogger(__name__)
 
-RETRY_ON = (OperationalError, InterfaceError, ConnectionError)
+RETRY_ON = (OperationalError, InterfaceError, ConnectionError, *STORAGE_UNAVAILABLE)
 
 
 @worker_process_init.connect

@@ -5,11 +5,13 @@ templates), counting queries. Figures go to a JSON and a Markdown report."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
 import random
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -24,6 +26,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from docproc.doctypes import DOC_TYPES
+from docproc.storage import file_write
 
 BENCH_CLIENT = "bench-review"
 
@@ -74,16 +77,16 @@ def bulk_insert(model: type[models.Model], objs: list[models.Model]) -> None:
 
 
 def _page_image() -> tuple[str, int, int]:
-    """One real rendered claim page under MEDIA_ROOT, shared by every seeded page."""
+    """One real rendered claim page in the storage, shared by every seeded page."""
     from docproc.pipeline.render import page_image
     from fixtures.claims import make_claim, write_claim_pdf
 
-    folder = Path(settings.MEDIA_ROOT) / "bench-review"
-    folder.mkdir(parents=True, exist_ok=True)
-    pdf = write_claim_pdf(make_claim(7), folder / "claim.pdf")
-    img = page_image(pdf, "application/pdf", 1, dpi=110, max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS).image
-    img.save(folder / "page-1.png")
-    return "bench-review/page-1.png", img.width, img.height
+    with tempfile.TemporaryDirectory() as folder:
+        pdf = write_claim_pdf(make_claim(7), Path(folder) / "claim.pdf")
+        img = page_image(pdf, "application/pdf", 1, dpi=110, max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS).image
+    png = io.BytesIO()
+    img.save(png, format="PNG")
+    return file_write("bench-review/page-1.png", png.getvalue()), img.width, img.height
 
 
 def seed(*, documents: int, fields: int, chunk: int = 5000, seed_value: int = 5, log=print) -> dict[str, Any]:

@@ -7,11 +7,11 @@ audit event in one transaction; tasks are queued through docproc/dispatch.py aft
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
-import shutil
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -42,6 +42,7 @@ from docproc.pipeline.runner import DocumentResult, process_file, template_label
 from docproc.pipeline.types import PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
+from docproc.storage import STORAGE_UNAVAILABLE, file_exists, file_read, file_write, local_copy
 from docproc.webhooks import webhook_enqueue
 from reviewer.queue import doctype_with_thresholds, review_task_open
 
@@ -117,9 +118,9 @@ def document_ingest(*, document_id) -> bool:
         document_transition(doc, S.PROCESSING, actor=WORKER, stage="ingest", attempts=doc.attempts + 1,
                             processing_started_at=doc.processing_started_at or timezone.now())
         _stage_event(doc.id, "ingest", "started")
-    path = Path(doc.file.path)
     try:
-        ingested = ingest_file(path, max_pages=settings.DOCPROC_MAX_PAGES, max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
+        with local_copy(doc.file) as path:  # the worker may share no disk with the web app
+            ingested = ingest_file(path, max_pages=settings.DOCPROC_MAX_PAGES, max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
     except PipelineError as exc:
         with transaction.atomic():
             _stage_event(doc.id, "ingest", "failed", code=exc.code)
@@ -153,21 +154,20 @@ PREVIEW_DPI = 110
 
 
 def _store_page_image(document_id, image: PageImage) -> dict[str, Any]:
-    """The upright page as the reviewer sees it (PNG) and a thumbnail; boxes are fractions of it."""
-    folder = Path(settings.MEDIA_ROOT) / "pages" / str(document_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    """The upright page as the reviewer sees it (PNG) and a thumbnail, written to the storage under
+    ``pages/<document>/``; boxes are fractions of it."""
     img = image.image
     scale = min(1.0, PREVIEW_DPI / max(image.dpi, 1.0))
     if scale < 1.0:
         img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))))
-    name = f"page-{image.page}.png"
-    img.save(folder / name, optimize=False)
     thumb = img.copy()
     thumb.thumbnail((240, 320))
-    thumb_name = f"page-{image.page}-thumb.png"
-    thumb.save(folder / thumb_name)
-    rel = Path("pages") / str(document_id)
-    return {"image": str(rel / name), "thumbnail": str(rel / thumb_name), "image_width": img.width, "image_height": img.height}
+    names = {}
+    for key, picture, name in (("image", img, f"page-{image.page}.png"), ("thumbnail", thumb, f"page-{image.page}-thumb.png")):
+        png = io.BytesIO()
+        picture.save(png, format="PNG", optimize=False)
+        names[key] = file_write(f"pages/{document_id}/{name}", png.getvalue())
+    return {**names, "image_width": img.width, "image_height": img.height}
 
 
 def doctype_for_routing(name: str) -> DocType:
@@ -204,15 +204,11 @@ def _page_images_copy(source_id, target_id, page: Page) -> dict[str, Any]:
     """The original's page preview and thumbnail copied under the duplicate (each document owns its
     files, so purging one leaves the other's screen whole)."""
     out: dict[str, Any] = {"image_width": page.image_width, "image_height": page.image_height}
-    media = Path(settings.MEDIA_ROOT)
-    folder = Path("pages") / str(target_id)
     for attr in ("image", "thumbnail"):
-        rel = getattr(page, attr)
+        name = getattr(page, attr)
         out[attr] = ""
-        if rel and (media / rel).is_file():
-            (media / folder).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(media / rel, media / folder / Path(rel).name)
-            out[attr] = str(folder / Path(rel).name)
+        if file_exists(name):
+            out[attr] = file_write(f"pages/{target_id}/{PurePosixPath(name).name}", file_read(name))
     return out
 
 
@@ -323,26 +319,29 @@ def document_extract(*, document_id) -> str | None:
                 (max(1, int(image.width * scale)), max(1, int(image.height * scale)))))
         upright[image.page] = image
 
-    try:
-        result = process_file(
-            Path(doc.file.path), doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
-            limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage, on_image=keep_upright,
-            layout=engines.get_layout if engines.get_layout() is not None else None,
-        )
-    except PipelineError as exc:
-        with transaction.atomic():
-            _stage_event(doc.id, "extract", "failed", code=exc.code)
-        document_fail(document_id, code=exc.code, detail=exc.detail)
-        return S.FAILED
     previews = {}
-    for page in result.pages:
+    with local_copy(doc.file) as path:  # the worker may share no disk with the web app
         try:
-            image = upright.get(page.page) or page_image(
-                Path(doc.file.path), result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
-                max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
-            previews[page.page] = _store_page_image(doc.id, image)
-        except Exception:  # a preview is a convenience; the extraction stands without it
-            log.exception("page preview failed for %s page %s", doc.id, page.page)
+            result = process_file(
+                path, doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
+                limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage, on_image=keep_upright,
+                layout=engines.get_layout if engines.get_layout() is not None else None,
+            )
+        except PipelineError as exc:
+            with transaction.atomic():
+                _stage_event(doc.id, "extract", "failed", code=exc.code)
+            document_fail(document_id, code=exc.code, detail=exc.detail)
+            return S.FAILED
+        for page in result.pages:
+            try:
+                image = upright.get(page.page) or page_image(
+                    path, result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
+                    max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
+                previews[page.page] = _store_page_image(doc.id, image)
+            except STORAGE_UNAVAILABLE:
+                raise  # the storage is down, not this page: the task is retried (its stages are cached)
+            except Exception:  # a preview is a convenience; the extraction stands without it
+                log.exception("page preview failed for %s page %s", doc.id, page.page)
     return _document_save_result(doc.id, result, previews)
 
 

@@ -6,7 +6,6 @@ still verifies (how: docproc/audit/purge.py)."""
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from docproc.audit.purge import audit_payloads_purge
 from docproc.audit.service import SYSTEM, Actor
 from docproc.models import FINAL_STATUSES, ApiClient, Document, Field, Page, StageResult, WebhookDelivery
 from docproc.pipeline.extract.llm import ResultCache, client_scope
+from docproc.storage import file_delete, folder_delete
 from reviewer.queue import review_history_purge
 
 log = logging.getLogger(__name__)
@@ -33,31 +33,17 @@ class PurgeResult:
     purge_seq: int
 
 
-def _media(rel: str) -> Path | None:
-    if not rel:
-        return None
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / rel).resolve()
-    return path if path.is_relative_to(root) else None
-
-
 def _delete_files(doc: Document) -> int:
-    """Delete the original and the page images (before the database says so: if this fails
-    half-way, the next run finishes it; a file is never left behind a 'purged' document)."""
-    deleted = 0
-    paths = [_media(doc.file.name)] if doc.file else []
+    """Delete the original and the page images through the storage (before the database says so:
+    if this fails half-way, the next run finishes it; a file is never left behind a 'purged'
+    document), and whatever else is stored under the document's folders (a preview an earlier
+    run left). Returns how many files were deleted."""
+    names = [doc.file.name] if doc.file else []
     for image, thumb in Page.objects.filter(document=doc).values_list("image", "thumbnail"):
-        paths += [_media(image), _media(thumb)]
-    for path in paths:
-        if path is not None and path.is_file():
-            path.unlink()
-            deleted += 1
-    pages_dir = _media(f"pages/{doc.id}")
-    if pages_dir is not None and pages_dir.is_dir():
-        shutil.rmtree(pages_dir, ignore_errors=True)
-    original_dir = _media(f"documents/{doc.id.hex[:2]}/{doc.id.hex}")
-    if original_dir is not None and original_dir.is_dir() and not any(original_dir.iterdir()):
-        original_dir.rmdir()
+        names += [image, thumb]
+    deleted = sum(file_delete(name) for name in dict.fromkeys(names) if name)
+    deleted += folder_delete(f"pages/{doc.id}")
+    deleted += folder_delete(f"documents/{doc.id.hex[:2]}/{doc.id.hex}")
     return deleted
 
 

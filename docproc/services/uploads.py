@@ -23,6 +23,7 @@ from docproc.logging import request_id_var
 from docproc.models import ApiClient, Document, DocumentStatus
 from docproc.pipeline.ingest import sniff_content_type, unsupported_detail
 from docproc.results import jsonable
+from docproc.storage import scratch_dir
 
 S = DocumentStatus
 
@@ -157,7 +158,7 @@ def document_upload(
     digest = hashlib.sha256()
     head = b""
     total = 0
-    with tempfile.NamedTemporaryFile(prefix="upload-", dir=_tmp_dir(), delete=False) as tmp:
+    with tempfile.NamedTemporaryFile(prefix="upload-", dir=scratch_dir(), delete=False) as tmp:
         for chunk in uploaded.chunks():
             total += len(chunk)
             if total > settings.DOCPROC_MAX_UPLOAD_BYTES:
@@ -243,9 +244,3 @@ def document_upload(
                      idempotency_key=idempotency_key[:200], document_id=str(reused_by.pk))
     finally:
         tmp_path.unlink(missing_ok=True)
-
-
-def _tmp_dir() -> str:
-    path = Path(settings.MEDIA_ROOT) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)

@@ -107,7 +107,7 @@ def test_readyz_wants_a_recent_worker_heartbeat(client, settings):
     assert client.get("/readyz").status_code == 503
     worker_heartbeat("fresh@host")
     resp = client.get("/readyz")
-    assert resp.status_code == 200 and resp.json()["checks"] == {"database": "ok", "redis": "ok", "workers": "ok"}
+    assert resp.status_code == 200 and resp.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok", "workers": "ok"}
     r.delete(HEARTBEAT_KEY)
 
 
