@@ -123,7 +123,7 @@ class Stack:
         env.update(overrides)
         return env
 
-    def start_worker(self, name: str, *, concurrency: int = 1, pool: str = "solo", queues: str = "cpu,gpu",
+    def start_worker(self, name: str, *, concurrency: int = 1, pool: str = "solo", queues: str = "cpu,ocr,gpu",
                      **env: str) -> subprocess.Popen:
         log = self.folder / f"worker-{name}.log"
         proc = subprocess.Popen(
