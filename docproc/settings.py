@@ -272,7 +272,10 @@ DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
 # The deadline of one model call: the backend stops generating and the document falls back to the
 # rules (reason recorded). All calls of one document together get half of the task's soft limit.
 DOCPROC_LLM_TIMEOUT_SECONDS = env_float("DOCPROC_LLM_TIMEOUT_SECONDS", 120.0)
-DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 0)  # e.g. 99 with a CUDA build of xllamacpp
+# Layers llama.cpp puts on the GPU (needs a CUDA build of xllamacpp): all of them by default with
+# DOCPROC_DEVICE=cuda, none on the CPU. DOCPROC_DEVICE (cpu|cuda) also puts rapidocr and
+# rapid-layout on onnxruntime's CUDA provider and the transformers backend on cuda.
+DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 99 if DOCPROC_DEVICE == "cuda" else 0)
 DOCPROC_LLM_PRICE_INPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)  # for the cost estimate
 DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)
 DOCPROC_HF_MODEL_DIR = env("DOCPROC_HF_MODEL_DIR", "")  # a transformers model folder; else the GGUF above
