@@ -72,20 +72,49 @@ def _database_url() -> str:
 
 
 def _make_files(folder: Path, *, digital: int, scanned: int, receipts: Path | None = None,
-                receipt_count: int = 3) -> dict[str, list[bytes]]:
+                receipt_count: int = 3) -> tuple[dict[str, list[bytes]], dict[str, list[dict]]]:
+    """(kind -> the files' bytes, kind -> each file's true field values), index for index."""
     from fixtures.claims import LAYOUTS, make_claim, write_claim_pdf, write_scan
 
     files: dict[str, list[bytes]] = {"digital": [], "scanned": [], "receipt": []}
+    truth: dict[str, list[dict]] = {"digital": [], "scanned": [], "receipt": []}
     if receipts is not None:
         manifest = [json.loads(line) for line in (receipts / "manifest.jsonl").read_text().splitlines() if line.strip()]
-        files["receipt"] = [(receipts / m["file"]).read_bytes() for m in sorted(manifest, key=lambda m: m["id"])[:receipt_count]]
+        for m in sorted(manifest, key=lambda m: m["id"])[:receipt_count]:
+            files["receipt"].append((receipts / m["file"]).read_bytes())
+            truth["receipt"].append(m["fields"])
     for i in range(max(digital, scanned)):
-        pdf = write_claim_pdf(make_claim(9000 + i), folder / f"c{i}.pdf", layout=LAYOUTS[i % len(LAYOUTS)])
+        claim = make_claim(9000 + i)
+        pdf = write_claim_pdf(claim, folder / f"c{i}.pdf", layout=LAYOUTS[i % len(LAYOUTS)])
         if i < digital:
             files["digital"].append(pdf.read_bytes())
+            truth["digital"].append(claim.fields())
         if i < scanned:
             files["scanned"].append(write_scan(pdf, folder / f"s{i}.png", dpi=150, noise=0.02, seed=i).read_bytes())
-    return files
+            truth["scanned"].append(claim.fields())
+    return files, truth
+
+
+def _auto_accepted_wrong(accepted: dict[str, str], truths: dict[str, dict]) -> dict:
+    """Auto-accepted fields whose value is not the truth (what nobody will look at), per kind."""
+    from docproc.bench.compare import values_match
+    from docproc.doctypes import get_doctype
+    from docproc.models import Field
+
+    out = {kind: {"auto_accepted": 0, "wrong": 0, "examples": []} for kind in KINDS}
+    for f in Field.objects.filter(document_id__in=list(accepted), status="auto_accepted").select_related("document"):
+        doc_id = str(f.document_id)
+        truth = truths.get(doc_id, {})
+        if f.name not in truth:
+            continue
+        doctype = get_doctype(f.document.doc_type)
+        row = out[accepted[doc_id]]
+        row["auto_accepted"] += 1
+        if not values_match(doctype.field(f.name), f.value, truth[f.name], day_first=doctype.day_first):
+            row["wrong"] += 1
+            if len(row["examples"]) < 5:
+                row["examples"].append({"document": doc_id, "field": f.name, "value": f.value, "truth": truth[f.name]})
+    return out
 
 
 def _unique(data: bytes, kind: str, n: int) -> bytes:
@@ -126,8 +155,9 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
     out.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     log(f"generating files in {folder} ...")
-    files = _make_files(folder, digital=6, scanned=3 if scanned_share > 0 else 0,
-                        receipts=receipts if receipt_share > 0 else None)
+    files, file_truth = _make_files(folder, digital=6, scanned=3 if scanned_share > 0 else 0,
+                                    receipts=receipts if receipt_share > 0 else None)
+    truths: dict[str, dict] = {}  # document id -> its true field values
     plan = _kinds_plan(documents, scanned_share=scanned_share, receipt_share=receipt_share,
                        have_receipts=bool(files["receipt"])) if documents else []
 
@@ -197,7 +227,8 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
             while time.monotonic() < deadline and (kind := next_kind(rng)) is not None:
                 with lock:
                     n = next(counter)
-                data = _unique(rng.choice(files[kind]), kind, n)
+                index = rng.randrange(len(files[kind]))
+                data = _unique(files[kind][index], kind, n)
                 started = time.monotonic()
                 try:
                     name = f"{kind}-{n}.{SUFFIX[kind]}"
@@ -209,6 +240,8 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
                 with lock:
                     uploads.append(Upload(kind, round(started - t0, 3), round(time.monotonic() - started, 4),
                                           status, body.get("id", "") if status in (200, 201) else "", error))
+                    if status in (200, 201):
+                        truths[str(body.get("id"))] = file_truth[kind][index]
                 if think_seconds:
                     time.sleep(think_seconds)
 
@@ -254,6 +287,7 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
     report["queues"] = {q: {"busy_seconds": busy[q], "worker_processes": consumers[q],
                             "utilisation": round(busy[q] / (window * consumers[q]), 3) if consumers[q] else None}
                         for q in ("cpu", "ocr", "gpu")}
+    report["auto_accepted_wrong"] = _auto_accepted_wrong(accepted, truths)
     report["workers_utilisation"] = round(sum(busy.values()) / (window * len(topology)), 3)
     (out / "load-report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "load-report.md").write_text(markdown(report))
@@ -325,6 +359,9 @@ def markdown(r: dict) -> str:
         f"{o['workers']}; database {o['database']}.", "",
         f"- documents per minute end to end (first upload to last final state): **{r.get('documents_per_minute')}**",
         f"- failed with a code: {r.get('errors') or 'none'}",
+        "- auto-accepted wrong values: " + (", ".join(
+            f"{kind} {v['wrong']} of {v['auto_accepted']}" for kind, v in r["auto_accepted_wrong"].items())
+            if r.get("auto_accepted_wrong") else "not measured"),
         f"- uploads: {r['uploads']}, accepted: {r['accepted']} ({r['uploads_per_second']}/s during the load phase)",
         f"- upload latency (accepted): p50 {r['upload_seconds']['p50']} s, p90 {r['upload_seconds']['p90']} s, "
         f"p99 {r['upload_seconds']['p99']} s, max {r['upload_seconds']['max']} s",
