@@ -97,9 +97,11 @@ def test_a_scan_goes_through_three_stage_tasks_and_a_digital_claim_skips_ocr(api
     stage in its audit trail, its reading stored as a stage artefact) and reaches a final state
     with its fields read by OCR, while the digital claim never enters the OCR stage."""
     from docproc.audit.models import AuditEvent
+    from docproc.metrics import queue_busy
     from docproc.models import StageResult
     from fixtures.claims import write_scan
 
+    busy_before = queue_busy()
     http, _ = api
     scan = write_scan(claim_files[0][0], tmp_path / "scan.png", dpi=200, seed=3)
     ids = {}
@@ -130,3 +132,9 @@ def test_a_scan_goes_through_three_stage_tasks_and_a_digital_claim_skips_ocr(api
     digital = Document.objects.get(pk=ids["digital"])
     assert digital.status == "auto_accepted" and stages(digital.id) == ["ingest", "extract"]
     assert digital.attempts == 2
+    # Each task's run time went to its queue's busy counter (what autoscaling and bench_load read).
+    busy_after = queue_busy()
+    for queue, tasks in (("cpu", 2), ("ocr", 1), ("gpu", 2)):
+        seconds, count = busy_after[queue]
+        before = busy_before.get(queue, (0.0, 0))
+        assert count - before[1] >= tasks and seconds > before[0], (queue, busy_before, busy_after)
