@@ -134,7 +134,7 @@ def document_ingest(*, document_id) -> str | None:
         doc = Document.objects.select_for_update().filter(pk=document_id).first()
         if doc is None or doc.status not in (S.RECEIVED, S.PROCESSING):
             return None  # deleted, or already past this stage: a redelivered task ends here
-        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest"):
+        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest") and not doc.stage.startswith("ingest:"):
             return None  # ingested already (queued for or in a later stage): a second ingest adds nothing
         document_transition(doc, S.PROCESSING, actor=WORKER, stage="ingest", attempts=doc.attempts + 1,
                             processing_started_at=doc.processing_started_at or timezone.now())
@@ -159,7 +159,8 @@ def document_ingest(*, document_id) -> str | None:
         next_stage = STAGE_OCR
     else:
         try:
-            read, previews = _document_read_pages(doc, ocr=_no_ocr)
+            # Stages named "ingest:...": a redelivered ingest (the worker died here) runs again.
+            read, previews = _document_read_pages(doc, ocr=_no_ocr, stage_prefix="ingest:")
         except NeedsOcr:
             next_stage = STAGE_OCR
         except PipelineError as exc:
@@ -175,13 +176,14 @@ def document_ingest(*, document_id) -> str | None:
     return next_stage
 
 
-def _document_read_pages(doc: Document, *, ocr) -> tuple[DocumentRead, dict[int, dict[str, Any]]]:
+def _document_read_pages(doc: Document, *, ocr, stage_prefix: str = "") -> tuple[DocumentRead, dict[int, dict[str, Any]]]:
     """Read every page of ``doc`` (text layer or ``ocr``, layout, reading order) and store the
     page previews; (the reading, page -> preview fields). Raises PipelineError, and whatever
     ``ocr`` raises."""
 
     def on_stage(stage: str, page: int | None) -> None:
-        Document.objects.filter(pk=doc.pk).update(stage=stage if page is None else f"{stage}:{page}", updated_at=timezone.now())
+        name = stage if page is None else f"{stage}:{page}"
+        Document.objects.filter(pk=doc.pk).update(stage=f"{stage_prefix}{name}", updated_at=timezone.now())
 
     upright: dict[int, PageImage] = {}  # OCR'd pages as their boxes see them (rotation corrected)
 
@@ -564,7 +566,7 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
                           detail=f"Processing stopped after {doc.attempts} attempts.")
             continue
         Document.objects.filter(pk=doc.pk).update(updated_at=now)
-        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest"):
+        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest") and not doc.stage.startswith("ingest:"):
             dispatch.document_stage_enqueue(doc.id, document_next_stage(doc), quiet=True)
         else:
             dispatch.document_ingest_enqueue(doc.id)

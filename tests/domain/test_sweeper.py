@@ -117,3 +117,23 @@ def test_attempts_count_every_stage_and_ingest_is_idempotent_past_it(make_api_cl
     assert services.document_ingest(document_id=stopped.id) is None  # past ingest: a re-delivery ends here
     stopped.refresh_from_db()
     assert stopped.attempts == 2 and stopped.stage == "ocr:1"
+
+
+def test_an_ingest_stopped_while_reading_a_text_layer_runs_again(make_api_client, claim_files, broker):
+    """Given a digital claim whose ingest worker died while reading its text layer (its stage says
+    so), when the sweeper finds it, then it queues ingest again (cpu), and that ingest reads the
+    text layer, stores the reading and sends the document to extraction, skipping OCR."""
+    from docproc.models import StageResult
+
+    client, _ = make_api_client()
+    doc = services.document_upload(client=client, uploaded=SimpleUploadedFile("c.pdf", claim_files[0][0].read_bytes()),
+                                   doc_type="claim").document
+    broker.delete("cpu")  # the message went with the worker
+    Document.objects.filter(pk=doc.pk).update(status="processing", stage="ingest:text_layer:1", attempts=1)
+    _age(doc, hours=1)
+    assert services.documents_requeue_stuck() == [str(doc.id)]
+    assert broker.llen("cpu") == 1 and broker.llen("ocr") == 0 and broker.llen("gpu") == 0
+    assert services.document_ingest(document_id=doc.id) == services.STAGE_EXTRACT
+    doc.refresh_from_db()
+    assert doc.stage == "queued" and doc.attempts == 2
+    assert StageResult.objects.filter(document=doc, stage="read", page=0).exists()
