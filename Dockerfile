@@ -33,5 +33,5 @@ EXPOSE 8000
 # declares its own (web: /healthz; workers: celery inspect ping; beat: its schedule file).
 ENV DOCPROC_BIND=0.0.0.0:8000 DOCPROC_WEB_WORKERS=3
 ENTRYPOINT ["/app/scripts/entrypoint"]
-# web (default); workers: celery -A docproc worker -E -Q cpu | -Q gpu ; beat: celery -A docproc beat
+# web (default); workers: celery -A docproc worker -E -Q cpu | -Q ocr | -Q gpu ; beat: celery -A docproc beat
 CMD ["gunicorn", "-c", "python:docproc.gunicorn_conf", "docproc.wsgi"]

@@ -19,6 +19,8 @@ class DocprocConfig(AppConfig):
         except doctypes.DocTypeError as exc:
             raise ImproperlyConfigured(f"document type file {exc} (DOCPROC_DOCTYPES_DIR="
                                        f"{settings.DOCPROC_DOCTYPES_DIR})") from None
+        if settings.DOCPROC_DEVICE not in ("cpu", "cuda"):
+            raise ImproperlyConfigured(f"DOCPROC_DEVICE is cpu or cuda, not {settings.DOCPROC_DEVICE!r}")
         checks.register(check_secret_key)
 
 

@@ -1,5 +1,6 @@
-"""Celery application: queues ``cpu`` (ingest, render, text layer, delivery) and ``gpu`` (OCR,
-layout, extraction), JSON only, late acknowledgement for idempotent tasks."""
+"""Celery application: queues ``cpu`` (ingest, a digital PDF's text layer, delivery), ``ocr``
+(render, OCR, layout) and ``gpu`` (extraction: the LLM), JSON only, late acknowledgement for
+idempotent tasks, message priorities for fairness between clients (docproc/dispatch.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ app.conf.update(
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
-    task_queues=(Queue("cpu"), Queue("gpu")),
+    task_queues=(Queue("cpu"), Queue("ocr"), Queue("gpu")),
     task_default_queue="cpu",
     # The one place a task's queue is chosen; docproc/dispatch.py queues by task name only.
     task_routes={
         "workers.tasks.document_ingest": {"queue": "cpu"},
+        "workers.tasks.document_ocr": {"queue": "ocr"},
         "workers.tasks.document_extract": {"queue": "gpu"},
         "workers.tasks.webhook_deliver": {"queue": "cpu"},
     },

@@ -6,6 +6,13 @@ docproc/celery.py alone. A task registered in this process (the ``workers`` app 
 at start-up) is run in process when ``DOCPROC_TASKS_EAGER`` is set; otherwise the message goes
 to the broker.
 
+Fairness between clients: every pipeline task carries a message priority (Celery's Redis
+transport keeps one list per priority and workers take the lowest number first): the number of
+the same client's documents still in flight ahead of this one, one level per
+DOCPROC_FAIR_SHARE_STEP documents, at most 9. A client's first waiting document therefore
+overtakes the tail of another client's burst, at every stage (the priority is computed again
+each time a stage is queued), and documents of one level keep their order.
+
 Broker down: with ``quiet=True`` (the default) the failure is logged and swallowed, because
 what is being queued is already committed to the database and a beat job queues it again (the
 sweeper for documents, the retry job for webhooks). With ``quiet=False`` it raises, so the
@@ -18,18 +25,34 @@ import json
 import logging
 import re
 
+from django.conf import settings
+
+from docproc import selectors
 from docproc.celery import app
 
 log = logging.getLogger(__name__)
 
 DOCUMENT_INGEST = "workers.tasks.document_ingest"
+DOCUMENT_OCR = "workers.tasks.document_ocr"
 DOCUMENT_EXTRACT = "workers.tasks.document_extract"
 WEBHOOK_DELIVER = "workers.tasks.webhook_deliver"
 
 
-def _send(task_name: str, object_id, *, quiet: bool, what: str, retried_by: str) -> None:
+MAX_PRIORITY = 9  # the lowest priority level (Redis transport: 0 is taken first)
+
+
+def document_priority(document_id) -> int:
+    """The message priority of a document's next task (0 first): see the module's docstring."""
+    step = settings.DOCPROC_FAIR_SHARE_STEP
+    if step <= 0:
+        return 0
+    return min(MAX_PRIORITY, selectors.document_client_backlog(document_id) // step)
+
+
+def _send(task_name: str, object_id, *, quiet: bool, what: str, retried_by: str, priority: int | None = None) -> None:
     try:
-        app.signature(task_name, args=[str(object_id)]).apply_async()
+        options = {} if priority is None else {"priority": priority}
+        app.signature(task_name, args=[str(object_id)]).apply_async(**options)
     except Exception:
         if not quiet:
             raise
@@ -37,13 +60,29 @@ def _send(task_name: str, object_id, *, quiet: bool, what: str, retried_by: str)
 
 
 def document_ingest_enqueue(document_id, *, quiet: bool = True) -> None:
-    """Queue the pipeline's first task for a stored document."""
-    _send(DOCUMENT_INGEST, document_id, quiet=quiet, what="document", retried_by="the sweeper")
+    """Queue the pipeline's first task for a stored document (the cpu queue, by route)."""
+    _send(DOCUMENT_INGEST, document_id, quiet=quiet, what="document", retried_by="the sweeper",
+          priority=document_priority(document_id))
+
+
+def document_ocr_enqueue(document_id, *, quiet: bool = False) -> None:
+    """Queue render, OCR and layout of an ingested document (the ocr queue, by route)."""
+    _send(DOCUMENT_OCR, document_id, quiet=quiet, what="OCR of document", retried_by="the sweeper",
+          priority=document_priority(document_id))
 
 
 def document_extract_enqueue(document_id, *, quiet: bool = False) -> None:
-    """Queue extraction of an ingested document (the GPU queue, by route)."""
-    _send(DOCUMENT_EXTRACT, document_id, quiet=quiet, what="extraction of document", retried_by="the sweeper")
+    """Queue extraction of a read document (the gpu queue, by route)."""
+    _send(DOCUMENT_EXTRACT, document_id, quiet=quiet, what="extraction of document", retried_by="the sweeper",
+          priority=document_priority(document_id))
+
+
+_STAGE_ENQUEUE = {"ocr": document_ocr_enqueue, "extract": document_extract_enqueue}
+
+
+def document_stage_enqueue(document_id, stage: str, *, quiet: bool = False) -> None:
+    """Queue the task of pipeline stage ``stage`` ("ocr" or "extract", as services name them)."""
+    _STAGE_ENQUEUE[stage](document_id, quiet=quiet)
 
 
 def webhook_deliver_enqueue(delivery_id, *, quiet: bool = True) -> None:
@@ -52,7 +91,7 @@ def webhook_deliver_enqueue(delivery_id, *, quiet: bool = True) -> None:
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_PIPELINE_TASKS = (DOCUMENT_INGEST, DOCUMENT_EXTRACT)
+_PIPELINE_TASKS = (DOCUMENT_INGEST, DOCUMENT_OCR, DOCUMENT_EXTRACT)
 _PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport keeps priorities 1-9 in "<queue>\x06\x16<n>"
 
 
@@ -84,7 +123,7 @@ def documents_in_flight() -> set[str] | None:
 
         conn = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         found: set[str] = set()
-        queues = [q.name for q in app.conf.task_queues or ()] or ["cpu", "gpu"]
+        queues = [q.name for q in app.conf.task_queues or ()] or ["cpu", "ocr", "gpu"]
         for queue in queues:
             for key in [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{p}" for p in range(1, 10))]:
                 for raw in conn.lrange(key, 0, -1):

@@ -22,7 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("cpu", "gpu")
+QUEUES = ("cpu", "ocr", "gpu")
 STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 MODEL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 PREFIX = "docproc:metrics"
@@ -63,6 +63,25 @@ def observe_run(*, timings: Mapping[str, float], calls: Iterable[Mapping[str, An
         pipe.execute()
     except Exception:
         log.warning("could not record run metrics", exc_info=True)
+
+
+def observe_busy(queue: str, seconds: float) -> None:
+    """Add the seconds one task of ``queue`` ran to the queue's busy time. Never raises."""
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.hincrbyfloat(f"{PREFIX}:busy_seconds", queue, float(seconds))
+        pipe.hincrby(f"{PREFIX}:tasks", queue, 1)
+        pipe.execute()
+    except Exception:
+        log.warning("could not record queue busy time", exc_info=True)
+
+
+def queue_busy() -> dict[str, tuple[float, int]]:
+    """{queue: (busy seconds, tasks run)} since the counters began (workers add to them)."""
+    r = _redis()
+    busy = {k.decode(): float(v) for k, v in r.hgetall(f"{PREFIX}:busy_seconds").items()}
+    tasks = {k.decode(): int(v) for k, v in r.hgetall(f"{PREFIX}:tasks").items()}
+    return {q: (busy.get(q, 0.0), tasks.get(q, 0)) for q in sorted(set(busy) | set(tasks))}
 
 
 def worker_heartbeat(hostname: str) -> None:
@@ -128,6 +147,14 @@ class DocprocCollector:
                 model, _, direction = key.decode().rpartition("|")
                 tokens.add_metric([model, direction], float(count))
             yield tokens
+            busy = CounterMetricFamily("docproc_queue_busy_seconds", "Seconds workers spent running each queue's tasks.",
+                                       labels=["queue"])
+            ran = CounterMetricFamily("docproc_queue_tasks", "Tasks run from each queue.", labels=["queue"])
+            for queue, (seconds, count) in queue_busy().items():
+                busy.add_metric([queue], seconds)
+                ran.add_metric([queue], count)
+            yield busy
+            yield ran
             workers = GaugeMetricFamily("docproc_workers_seen", "Workers with a heartbeat within the stale limit.")
             workers.add_metric([], len(workers_seen()))
             yield workers

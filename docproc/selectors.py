@@ -64,3 +64,16 @@ def document_result(doc: Document) -> dict[str, Any]:
         timings=run.timings if run else {},
         engines=run.engines if run else {},
     )
+
+
+IN_FLIGHT = ("received", "processing")
+
+
+def document_client_backlog(document_id) -> int:
+    """How many of the same client's documents still in the pipeline (received or processing)
+    came in before this one; 0 for a document without a client, or gone."""
+    doc = Document.objects.filter(pk=document_id).values("client_id", "created_at").first()
+    if doc is None or doc["client_id"] is None:
+        return 0
+    return Document.objects.filter(client_id=doc["client_id"], status__in=IN_FLIGHT,
+                                   created_at__lt=doc["created_at"]).count()

@@ -261,7 +261,18 @@ CELERY_TASK_TIME_LIMIT = DOCPROC_TASK_TIME_LIMIT
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Strictly above the hard time limit; the fault tests set all three low to see redelivery.
     "visibility_timeout": max(DOCPROC_VISIBILITY_TIMEOUT, DOCPROC_TASK_TIME_LIMIT + 5),
+    # Ten priority levels (one Redis list each), the lowest number taken first: the fairness
+    # between clients in docproc/dispatch.py.
+    "priority_steps": list(range(10)),
+    "queue_order_strategy": "priority",
 }
+# Pipelined stages: ingest and a digital PDF's text layer on "cpu", render + OCR + layout on
+# "ocr", extraction on "gpu", each its own task. Off: one task on "gpu" reads and extracts (the
+# single-task mode, kept for comparison in bench_load --pipeline off).
+DOCPROC_PIPELINE_STAGES = env_bool("DOCPROC_PIPELINE_STAGES", True)
+# Fairness: a document's tasks drop one priority level per this many documents of the same
+# client in flight ahead of it (0: no priorities, first come first served).
+DOCPROC_FAIR_SHARE_STEP = env_int("DOCPROC_FAIR_SHARE_STEP", 1)
 # The safety net against memory that grows in a long-lived worker (models stay loaded, so the
 # limits are generous): a pool process is replaced after this many tasks, or after a task that
 # leaves it above this resident size (KiB for Celery; the setting is in MiB). 0 turns one off.
@@ -309,7 +320,10 @@ DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
 # The deadline of one model call: the backend stops generating and the document falls back to the
 # rules (reason recorded). All calls of one document together get half of the task's soft limit.
 DOCPROC_LLM_TIMEOUT_SECONDS = env_float("DOCPROC_LLM_TIMEOUT_SECONDS", 120.0)
-DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 0)  # e.g. 99 with a CUDA build of xllamacpp
+# Layers llama.cpp puts on the GPU (needs a CUDA build of xllamacpp): all of them by default with
+# DOCPROC_DEVICE=cuda, none on the CPU. DOCPROC_DEVICE (cpu|cuda) also puts rapidocr and
+# rapid-layout on onnxruntime's CUDA provider and the transformers backend on cuda.
+DOCPROC_LLM_GPU_LAYERS = env_int("DOCPROC_LLM_GPU_LAYERS", 99 if DOCPROC_DEVICE == "cuda" else 0)
 DOCPROC_LLM_PRICE_INPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_INPUT_PER_MTOK", 0.0)  # for the cost estimate
 DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK = env_float("DOCPROC_LLM_PRICE_OUTPUT_PER_MTOK", 0.0)
 DOCPROC_HF_MODEL_DIR = env("DOCPROC_HF_MODEL_DIR", "")  # a transformers model folder; else the GGUF above

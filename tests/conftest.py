@@ -213,7 +213,7 @@ class _ModuleWorker:
         _purge_queues()
         log = self.folder / "worker.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,gpu", "-c", "1", "-P", "solo",
+            [sys.executable, "-m", "celery", "-A", "docproc", "worker", "-Q", "cpu,ocr,gpu", "-c", "1", "-P", "solo",
              "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -254,7 +254,7 @@ def _module_celery_worker(django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def celery_worker_process(_module_celery_worker, transactional_db, settings):
-    """A real ``celery worker`` process consuming both queues from the real Redis, sharing the
+    """A real ``celery worker`` process consuming every queue from the real Redis, sharing the
     test database and media folder, with the test's environment as it is when the test asks for
     it. Yields the Popen (``log_path``: its log, shared by the module's tests). Each test starts
     with empty queues and an emptied database."""
@@ -271,7 +271,7 @@ def celery_worker_process(_module_celery_worker, transactional_db, settings):
     else:
         env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env["DOCPROC_MEDIA_ROOT"] = str(_module_celery_worker.media_root)
-    env["DOCPROC_WORKER_QUEUES"] = "cpu,gpu"
+    env["DOCPROC_WORKER_QUEUES"] = "cpu,ocr,gpu"
     settings.MEDIA_ROOT = _module_celery_worker.media_root
     settings.CELERY_TASK_ALWAYS_EAGER = False
     _purge_queues()
@@ -284,8 +284,8 @@ def _purge_queues() -> None:
     import redis
 
     r = redis.Redis.from_url(_redis_url())
-    for q in ("cpu", "gpu"):
-        r.delete(q)
+    for q in ("cpu", "ocr", "gpu"):
+        r.delete(q, *(f"{q}\x06\x16{p}" for p in range(1, 10)))  # and its priority lists
 
 
 def wait_for(predicate, timeout: float = 120.0, interval: float = 0.25):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-LONG_RUNNING = ("web", "worker-cpu", "worker-gpu", "worker-cuda", "beat", "redis", "postgres")
+LONG_RUNNING = ("web", "worker-cpu", "worker-ocr", "worker-gpu", "worker-cuda", "beat", "redis", "postgres")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_every_long_running_service_restarts_and_has_its_own_health_check(servic
         assert services[name]["restart"] == "unless-stopped", name
         assert "healthcheck" in services[name], name
     assert "/healthz" in _check(services["web"])
-    for name in ("worker-cpu", "worker-gpu", "worker-cuda"):
+    for name in ("worker-cpu", "worker-ocr", "worker-gpu", "worker-cuda"):
         assert "inspect ping" in _check(services[name]) and "/healthz" not in _check(services[name]), name
     assert "celerybeat-schedule" in _check(services["beat"])
     assert services["migrate"]["restart"] == "no"
@@ -67,11 +67,28 @@ def test_exactly_one_beat_and_workers_send_task_events(services):
     assert beats == ["beat"]
     assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
     workers = [n for n, s in services.items() if re.search(r"celery .*\bworker\b", _command(s))]
-    assert sorted(workers) == ["worker-cpu", "worker-cuda", "worker-gpu"]
+    assert sorted(workers) == ["worker-cpu", "worker-cuda", "worker-gpu", "worker-ocr"]
     for name in workers:
         cmd = _command(services[name]).split()
         assert "-E" in cmd or "--task-events" in cmd, name
         assert "-B" not in cmd and "--beat" not in cmd, name
+
+
+def test_every_queue_has_a_worker_that_says_it_consumes_it(services):
+    """Each Celery queue is consumed by a worker started with a plain ``up``, and each worker's
+    DOCPROC_WORKER_QUEUES (what it loads its models for) is the -Q it consumes."""
+    from docproc.celery import app
+
+    consumed = set()
+    for name, service in services.items():
+        cmd = _command(service).split()
+        if "worker" not in cmd or "celery" not in cmd:
+            continue
+        queues = cmd[cmd.index("-Q") + 1]
+        assert service["environment"]["DOCPROC_WORKER_QUEUES"] == queues, name
+        if "profiles" not in service:
+            consumed |= set(queues.split(","))
+    assert consumed == {q.name for q in app.conf.task_queues}
 
 
 def test_gpu_worker_variant_behind_the_gpu_profile(services):

@@ -3,18 +3,22 @@
 Every worker writes its name and the time to Redis every DOCPROC_WORKER_HEARTBEAT_SECONDS;
 ``/readyz`` and ``/metrics`` read them. A task carries the request id of the web request that
 queued it (a message header), and a document task logs with its document id; both are cleared
-when the task ends so that the next task of the process does not inherit them.
+when the task ends so that the next task of the process does not inherit them. The seconds each
+task ran are added to its queue's busy time (``docproc_queue_busy_seconds_total``), the measure
+that autoscaling and the load bench read a queue's utilisation from.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready, worker_shutdown
 from django.db import DatabaseError, connection
 
 from docproc.logging import document_id_var, request_id_var
+from docproc.metrics import observe_busy
 from docproc.models import Document
 from docproc.pipeline.extract.llm import answer_scope, client_scope
 
@@ -89,7 +93,8 @@ def _enter_task_context(task_id=None, task=None, args=None, **_: object) -> None
     rid = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
     doc = str(args[0]) if task is not None and task.name in DOCUMENT_TASKS and args else None
     scope = answer_scope.set(_answer_scope(doc))
-    _tokens[task_id] = (request_id_var.set(rid), document_id_var.set(doc), scope)
+    queue = ((getattr(task.request, "delivery_info", None) or {}).get("routing_key") or "") if task is not None else ""
+    _tokens[task_id] = (request_id_var.set(rid), document_id_var.set(doc), scope, queue, time.monotonic())
 
 
 @task_postrun.connect
@@ -99,3 +104,5 @@ def _leave_task_context(task_id=None, **_: object) -> None:
         request_id_var.reset(tokens[0])
         document_id_var.reset(tokens[1])
         answer_scope.reset(tokens[2])
+        if tokens[3]:
+            observe_busy(tokens[3], time.monotonic() - tokens[4])

@@ -21,33 +21,56 @@ RETRY_ON = (OperationalError, InterfaceError, ConnectionError, *STORAGE_UNAVAILA
 
 @worker_process_init.connect
 def _load_engines(**_: object) -> None:
-    """Load the configured models once per worker process, not per task."""
-    if "gpu" in settings.DOCPROC_WORKER_QUEUES:
-        for getter in (engines.get_ocr, engines.get_layout, engines.get_extractor):
-            try:
-                getter()
-            except Exception:  # a missing model fails the documents that need it, with a code
-                log.exception("engine failed to load at start-up")
+    """Load the models of this worker's queues once per process, not per task: OCR and layout
+    on "ocr", the extractor on "gpu" (and all three on "gpu" when one task does every stage)."""
+    queues = settings.DOCPROC_WORKER_QUEUES
+    getters = []
+    if "ocr" in queues or ("gpu" in queues and not settings.DOCPROC_PIPELINE_STAGES):
+        getters += [engines.get_ocr, engines.get_layout]
+    if "gpu" in queues:
+        getters.append(engines.get_extractor)
+    for getter in getters:
+        try:
+            getter()
+        except Exception:  # a missing model fails the documents that need it, with a code
+            log.exception("engine failed to load at start-up")
+
+
+def _crash_fails(document_id: str, call) -> str | None:
+    """Run a stage; an engine bug must not leave the document in processing forever: it fails
+    with a code. Database and broker errors propagate, so Celery retries the task."""
+    try:
+        return call(document_id=document_id)
+    except RETRY_ON:
+        raise
+    except Exception as exc:
+        log.exception("stage crashed")
+        services.document_fail(document_id, code="internal_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+        return None
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
              retry_backoff=True, max_retries=5)
 def document_ingest(self, document_id: str) -> None:
-    if services.document_ingest(document_id=document_id):
-        dispatch.document_extract_enqueue(document_id)
+    """Queue "cpu": validate, count pages, read a digital PDF's text layer; queue the next stage."""
+    next_stage = services.document_ingest(document_id=document_id)
+    if next_stage:
+        dispatch.document_stage_enqueue(document_id, next_stage)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
+             retry_backoff=True, max_retries=5)
+def document_ocr(self, document_id: str) -> None:
+    """Queue "ocr": render, OCR and lay out the pages, store the reading; queue extraction."""
+    if _crash_fails(document_id, services.document_ocr) == services.STAGE_EXTRACT:
+        dispatch.document_stage_enqueue(document_id, services.STAGE_EXTRACT)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
              retry_backoff=True, max_retries=5)
 def document_extract(self, document_id: str) -> None:
-    try:
-        services.document_extract(document_id=document_id)
-    except RETRY_ON:
-        raise
-    except Exception as exc:
-        # An engine bug must not leave the document in processing forever: it fails with a code.
-        log.exception("extraction crashed")
-        services.document_fail(document_id, code="internal_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+    """Queue "gpu": extract from the stored reading (the LLM), route to review or acceptance."""
+    _crash_fails(document_id, services.document_extract)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON, max_retries=5)

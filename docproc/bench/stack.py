@@ -57,10 +57,23 @@ class RedisServer:
     folder: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    db: int = 0
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def running_at(cls, url: str, folder: Path) -> RedisServer:
+        """A Redis already running at ``url`` (its host, port and database number kept): every
+        process of the stack, and the stack's own checks, use that URL."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        path = parts.path.strip("/")
+        return cls(folder, port=parts.port or 6379, db=int(path) if path.isdigit() else 0,
+                   host=parts.hostname or "127.0.0.1")
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/{self.db}"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
@@ -123,7 +136,7 @@ class Stack:
         env.update(overrides)
         return env
 
-    def start_worker(self, name: str, *, concurrency: int = 1, pool: str = "solo", queues: str = "cpu,gpu",
+    def start_worker(self, name: str, *, concurrency: int = 1, pool: str = "solo", queues: str = "cpu,ocr,gpu",
                      **env: str) -> subprocess.Popen:
         log = self.folder / f"worker-{name}.log"
         proc = subprocess.Popen(

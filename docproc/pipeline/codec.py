@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .types import PageLayout, PageWords, Region, Word
+from .types import DocumentRead, IngestedFile, PageLayout, PageWords, Region, Word
 
 
 def page_words_to_dict(page: PageWords) -> dict[str, Any]:
@@ -53,4 +53,27 @@ def page_layout_from_dict(data: dict[str, Any]) -> PageLayout:
         engine_version=data["engine_version"],
         regions=tuple(Region(kind=k, bbox=(b[0], b[1], b[2], b[3]), confidence=float(c)) for k, b, c in data["regions"]),
         rulings=tuple((b[0], b[1], b[2], b[3]) for b in data.get("rulings", [])),
+    )
+
+
+def document_read_to_dict(read: DocumentRead) -> dict[str, Any]:
+    """A whole document's reading (``runner.DocumentRead``): what the OCR stage hands to extraction."""
+    ing = read.ingested
+    return {
+        "ingested": {"content_type": ing.content_type, "page_count": ing.page_count, "sha256": ing.sha256,
+                     "size": ing.size},
+        "pages": [page_words_to_dict(p) for p in read.pages],
+        "layouts": [page_layout_to_dict(lay) for lay in read.layouts],
+        "timings": dict(read.timings),
+    }
+
+
+def document_read_from_dict(data: dict[str, Any]) -> DocumentRead:
+    ing = data["ingested"]
+    return DocumentRead(
+        ingested=IngestedFile(content_type=ing["content_type"], page_count=int(ing["page_count"]),
+                              sha256=str(ing["sha256"]), size=int(ing["size"])),
+        pages=tuple(page_words_from_dict(p) for p in data["pages"]),
+        layouts=tuple(page_layout_from_dict(lay) for lay in data.get("layouts", [])),
+        timings={str(k): float(v) for k, v in data.get("timings", {}).items()},
     )

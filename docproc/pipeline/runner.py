@@ -34,6 +34,7 @@ from .render import page_image
 from .textlayer import MIN_INK_COVERAGE, read_text_layer, text_layer_ink_coverage, text_layer_is_usable
 from .types import (
     Candidate,
+    DocumentRead,
     DocumentText,
     EngineUnavailable,
     ExtractionOutput,
@@ -340,22 +341,19 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
     return tuple(results)
 
 
-def process_file(
+def read_document(
     path: Path,
-    doctype: DocType,
     *,
     ocr: Callable[[], OcrEngine],
-    extractor: Extractor,
     limits: Limits,
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
-) -> DocumentResult:
-    """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code.
-
-    With ``layout``, each page also gets regions and its words are put in reading order.
-    """
+) -> DocumentRead:
+    """Ingest and read every page: text layer or OCR, form widgets, layout and reading order.
+    Raises ``PipelineError`` with a code; whatever ``ocr`` raises when a page needs OCR passes
+    through (a caller that only reads text layers gives a getter that raises)."""
     timings = Timings()
     if on_stage:
         on_stage("ingest", None)
@@ -380,7 +378,22 @@ def process_file(
                                              image=upright[0] if upright else None, cache=cache)
             layouts.append(page_layout)
         read.append(words)
-    pages = tuple(read)
+    return DocumentRead(ingested, tuple(read), tuple(layouts), dict(timings.seconds))
+
+
+def extract_document(
+    path: Path,
+    doctype: DocType,
+    read: DocumentRead,
+    *,
+    extractor: Extractor,
+    on_stage: StageCallback | None = None,
+) -> DocumentResult:
+    """Extract, ground, score and route the fields of a document already read. ``path`` is
+    opened only for a form template's text layer under OCR'd PDF pages."""
+    timings = Timings()
+    timings.seconds.update(read.timings)
+    pages, ingested, layouts = read.pages, read.ingested, read.layouts
     document = DocumentText(pages)
     if on_stage:
         on_stage("extract", None)
@@ -407,3 +420,24 @@ def process_file(
     }
     return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines,
                           layouts=tuple(layouts), calibration_version=extraction.calibration_version)
+
+
+def process_file(
+    path: Path,
+    doctype: DocType,
+    *,
+    ocr: Callable[[], OcrEngine],
+    extractor: Extractor,
+    limits: Limits,
+    cache: StageCache | None = None,
+    on_stage: StageCallback | None = None,
+    on_image: ImageCallback | None = None,
+    layout: Callable[[], LayoutEngine] | None = None,
+) -> DocumentResult:
+    """Ingest, read every page, extract and route (``read_document`` then ``extract_document``).
+    Raises ``PipelineError`` with a code.
+
+    With ``layout``, each page also gets regions and its words are put in reading order.
+    """
+    read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout)
+    return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage)

@@ -140,6 +140,19 @@ class PageLayout:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentRead:
+    """What reading a document hands to extraction: its pages' words (in reading order when a
+    layout engine ran), one layout per page (or none), and the seconds each reading stage took.
+    It is a stage of its own so that OCR and layout run in one task and the model call in
+    another (the services run them as separate tasks)."""
+
+    ingested: IngestedFile
+    pages: tuple[PageWords, ...]
+    layouts: tuple[PageLayout, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentText:
     """All pages' words in reading order: what an extractor reads."""
 

@@ -4,7 +4,7 @@ Split by concern; this package re-exports the public services so callers write
 ``services.document_upload(...)``:
 
 - ``uploads``: store, dedupe and audit what a client sends, queue its pipeline;
-- ``processing``: pipeline orchestration (ingest, extract, save and route the result, fail,
+- ``processing``: pipeline orchestration (ingest, OCR, extract, save and route the result, fail,
   requeue what the broker lost);
 - ``retention``: purge what a client's retention period no longer allows us to keep.
 
@@ -17,12 +17,16 @@ from __future__ import annotations
 from .processing import (
     BAD_FILE_CODES,
     MAX_ATTEMPTS,
+    STAGE_EXTRACT,
+    STAGE_OCR,
     DbStageCache,
     RetryRefused,
     doctype_for_routing,
     document_extract,
     document_fail,
     document_ingest,
+    document_next_stage,
+    document_ocr,
     document_retry,
     documents_requeue_stuck,
     field_value_check,
@@ -41,6 +45,8 @@ from .uploads import (
 __all__ = (
     "BAD_FILE_CODES",
     "MAX_ATTEMPTS",
+    "STAGE_EXTRACT",
+    "STAGE_OCR",
     "DbStageCache",
     "PurgeResult",
     "RetryRefused",
@@ -50,6 +56,8 @@ __all__ = (
     "document_extract",
     "document_fail",
     "document_ingest",
+    "document_next_stage",
+    "document_ocr",
     "document_purge",
     "document_retry",
     "document_upload",

@@ -35,11 +35,12 @@ from docproc.models import (
     Page,
     StageResult,
 )
+from docproc.pipeline import codec
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.labels import LABEL_MESSAGE, label_text
 from docproc.pipeline.render import page_image
-from docproc.pipeline.runner import DocumentResult, process_file, template_labels
-from docproc.pipeline.types import PageImage, PipelineError
+from docproc.pipeline.runner import DocumentResult, extract_document, read_document, template_labels
+from docproc.pipeline.types import DocumentRead, PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
 from docproc.results import jsonable
 from docproc.storage import STORAGE_UNAVAILABLE, file_exists, file_read, file_write, local_copy
@@ -106,17 +107,40 @@ def _stage_event(doc_id, stage: str, what: str, **payload: Any) -> None:
            document_id=doc_id, payload={"stage": stage, **payload})
 
 
-def document_ingest(*, document_id) -> bool:
-    """Validate the stored file and count its pages. True when the document goes on to extraction."""
+# The stages after ingest, each its own task on its own queue (docproc/celery.py routes them):
+# "ocr" renders, OCRs and lays out the pages; "extract" runs the extractor (the LLM). Services
+# return the stage to queue next; the tasks queue it through docproc/dispatch.py.
+STAGE_OCR = "ocr"
+STAGE_EXTRACT = "extract"
+# The stage artefact of a read document (page 0: the whole document): its pages' words in
+# reading order, layouts, timings and stored previews. Its presence means the OCR stage is done.
+READ_STAGE, READ_ENGINE, READ_VERSION = "read", "pipeline", "1"
+
+
+class NeedsOcr(Exception):
+    """Raised instead of an OCR engine by the text-layer-only reading of ingest: a page needs OCR."""
+
+
+def _no_ocr():
+    raise NeedsOcr
+
+
+def document_ingest(*, document_id) -> str | None:
+    """Validate the stored file and count its pages; returns the stage to queue next (STAGE_OCR
+    or STAGE_EXTRACT), or None when the document goes no further (refused, deleted, or past this
+    stage already). With DOCPROC_PIPELINE_STAGES, a PDF whose text layer suffices on every page
+    is read here (on the cpu queue) and goes straight to extraction, skipping the OCR queue."""
     document_id_var.set(str(document_id))
     with transaction.atomic():
         doc = Document.objects.select_for_update().filter(pk=document_id).first()
         if doc is None or doc.status not in (S.RECEIVED, S.PROCESSING):
-            return False  # deleted, or already past this stage: a redelivered task ends here
-        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest"):
-            return False  # ingested already (queued for or in extraction): a second ingest adds nothing
+            return None  # deleted, or already past this stage: a redelivered task ends here
+        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest") and not doc.stage.startswith("ingest:"):
+            return None  # ingested already (queued for or in a later stage): a second ingest adds nothing
         document_transition(doc, S.PROCESSING, actor=WORKER, stage="ingest", attempts=doc.attempts + 1,
                             processing_started_at=doc.processing_started_at or timezone.now())
+        # A new reading starts here (a retry reads the pages again, from the per-page caches).
+        StageResult.objects.filter(document=doc, stage=READ_STAGE).delete()
         _stage_event(doc.id, "ingest", "started")
     try:
         with local_copy(doc.file) as path:  # the worker may share no disk with the web app
@@ -125,11 +149,128 @@ def document_ingest(*, document_id) -> bool:
         with transaction.atomic():
             _stage_event(doc.id, "ingest", "failed", code=exc.code)
         document_fail(document_id, code=exc.code, detail=exc.detail)
-        return False
+        return None
     with transaction.atomic():
         Document.objects.filter(pk=doc.pk).update(page_count=ingested.page_count, content_type=ingested.content_type, stage="queued")
         _stage_event(doc.id, "ingest", "finished", pages=ingested.page_count)
-    return True
+    if not settings.DOCPROC_PIPELINE_STAGES or _finished_run_of_original(doc) is not None:
+        return STAGE_EXTRACT  # one task reads and extracts / the original's run is reused
+    _stage_results_reuse(doc)
+    if ingested.content_type != "application/pdf":
+        next_stage = STAGE_OCR
+    else:
+        try:
+            # Stages named "ingest:...": a redelivered ingest (the worker died here) runs again.
+            read, previews = _document_read_pages(doc, ocr=_no_ocr, stage_prefix="ingest:")
+        except NeedsOcr:
+            next_stage = STAGE_OCR
+        except PipelineError as exc:
+            with transaction.atomic():
+                _stage_event(doc.id, "read", "failed", code=exc.code)
+            document_fail(document_id, code=exc.code, detail=exc.detail)
+            return None
+        else:
+            _document_read_save(doc.id, read, previews, source="text-layer")
+            next_stage = STAGE_EXTRACT
+    Document.objects.filter(pk=doc.pk, status=S.PROCESSING).update(
+        stage="queued" if next_stage == STAGE_EXTRACT else "queued_ocr", updated_at=timezone.now())
+    return next_stage
+
+
+def _document_read_pages(doc: Document, *, ocr, stage_prefix: str = "") -> tuple[DocumentRead, dict[int, dict[str, Any]]]:
+    """Read every page of ``doc`` (text layer or ``ocr``, layout, reading order) and store the
+    page previews; (the reading, page -> preview fields). Raises PipelineError, and whatever
+    ``ocr`` raises."""
+
+    def on_stage(stage: str, page: int | None) -> None:
+        name = stage if page is None else f"{stage}:{page}"
+        Document.objects.filter(pk=doc.pk).update(stage=f"{stage_prefix}{name}", updated_at=timezone.now())
+
+    upright: dict[int, PageImage] = {}  # OCR'd pages as their boxes see them (rotation corrected)
+
+    def keep_upright(image: PageImage) -> None:
+        scale = min(1.0, PREVIEW_DPI / max(image.dpi, 1.0))  # keep previews, not 300-DPI pages, in memory
+        if scale < 1.0:
+            image = dataclasses.replace(image, dpi=PREVIEW_DPI, image=image.image.resize(
+                (max(1, int(image.width * scale)), max(1, int(image.height * scale)))))
+        upright[image.page] = image
+
+    previews = {}
+    with local_copy(doc.file) as path:  # the worker may share no disk with the web app
+        read = read_document(path, ocr=ocr, limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage,
+                             on_image=keep_upright, layout=engines.get_layout if engines.get_layout() is not None else None)
+        for page in read.pages:
+            try:
+                image = upright.get(page.page) or page_image(
+                    path, read.ingested.content_type, page.page, dpi=PREVIEW_DPI,
+                    max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
+                previews[page.page] = _store_page_image(doc.id, image)
+            except STORAGE_UNAVAILABLE:
+                raise  # the storage is down, not this page: the task is retried (its stages are cached)
+            except Exception:  # a preview is a convenience; the extraction stands without it
+                log.exception("page preview failed for %s page %s", doc.id, page.page)
+    return read, previews
+
+
+def _document_read_save(document_id, read: DocumentRead, previews: dict[int, dict[str, Any]], *, source: str) -> None:
+    """Store the reading as the document's READ_STAGE artefact (what extraction starts from)."""
+    payload = {**codec.document_read_to_dict(read), "previews": {str(k): v for k, v in previews.items()}}
+    with transaction.atomic():
+        StageResult.objects.update_or_create(
+            document_id=document_id, page=0, stage=READ_STAGE, engine=READ_ENGINE, engine_version=READ_VERSION,
+            prompt_version="", defaults={"payload": payload, "seconds": round(sum(read.timings.values()), 6)})
+        _stage_event(document_id, "read", "finished", source=source, pages=len(read.pages),
+                     seconds=round(sum(read.timings.values()), 3))
+
+
+def _document_read_stored(document_id) -> bool:
+    return StageResult.objects.filter(document_id=document_id, page=0, stage=READ_STAGE, engine=READ_ENGINE,
+                                      engine_version=READ_VERSION).exists()
+
+
+def _document_read_load(document_id) -> tuple[DocumentRead, dict[int, dict[str, Any]]] | None:
+    row = StageResult.objects.filter(document_id=document_id, page=0, stage=READ_STAGE, engine=READ_ENGINE,
+                                     engine_version=READ_VERSION).values("payload").first()
+    if row is None:
+        return None
+    payload = row["payload"]
+    return codec.document_read_from_dict(payload), {int(k): v for k, v in payload.get("previews", {}).items()}
+
+
+def document_ocr(*, document_id) -> str | None:
+    """The OCR stage (queue "ocr"): render, OCR and lay out every page, store the reading as
+    the document's stage artefact and return STAGE_EXTRACT. Idempotent: a reading already stored
+    is not redone (a redelivered task queues extraction again, which ends quietly if it ran);
+    a deleted or finished document ends the task (None)."""
+    document_id_var.set(str(document_id))
+    doc = Document.objects.filter(pk=document_id).first()
+    if doc is None or doc.status != S.PROCESSING:
+        return None
+    if _document_read_stored(doc.id):
+        return STAGE_EXTRACT
+    with transaction.atomic():
+        Document.objects.filter(pk=doc.pk).update(attempts=F("attempts") + 1, stage="ocr", updated_at=timezone.now())
+        _stage_event(doc.id, "ocr", "started")
+    try:
+        read, previews = _document_read_pages(doc, ocr=engines.get_ocr)
+    except PipelineError as exc:
+        with transaction.atomic():
+            _stage_event(doc.id, "ocr", "failed", code=exc.code)
+        document_fail(document_id, code=exc.code, detail=exc.detail)
+        return None
+    _document_read_save(doc.id, read, previews, source="ocr")
+    with transaction.atomic():
+        Document.objects.filter(pk=doc.pk, status=S.PROCESSING).update(stage="queued", updated_at=timezone.now())
+        _stage_event(doc.id, "ocr", "finished", pages=len(read.pages))
+    return STAGE_EXTRACT
+
+
+def document_next_stage(doc: Document) -> str:
+    """The stage a document in processing past ingest waits for: extraction once its reading is
+    stored (or when one task does both, or its original's run is reused), else OCR."""
+    if not settings.DOCPROC_PIPELINE_STAGES or _finished_run_of_original(doc) is not None:
+        return STAGE_EXTRACT
+    return STAGE_EXTRACT if _document_read_stored(doc.id) else STAGE_OCR
 
 
 class DbStageCache:
@@ -185,6 +326,7 @@ def _stage_results_reuse(doc: Document) -> int:
         StageResult(document=doc, page=r.page, stage=r.stage, engine=r.engine, engine_version=r.engine_version,
                     prompt_version=r.prompt_version, payload=r.payload, seconds=r.seconds)
         for r in StageResult.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True)
+        .exclude(stage=READ_STAGE)  # its previews name the original's files: the duplicate stores its own
     ]
     StageResult.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
@@ -285,63 +427,52 @@ def _document_route(doc: Document, status: str, *, page_count: int, field_names:
 
 
 def document_extract(*, document_id) -> str | None:
-    """Read every page, extract, route, and store the run and its fields. Returns the new status."""
+    """The extraction stage (queue "gpu"): extract from the stored reading, route, and store the
+    run and its fields. Returns the new status, or None (deleted, or already finished).
+
+    Without a stored reading it reads the pages itself first: that is the single-task mode
+    (DOCPROC_PIPELINE_STAGES off) and what a direct call after ``document_ingest`` does; the
+    pipelined tasks never get here without one (OCR queues extraction after storing it, and the
+    sweeper queues OCR for a document without one)."""
     document_id_var.set(str(document_id))
     doc = Document.objects.filter(pk=document_id).first()
     if doc is None or doc.status != S.PROCESSING:
         return None
     doctype = doctype_for_routing(doc.doc_type)
     source_run = _finished_run_of_original(doc)
-    reused = _stage_results_reuse(doc)
     if source_run is not None:
         # The original finished extraction: take its run rather than read and call a model again.
+        reused = _stage_results_reuse(doc)
         with transaction.atomic():
             Document.objects.filter(pk=doc.pk).update(attempts=F("attempts") + 1, stage="extract", updated_at=timezone.now())
             _stage_event(doc.id, "extract", "started", reused_from=str(doc.duplicate_of_id), stage_results=reused,
                          run=source_run.pk)
         return _document_reuse_run(doc.id, source_run)
+    stored = _document_read_load(doc.id)
     with transaction.atomic():
         # Every stage counts as an attempt, so that a document that stops in extraction is not
         # queued again for ever (the sweeper gives up after MAX_ATTEMPTS).
         Document.objects.filter(pk=doc.pk).update(attempts=F("attempts") + 1, stage="extract", updated_at=timezone.now())
+        reused = _stage_results_reuse(doc) if stored is None else 0
         _stage_event(doc.id, "extract", "started", **({"reused_from": str(doc.duplicate_of_id), "stage_results": reused}
                                                       if reused else {}))
+    try:
+        if stored is None:
+            read, previews = _document_read_pages(doc, ocr=engines.get_ocr)
+            _document_read_save(doc.id, read, previews, source="in-task")
+        else:
+            read, previews = stored
 
-    def on_stage(stage: str, page: int | None) -> None:
-        Document.objects.filter(pk=doc.pk).update(stage=stage if page is None else f"{stage}:{page}", updated_at=timezone.now())
+        def on_stage(stage: str, page: int | None) -> None:
+            Document.objects.filter(pk=doc.pk).update(stage=stage, updated_at=timezone.now())
 
-    upright: dict[int, PageImage] = {}  # OCR'd pages as their boxes see them (rotation corrected)
-
-    def keep_upright(image: PageImage) -> None:
-        scale = min(1.0, PREVIEW_DPI / max(image.dpi, 1.0))  # keep previews, not 300-DPI pages, in memory
-        if scale < 1.0:
-            image = dataclasses.replace(image, dpi=PREVIEW_DPI, image=image.image.resize(
-                (max(1, int(image.width * scale)), max(1, int(image.height * scale)))))
-        upright[image.page] = image
-
-    previews = {}
-    with local_copy(doc.file) as path:  # the worker may share no disk with the web app
-        try:
-            result = process_file(
-                path, doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
-                limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage, on_image=keep_upright,
-                layout=engines.get_layout if engines.get_layout() is not None else None,
-            )
-        except PipelineError as exc:
-            with transaction.atomic():
-                _stage_event(doc.id, "extract", "failed", code=exc.code)
-            document_fail(document_id, code=exc.code, detail=exc.detail)
-            return S.FAILED
-        for page in result.pages:
-            try:
-                image = upright.get(page.page) or page_image(
-                    path, result.ingested.content_type, page.page, dpi=PREVIEW_DPI,
-                    max_image_pixels=settings.DOCPROC_MAX_IMAGE_PIXELS)
-                previews[page.page] = _store_page_image(doc.id, image)
-            except STORAGE_UNAVAILABLE:
-                raise  # the storage is down, not this page: the task is retried (its stages are cached)
-            except Exception:  # a preview is a convenience; the extraction stands without it
-                log.exception("page preview failed for %s page %s", doc.id, page.page)
+        with local_copy(doc.file) as path:  # the worker may share no disk with the web app
+            result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage)
+    except PipelineError as exc:
+        with transaction.atomic():
+            _stage_event(doc.id, "extract", "failed", code=exc.code)
+        document_fail(document_id, code=exc.code, detail=exc.detail)
+        return S.FAILED
     return _document_save_result(doc.id, result, previews)
 
 
@@ -402,7 +533,7 @@ def model_calls_record(*, document: Document | None, run: ExtractionRun | None, 
 
 # --- sweeper ---------------------------------------------------------------------------------
 
-MAX_ATTEMPTS = 5  # stage starts (ingest, then extraction): up to four extraction tries
+MAX_ATTEMPTS = 6  # stage starts (ingest, OCR, extraction): a scan gets about three tries of its later stages
 
 
 def documents_requeue_stuck(*, now=None) -> list[str]:
@@ -411,7 +542,10 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
     (neither waiting in a queue nor running unacknowledged on a worker). A document merely waiting
     behind a backlog, or still running, is left alone.
 
-    ``attempts`` counts every stage started (ingest and extraction); a stopped document fails with
+    A document past ingest is queued for the stage it waits for (``document_next_stage``: OCR
+    until its reading is stored, then extraction).
+
+    ``attempts`` counts every stage started (ingest, OCR, extraction); a stopped document fails with
     ``processing_timeout`` only once it was attempted MAX_ATTEMPTS times."""
     now = now or timezone.now()
     stuck_before = now - timedelta(seconds=settings.DOCPROC_STUCK_AFTER_SECONDS)
@@ -430,8 +564,8 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
                           detail=f"Processing stopped after {doc.attempts} attempts.")
             continue
         Document.objects.filter(pk=doc.pk).update(updated_at=now)
-        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest"):
-            dispatch.document_extract_enqueue(doc.id, quiet=True)
+        if doc.status == S.PROCESSING and doc.stage not in ("", "ingest") and not doc.stage.startswith("ingest:"):
+            dispatch.document_stage_enqueue(doc.id, document_next_stage(doc), quiet=True)
         else:
             dispatch.document_ingest_enqueue(doc.id)
         requeued.append(str(doc.id))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from docproc import dispatch
 from docproc.celery import app
 
-NAMES = {dispatch.DOCUMENT_INGEST: "cpu", dispatch.DOCUMENT_EXTRACT: "gpu", dispatch.WEBHOOK_DELIVER: "cpu"}
+NAMES = {dispatch.DOCUMENT_INGEST: "cpu", dispatch.DOCUMENT_OCR: "ocr", dispatch.DOCUMENT_EXTRACT: "gpu",
+         dispatch.WEBHOOK_DELIVER: "cpu"}
 
 
 def test_every_dispatched_name_is_a_registered_task_on_its_queue():
@@ -23,3 +24,13 @@ def test_beat_jobs_name_registered_tasks():
 
 def test_no_route_names_a_task_that_does_not_exist():
     assert sorted(set(app.conf.task_routes) - set(app.tasks)) == []
+
+
+def test_every_pipeline_stage_has_a_task_and_every_routed_queue_is_declared():
+    """The stages services name (docproc.services.STAGE_*) are the ones dispatch can queue, and
+    every queue a task is routed to is declared (a worker started with -Q for it gets it)."""
+    from docproc import services
+
+    assert set(dispatch._STAGE_ENQUEUE) == {services.STAGE_OCR, services.STAGE_EXTRACT}
+    declared = {q.name for q in app.conf.task_queues}
+    assert {r["queue"] for r in app.conf.task_routes.values()} <= declared == {"cpu", "ocr", "gpu"}

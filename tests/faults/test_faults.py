@@ -83,7 +83,9 @@ def test_worker_killed_mid_ocr_task_is_redelivered_and_finishes_once(stack, make
     assert status_of(doc_id) in ("auto_accepted", "needs_review")
     assert_exactly_one_result(doc_id)
     second_log = stack.procs[-1].log_path.read_text(errors="replace")
-    assert "workers.tasks.document_extract[" in second_log and doc_id in second_log
+    # the OCR task is redelivered to the second worker, which then queues and runs extraction
+    assert "workers.tasks.document_ocr[" in second_log and "workers.tasks.document_extract[" in second_log
+    assert doc_id in second_log
 
 
 # --- Redis restarted during a burst of uploads ------------------------------------------------

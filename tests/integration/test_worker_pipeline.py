@@ -88,3 +88,53 @@ def test_a_retried_document_is_processed_again_by_a_real_worker(api, claim_files
     assert doc.error_code == "" and doc.attempts >= 2  # ingest and extraction ran again
     assert AuditEvent.objects.filter(action="document.retried", document_id=doc_id).count() == 1
     assert http.get(f"/api/v1/documents/{doc_id}/result/").status_code == 200
+
+
+def test_a_scan_goes_through_three_stage_tasks_and_a_digital_claim_skips_ocr(api, claim_files, celery_worker_process,
+                                                                           tmp_path):
+    """Given a worker on the cpu, ocr and gpu queues, when a scanned claim and a digital claim are
+    uploaded, then the scan is ingested, OCR'd and extracted by three tasks (three attempts, an OCR
+    stage in its audit trail, its reading stored as a stage artefact) and reaches a final state
+    with its fields read by OCR, while the digital claim never enters the OCR stage."""
+    from docproc.audit.models import AuditEvent
+    from docproc.metrics import queue_busy
+    from docproc.models import StageResult
+    from fixtures.claims import write_scan
+
+    busy_before = queue_busy()
+    http, _ = api
+    scan = write_scan(claim_files[0][0], tmp_path / "scan.png", dpi=200, seed=3)
+    ids = {}
+    for kind, name, data in (("scan", "scan.png", scan.read_bytes()), ("digital", "d.pdf", claim_files[1][0].read_bytes())):
+        resp = http.post("/api/v1/documents/", {"file": SimpleUploadedFile(name, data), "doc_type": "claim"},
+                         format="multipart")
+        assert resp.status_code == 201, resp.content
+        ids[kind] = resp.json()["id"]
+
+    def finished():
+        docs = Document.objects.filter(pk__in=ids.values())
+        return all(d.status not in ("received", "processing") for d in docs)
+
+    wait_for(finished, timeout=240)
+    log = celery_worker_process.log_path.read_text()
+
+    def stages(doc_id) -> list[str]:
+        return [e.payload["stage"] for e in AuditEvent.objects.filter(
+            document_id=doc_id, action="pipeline.stage_started").order_by("id")]
+
+    scanned = Document.objects.get(pk=ids["scan"])
+    assert scanned.status in ("auto_accepted", "needs_review"), log[-3000:]
+    assert stages(scanned.id) == ["ingest", "ocr", "extract"] and scanned.attempts == 3
+    assert StageResult.objects.filter(document=scanned, stage="read", page=0).exists()
+    assert scanned.pages.get(number=1).source == "ocr" and scanned.pages.get(number=1).image
+    assert Field.objects.filter(document=scanned).exclude(value=None).exists()
+    assert "workers.tasks.document_ocr" in log
+    digital = Document.objects.get(pk=ids["digital"])
+    assert digital.status == "auto_accepted" and stages(digital.id) == ["ingest", "extract"]
+    assert digital.attempts == 2
+    # Each task's run time went to its queue's busy counter (what autoscaling and bench_load read).
+    busy_after = queue_busy()
+    for queue, tasks in (("cpu", 2), ("ocr", 1), ("gpu", 2)):
+        seconds, count = busy_after[queue]
+        before = busy_before.get(queue, (0.0, 0))
+        assert count - before[1] >= tasks and seconds > before[0], (queue, busy_before, busy_after)

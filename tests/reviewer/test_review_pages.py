@@ -126,24 +126,25 @@ def test_a_supervisor_queues_the_stuck_documents_again_on_the_real_broker(make_u
 
     if not redis_available():
         pytest.skip("Redis is not reachable at REDIS_URL")
+    # Past ingest with no reading stored: it is queued for the OCR stage again.
     stuck = Document.objects.create(doc_type="claim", original_name="stuck.pdf", sha256="s" * 64, size=1,
                                     content_type="application/pdf", status=DocumentStatus.PROCESSING, stage="extract")
     Document.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    before = broker.llen("gpu")
+    before = broker.llen("ocr")
     client = signed_in(make_user("supervisor", "sue"))
     assert "Queue the 1 stuck document again now" in client.get("/review/work/").content.decode()
     resp = client.post("/review/work/requeue-stuck/", follow=True)
     try:
         assert "Queued 1 stuck document(s) again." in resp.content.decode()
-        assert broker.llen("gpu") == before + 1
+        assert broker.llen("ocr") == before + 1
         stuck.refresh_from_db()
         assert timezone.now() - stuck.updated_at < timedelta(minutes=1)
         assert AuditEvent.objects.filter(action="document.requeued", document_id=stuck.pk, actor="sue").count() == 1
         assert "stuck document" not in client.get("/review/work/").content.decode()  # no longer stuck
     finally:
-        if broker.llen("gpu") > before:
-            broker.lpop("gpu")  # the message no worker will take in this test
+        if broker.llen("ocr") > before:
+            broker.lpop("ocr")  # the message no worker will take in this test
 
 
 def _failed_doc(name: str, code: str) -> Document:
