@@ -32,8 +32,11 @@ HEADER_LINES = 6
 NUMBER_LABELS = re.compile(
     r"\b(?:gst|sst|vat|tax|tin|ein|npi|abn|roc|reg|regn|registration|company\s+no|co\.?\s*no|siret|ust)\b",
     re.IGNORECASE)
-# A number-like token: at least six digits, with dashes or a letter suffix ("123456-X", "12-3456789").
-NUMBER = re.compile(r"(?<![\w.])\(?([A-Z]{0,3}\d[\d -]{4,}\d-?[A-Z]?)\)?(?![\w.])", re.IGNORECASE)
+# A number-like token: digits with dashes or spaces, maybe a letter suffix ("123456-X", "12-3456789").
+NUMBER = re.compile(r"(?<![\w.])\(?([A-Z]{0,3}\d[\d -]{3,}\d(?:-?[A-Z])?)\)?(?![\w.])", re.IGNORECASE)
+# A company registration number with its check letter ("81109-A"): shorter than six digits, but
+# no postcode or amount looks like it.
+REGISTRATION = re.compile(r"\d{4,}-?\s?[A-Z]$", re.IGNORECASE)
 DATE_LIKE = re.compile(r"^\d{1,4}[-/ ]\d{1,2}[-/ ]\d{1,4}$")
 MIN_NUMBER_DIGITS = 6
 
@@ -120,7 +123,7 @@ def printed_numbers(lines: list[str]) -> tuple[str, ...]:
             if DATE_LIKE.match(raw):
                 continue
             key = re.sub(r"[^0-9A-Z]", "", raw.upper())
-            if sum(c.isdigit() for c in key) >= MIN_NUMBER_DIGITS and key not in out:
+            if (sum(c.isdigit() for c in key) >= MIN_NUMBER_DIGITS or REGISTRATION.search(raw)) and key not in out:
                 out.append(key)
     return tuple(out)
 
@@ -177,7 +180,8 @@ def allowed_slips(spec: FieldSpec, value: str, ratio: float) -> int:
 def ground_remembered(spec: FieldSpec, value: Any, document: DocumentText, *,
                       max_slip_ratio: float) -> tuple[Grounding, int] | None:
     """Where ``document`` prints the remembered ``value``: the grounding and its character
-    slips, or None when it is printed nowhere within ``allowed_slips``."""
+    slips, or None when it is printed nowhere within ``allowed_slips`` (on OCR'd pages; a text
+    layer must print it exactly, spacing, case and punctuation aside)."""
     if value is None or isinstance(value, (list, dict)) or not _key(value):
         return None
     grounding = ground(Candidate(spec.name, str(value), 1.0), document)
@@ -186,7 +190,10 @@ def ground_remembered(spec: FieldSpec, value: Any, document: DocumentText, *,
     by_id = {w.id: w for w in document.words()}
     printed = _key(" ".join(by_id[i].text for i in grounding.word_ids))
     slips = edit_distance(printed, _key(value))
-    if slips > allowed_slips(spec, str(value), max_slip_ratio):
+    # A PDF's text layer has no OCR slips: there a difference is another value.
+    read = {p.page: p.source for p in document.pages}
+    exact = all(read.get(document.page_of(i)) == "text-layer" for i in grounding.word_ids)
+    if slips > (0 if exact else allowed_slips(spec, str(value), max_slip_ratio)):
         return None
     return grounding, slips
 
