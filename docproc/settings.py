@@ -262,7 +262,7 @@ DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
 # next document's candidates where it prints them; its verified documents become worked examples
 # in an LLM's prompt, within this many (estimated) tokens (0: no examples).
 DOCPROC_MEMORY = env_bool("DOCPROC_MEMORY", True)
-DOCPROC_MEMORY_MIN_SIMILARITY = env_float("DOCPROC_MEMORY_MIN_SIMILARITY", 0.6)
+DOCPROC_MEMORY_MIN_SIMILARITY = env_float("DOCPROC_MEMORY_MIN_SIMILARITY", 0.5)
 DOCPROC_MEMORY_MAX_SLIP_RATIO = env_float("DOCPROC_MEMORY_MAX_SLIP_RATIO", 0.1)
 DOCPROC_MEMORY_MIN_DOCUMENTS = env_int("DOCPROC_MEMORY_MIN_DOCUMENTS", 1)
 DOCPROC_LLM_EXAMPLE_TOKENS = env_int("DOCPROC_LLM_EXAMPLE_TOKENS", 1200)

@@ -99,7 +99,7 @@ class MemoryOptions:
     text is searched in a new document; ``min_documents``: verified documents before a remembered
     value may lift a field past its threshold."""
 
-    min_similarity: float = 0.6
+    min_similarity: float = 0.5
     max_slip_ratio: float = 0.1
     min_documents: int = 1
 
