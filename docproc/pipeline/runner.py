@@ -27,7 +27,15 @@ from .grounding import ground
 from .ingest import ingest_file
 from .labels import LABEL_MESSAGE, label_text
 from .layout import LayoutEngine
-from .memory import MemoryOptions, MemoryReport, Recall, SenderFingerprint, WorkedExample, memory_apply, sender_fingerprint
+from .memory import (
+    MemoryOptions,
+    MemoryReport,
+    Recall,
+    SenderFingerprint,
+    WorkedExample,
+    memory_apply,
+    sender_fingerprint,
+)
 from .ocr import OcrEngine
 from .preprocess import apply_transform, prepare_page
 from .reading_order import order_words, renumber

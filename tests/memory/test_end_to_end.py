@@ -87,6 +87,11 @@ def test_a_sender_reviewed_before_is_auto_accepted_on_what_the_memory_verified(
     # The other fields are this receipt's own: memory does not touch them.
     assert fields["date"]["source"] == "extractor" and fields["total"]["value"] == truth2.total
     assert result["engines"]["memory"]["entry"] == str(entry.pk)
+    # The reviewer who opens it for its date and total sees why the name and address were taken.
+    assert result["document"]["status"] == "needs_review"
+    assert client.post(reverse("reviewer:next")).status_code == 302
+    page = client.get(reverse("reviewer:review", args=[second_id])).content.decode()
+    assert "From memory: verified by a reviewer on 1 document from this sender" in page
 
     path, _ = receipts["other"]
     other_id, _ = _upload(http, path)

@@ -78,7 +78,7 @@ def test_a_remembered_value_is_grounded_in_this_document_allowing_ocr_slips():
     slip, then both are used with this document's words and box, auto-accepted with the
     reviewers' evidence; the date and total stay the extractor's."""
     recall = Recall("7", 1.0, (RememberedValue("company", NAME, 3), RememberedValue("address", ADDRESS, 3)))
-    fields, outcome, document = _fields(SHOP_AGAIN, recall=recall)
+    fields, outcome, _ = _fields(SHOP_AGAIN, recall=recall)
     assert outcome == {"company": "used", "address": "used"}
     company = fields["company"]
     assert company.value == NAME and company.status == "auto_accepted" and company.provenance == "memory"

@@ -25,6 +25,6 @@ class Command(BaseCommand):
         dataset: Path = opts["dataset"]
         if not (dataset / "manifest.jsonl").is_file():
             raise CommandError(f"{dataset / 'manifest.jsonl'} does not exist")
-        report = run_stream_bench(dataset, opts["out"], memory=not opts["no_memory"], limit=opts["limit"] or None,
-                                  keep=opts["keep"], log=self.stderr.write)
+        run_stream_bench(dataset, opts["out"], memory=not opts["no_memory"], limit=opts["limit"] or None,
+                         keep=opts["keep"], log=self.stderr.write)
         self.stdout.write((opts["out"] / "report.md").read_text())

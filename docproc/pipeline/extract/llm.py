@@ -23,10 +23,10 @@ from typing import Any
 from docproc.doctypes import DocType, FieldSpec
 
 from ..grounding import snap_candidate
+from ..memory import WorkedExample
 from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput, PageWords
 from ..visual_lines import reline
 from .options import LlmOptions
-from ..memory import WorkedExample
 from .prompts import EXAMPLES_VERSION, Prompt, build_prompt, numbered_text, schema_key, with_examples
 
 
