@@ -156,6 +156,10 @@ def _key(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", fold_accents(str(text)).lower())
 
 
+def _tokens(text: Any) -> list[str]:
+    return re.findall(r"[0-9a-z]+", fold_accents(str(text)).casefold())
+
+
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance (insertions, deletions, substitutions)."""
     if len(a) < len(b):
@@ -233,11 +237,16 @@ def memory_apply(document: DocumentText, doctype: DocType, fields: tuple[FieldRe
             out.append(f)
             continue
         grounding, slips = found
-        normalized, messages = normalize_field(spec, r.value, day_first=doctype.day_first)
+        by_id = {w.id: w for w in document.words()}
+        printed = " ".join(by_id[i].text for i in grounding.word_ids)
+        # Where this document prints the same words with other punctuation or case, its own print
+        # is the value (a shop's receipts differ in a comma); where OCR slipped on a letter, a
+        # digit or a space, the value reviewers verified corrects it.
+        value = printed if _tokens(printed) == _tokens(r.value) else str(r.value)
+        normalized, messages = normalize_field(spec, value, day_first=doctype.day_first)
         blocking = tuple(m for m in messages if not m.startswith("warning:"))
         confidence = 1.0 if r.documents >= options.min_documents else max(f.confidence, 0.0)
         accepted = not fallback and not blocking and confidence >= spec.review_threshold
-        by_id = {w.id: w for w in document.words()}
         same = f.value is not None and _key(f.value) == _key(r.value)
         outcome[f.name] = "same" if same else "used"
         reasons: tuple[str, ...] = ()
@@ -249,7 +258,7 @@ def memory_apply(document: DocumentText, doctype: DocType, fields: tuple[FieldRe
                   if confidence < spec.review_threshold else []),
             ]))
         out.append(replace(
-            f, value=str(r.value), normalized=normalized, confidence=confidence,
+            f, value=value, normalized=normalized, confidence=confidence,
             status="auto_accepted" if accepted else "needs_review",
             page=grounding.page, bbox=grounding.bbox, word_ids=grounding.word_ids,
             source=tuple(by_id[i].text for i in grounding.word_ids), messages=messages,

@@ -164,3 +164,15 @@ def test_examples_stay_within_their_token_budget():
 
     out = run_extractor(DocumentText((page(SHOP),)), RECEIPT, RulesExtractor(), examples=(_example(1, SHOP),))
     assert out.examples == ()
+
+
+def test_this_documents_own_punctuation_wins_where_only_punctuation_differs():
+    """Given an address verified as printed on a shop's earlier receipt, when the next receipt
+    prints the same words with a period for a comma, then the value is this receipt's print;
+    where OCR split a word, the verified spelling stays."""
+    lines = [*SHOP_AGAIN[:2], "NO 290, JALAN AIR PANAS. SETAPAK, 53200,", "KUALA LUMPUR.", *SHOP_AGAIN[4:]]
+    lines[0] = "SYARIKAT PERNIAGAAN GIN  K EE"
+    recall = Recall("7", 1.0, (RememberedValue("company", NAME, 2), RememberedValue("address", ADDRESS, 2)))
+    fields, outcome, _ = _fields(lines, recall=recall)
+    assert fields["address"].value == "NO 290, JALAN AIR PANAS. SETAPAK, 53200, KUALA LUMPUR."
+    assert fields["company"].value == NAME
