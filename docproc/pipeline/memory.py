@@ -157,7 +157,8 @@ def _key(text: str) -> str:
 
 
 def _tokens(text: Any) -> list[str]:
-    return re.findall(r"[0-9a-z]+", fold_accents(str(text)).casefold())
+    # Accents are kept: an OCR that reads "ÁLAM" for "ALAM" slipped on a letter.
+    return re.findall(r"[^\W_]+", str(text).casefold())
 
 
 def edit_distance(a: str, b: str) -> int:
