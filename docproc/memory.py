@@ -67,16 +67,21 @@ def sender_memory_entries(*, client_id, doc_type: str | None = None):
 
 def sender_memory_find(*, client_id, doc_type: str, fingerprint: SenderFingerprint,
                        for_update: bool = False) -> tuple[SenderMemory, float] | None:
-    """The entry of this client and type whose fingerprint is most alike ``fingerprint``, with
-    the similarity, when it reaches DOCPROC_MEMORY_MIN_SIMILARITY."""
+    """The entry of this client and type whose fingerprint is most alike ``fingerprint`` (one
+    that shares a printed number first), with the similarity, when it reaches
+    DOCPROC_MEMORY_MIN_SIMILARITY."""
     qs = sender_memory_entries(client_id=client_id, doc_type=doc_type)
     if for_update:
         qs = qs.select_for_update()
     best: tuple[SenderMemory, float] | None = None
+    rank: tuple[bool, float] = (False, 0.0)
     for entry in qs:
         similarity = fingerprint_similarity(fingerprint, _fingerprint_of(entry))
-        if similarity >= memory_options().min_similarity and (best is None or similarity > best[1]):
-            best = (entry, similarity)
+        # A printed registration number outranks a like header: a form's header is the same
+        # whoever fills it in, its provider's numbers are not.
+        this = (bool(set(fingerprint.numbers) & set(entry.numbers or ())), similarity)
+        if similarity >= memory_options().min_similarity and (best is None or this > rank):
+            best, rank = (entry, similarity), this
     return best
 
 

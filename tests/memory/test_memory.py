@@ -106,3 +106,17 @@ def test_supervisors_see_and_delete_entries_and_the_deletion_is_audited(tmp_path
     assert event.payload["values"]["company"] == truth.company
     assert client.post(reverse("reviewer:memory_delete", args=[entry.pk]),
                        HTTP_ACCEPT="application/json").json()["code"] == "no_entry"
+
+
+def test_an_entry_sharing_a_printed_number_outranks_a_like_header():
+    """Two providers print the same form header; the one whose number this claim prints is found."""
+    from docproc.memory import sender_memory_find
+    from docproc.pipeline.memory import SenderFingerprint
+
+    header = ["health insurance claim form", "approved by national uniform claim committee"]
+    theirs = SenderMemory.objects.create(doc_type="cms1500", header=header, numbers=["1234567893"], values={})
+    # Newer, so listed first: without the ranking its like header would win.
+    SenderMemory.objects.create(doc_type="cms1500", header=header, numbers=["1111111112"], values={})
+    found = sender_memory_find(client_id=None, doc_type="cms1500",
+                               fingerprint=SenderFingerprint(tuple(header), ("1234567893",)))
+    assert found == (theirs, 1.0)
