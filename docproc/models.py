@@ -201,10 +201,11 @@ class Field(models.Model):
     signals = models.JSONField(default=dict, blank=True)
     threshold = models.FloatField(default=0.9)
     original_value = models.JSONField(null=True, blank=True)  # the extractor's value, kept after a correction
-    # extractor | template | form_field | fallback | reviewer (see pipeline.types.FieldResult)
+    # extractor | template | form_field | fallback | memory | reviewer (see pipeline.types.FieldResult)
     source = models.CharField(max_length=20, default="extractor")
     valid = models.BooleanField(default=True)  # False: a check fails (a reviewer may keep it as printed)
     reasons = models.JSONField(default=list, blank=True)  # why it waits for a person
+    evidence = models.JSONField(default=list, blank=True)  # why it is believed beyond the extractor (memory)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)
@@ -268,3 +269,29 @@ class ModelCall(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [models.Index(fields=["backend", "model", "created_at"])]
+
+
+class SenderMemory(models.Model):
+    """Vendor memory: what reviewers verified about one sender of one client's documents of one
+    type (docproc/memory.py writes and reads it). ``header`` and ``numbers`` are the sender's
+    fingerprint (pipeline.memory.SenderFingerprint) as last seen; ``values`` maps each
+    ``memory: sender`` field to ``{"value": ..., "documents": N}``, the value and how many
+    reviewed documents verified it; ``example_documents`` the latest verified documents (newest
+    first), which an LLM is shown as worked examples."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="sender_memories", null=True, blank=True)
+    doc_type = models.CharField(max_length=50)
+    header = models.JSONField(default=list)
+    numbers = models.JSONField(default=list, blank=True)
+    values = models.JSONField(default=dict)
+    documents = models.PositiveIntegerField(default=0)
+    example_documents = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["client", "doc_type"])]
+
+    def __str__(self) -> str:
+        return f"{self.doc_type} sender {self.pk}"

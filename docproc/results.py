@@ -19,9 +19,11 @@ def jsonable(value: Any) -> Any:
 
 
 def field_json(*, value, normalized, confidence, status, page, bbox, source, source_words=(), messages=(), word_ids=(),
-               valid=True, reasons=(), original_value=None, reviewed_by=None, reviewed_at=None) -> dict[str, Any]:
+               valid=True, reasons=(), original_value=None, reviewed_by=None, reviewed_at=None,
+               evidence=()) -> dict[str, Any]:
     """One field of a result. ``source`` says who gave the value (extractor, template,
-    form_field, fallback, reviewer) and ``source_words`` the words it was read from. A
+    form_field, fallback, memory, reviewer) and ``source_words`` the words it was read from;
+    ``evidence`` why a value is believed beyond the extractor's word (vendor memory). A
     reviewer's value has confidence 1.0; ``original_value`` is the machine's, and
     ``reviewed_by`` / ``reviewed_at`` who decided and when (None until a person did)."""
     return {
@@ -37,6 +39,7 @@ def field_json(*, value, normalized, confidence, status, page, bbox, source, sou
         "word_ids": list(word_ids),
         "messages": list(messages),
         "reasons": list(reasons),
+        "evidence": list(evidence),
         "original_value": jsonable(original_value),
         "reviewed_by": reviewed_by,
         "reviewed_at": reviewed_at,
@@ -47,7 +50,7 @@ def field_result_json(f: FieldResult) -> dict[str, Any]:
     return field_json(
         value=f.value, normalized=f.normalized, confidence=f.confidence, status=f.status,
         page=f.page, bbox=f.bbox, source=f.provenance, source_words=f.source, messages=f.messages, word_ids=f.word_ids,
-        valid=f.valid, reasons=f.reasons, original_value=f.value,
+        valid=f.valid, reasons=f.reasons, original_value=f.value, evidence=f.evidence,
     )
 
 

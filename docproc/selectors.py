@@ -51,7 +51,7 @@ def document_result(doc: Document) -> dict[str, Any]:
                 page=f.page, bbox=f.bbox, source=f.source, source_words=f.source_words, messages=f.messages,
                 word_ids=f.word_ids, valid=f.valid, reasons=f.reasons, original_value=f.original_value,
                 reviewed_by=f.reviewed_by.get_username() if f.reviewed_by_id else None,
-                reviewed_at=f.reviewed_at.isoformat() if f.reviewed_at else None,
+                reviewed_at=f.reviewed_at.isoformat() if f.reviewed_at else None, evidence=f.evidence,
             )
             if f.status == "corrected":
                 # What the machine read, beside the reviewer's value above, for whoever checks the review.

@@ -317,6 +317,14 @@ DOCPROC_LLM_CACHE_DIR = env("DOCPROC_LLM_CACHE_DIR", str(DATA_DIR / "llm-cache")
 DOCPROC_LLM_THREADS = env_int("DOCPROC_LLM_THREADS", min(4, os.cpu_count() or 1))  # more threads than cores slows llama.cpp down
 DOCPROC_LLM_CTX = env_int("DOCPROC_LLM_CTX", 4096)
 DOCPROC_LLM_MAX_TOKENS = env_int("DOCPROC_LLM_MAX_TOKENS", 512)
+# Vendor memory (docproc/memory.py): values reviewers verified on a sender's documents become the
+# next document's candidates where it prints them; its verified documents become worked examples
+# in an LLM's prompt, within this many (estimated) tokens (0: no examples).
+DOCPROC_MEMORY = env_bool("DOCPROC_MEMORY", True)
+DOCPROC_MEMORY_MIN_SIMILARITY = env_float("DOCPROC_MEMORY_MIN_SIMILARITY", 0.5)
+DOCPROC_MEMORY_MAX_SLIP_RATIO = env_float("DOCPROC_MEMORY_MAX_SLIP_RATIO", 0.1)
+DOCPROC_MEMORY_MIN_DOCUMENTS = env_int("DOCPROC_MEMORY_MIN_DOCUMENTS", 1)
+DOCPROC_LLM_EXAMPLE_TOKENS = env_int("DOCPROC_LLM_EXAMPLE_TOKENS", 1200)
 # The deadline of one model call: the backend stops generating and the document falls back to the
 # rules (reason recorded). All calls of one document together get half of the task's soft limit.
 DOCPROC_LLM_TIMEOUT_SECONDS = env_float("DOCPROC_LLM_TIMEOUT_SECONDS", 120.0)

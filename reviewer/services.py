@@ -12,11 +12,12 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from docproc import memory as vendor_memory
 from docproc import services as document_services
 from docproc.audit.service import Actor, record
 from docproc.doctypes import UnknownDocType, get_doctype
 from docproc.lifecycle import document_transition
-from docproc.models import Document, DocumentStatus, Field, FieldStatus
+from docproc.models import Document, DocumentStatus, Field, FieldStatus, SenderMemory
 from docproc.pipeline.runner import blocking
 from docproc.results import jsonable
 from docproc.selectors import document_latest_run
@@ -428,6 +429,8 @@ def document_review_submit(*, document_id, user) -> Document:
         _close(task, user, ReviewTask.Outcome.REVIEWED, now)
         _audit(user, "document.reviewed", doc.pk, {"fields_corrected": counts["corrected"],
                                                    "fields_accepted": counts["accepted"]})
+        # What the person verified about the sender is remembered for its next document.
+        vendor_memory.memory_learn(document=doc, actor=_actor(user))
         transaction.on_commit(lambda: webhook_enqueue(doc.pk, event="document.completed"))
     return doc
 
@@ -449,6 +452,17 @@ def document_reject(*, document_id, user, reason: str, note: str = "") -> Docume
         _audit(user, "document.rejected", doc.pk, {"reason": reason, "note": note[:2000]})
         transaction.on_commit(lambda: webhook_enqueue(doc.pk, event="document.rejected"))
     return doc
+
+
+# --- vendor memory -----------------------------------------------------------------------------
+
+def sender_memory_delete(*, entry_id: int, user) -> None:
+    """A supervisor deletes a vendor memory entry (audited with what it held)."""
+    _require(user, roles.SUPERVISE)
+    entry = SenderMemory.objects.filter(pk=entry_id).first()
+    if entry is None:
+        raise ReviewError("no_entry", "This memory entry no longer exists.", 404)
+    vendor_memory.sender_memory_delete(entry=entry, actor=_actor(user))
 
 
 # --- settings ----------------------------------------------------------------------------------

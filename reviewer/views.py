@@ -28,7 +28,7 @@ from docproc.audit.export import mask_payload, mask_value, user_sees_values
 from docproc.audit.models import AuditEvent
 from docproc.audit.service import Actor, record
 from docproc.doctypes import DOC_TYPES, UnknownDocType, get_doctype
-from docproc.models import ApiClient, Document, DocumentStatus, Field, FieldStatus, Page
+from docproc.models import ApiClient, Document, DocumentStatus, Field, FieldStatus, Page, SenderMemory
 from docproc.netaddr import client_ip
 from docproc.selectors import document_latest_run, document_runs
 from docproc.storage import file_exists
@@ -533,6 +533,30 @@ def _retry_state(d: Document) -> dict[str, Any]:
     if d.error_code in document_services.BAD_FILE_CODES:
         return {"retryable": False, "not_retryable": "bad file"}
     return {"retryable": True, "not_retryable": ""}
+
+
+@permission(roles.SUPERVISE)
+@require_GET
+def sender_memory(request: HttpRequest) -> HttpResponse:
+    """The vendor memory: per client and document type, each sender's fingerprint, the values
+    reviewers verified and on how many documents; supervisors delete wrong entries here."""
+    entries = SenderMemory.objects.select_related("client").order_by("client__name", "doc_type", "-updated_at")[:500]
+    return render(request, "reviewer/memory.html", {"entries": [
+        {"e": e, "values": [(name, v.get("value"), v.get("documents")) for name, v in (e.values or {}).items()],
+         "header": " / ".join((e.header or [])[:3])} for e in entries]})
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def sender_memory_delete(request: HttpRequest, entry_id: int) -> HttpResponse:
+    try:
+        services.sender_memory_delete(entry_id=entry_id, user=request.user)
+    except ReviewError as exc:
+        return _refused(request, exc, reverse("reviewer:memory"))
+    if _wants_json(request):
+        return JsonResponse({"deleted": entry_id})
+    messages.success(request, "The memory entry was deleted: that sender's next document is read afresh.")
+    return redirect("reviewer:memory")
 
 
 @permission(roles.SUPERVISE)

@@ -105,6 +105,11 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("client.revoked", "An API client's token was revoked", (), True),
     ("client.webhook_changed", "An API client's webhook URL or secret changed", (), True),
     ("settings.threshold_changed", "A field's review threshold changed", (), True),
+    # vendor memory (docproc/memory.py)
+    ("memory.learned", "A review's verified sender values were stored in the vendor memory", (), True),
+    ("memory.contradicted", "A review replaced a value the vendor memory held for a sender (before, after)",
+     VALUE_KEYS, False),
+    ("memory.deleted", "A supervisor deleted a vendor memory entry (what it held)", VALUE_KEYS, False),
     # the audit log itself
     ("audit.exported", "Audit events were exported (filters, count, last hash)", (), True),
     ("review.corrections_exported", "The field decisions (corrections) were exported as CSV", (), True),

@@ -27,6 +27,15 @@ from .grounding import ground
 from .ingest import ingest_file
 from .labels import LABEL_MESSAGE, label_text
 from .layout import LayoutEngine
+from .memory import (
+    MemoryOptions,
+    MemoryReport,
+    Recall,
+    SenderFingerprint,
+    WorkedExample,
+    memory_apply,
+    sender_fingerprint,
+)
 from .ocr import OcrEngine
 from .preprocess import apply_transform, prepare_page
 from .reading_order import order_words, renumber
@@ -93,6 +102,7 @@ class DocumentResult:
     engines: dict[str, Any] = field(default_factory=dict)
     layouts: tuple[PageLayout, ...] = ()  # one per page when a layout engine ran
     calibration_version: str = ""  # of the confidence calibration applied ("" when none)
+    memory: MemoryReport | None = None  # for a type with ``memory: sender`` fields
 
     @property
     def status(self) -> str:
@@ -213,15 +223,20 @@ def layout_page(
 
 
 def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor, *,
-                  text_layers: dict[int, PageWords] | None = None) -> ExtractionOutput:
+                  text_layers: dict[int, PageWords] | None = None,
+                  examples: tuple[WorkedExample, ...] = ()) -> ExtractionOutput:
     """The configured extractor, or the rules fallback (with the reason) when it is unavailable.
 
     A document type with a form template then has the fields the template reads confidently
     from a registered document replaced (``extra["source"] == "template"`` on those candidates);
     ``text_layers`` (page -> PDF text layer, for OCR'd PDF pages) lets a digital fill's values be
-    read exactly."""
+    read exactly. ``examples`` (worked examples of the same sender) go to an extractor that
+    takes them (``accepts_examples``: the LLM backends); the others never see them."""
     try:
-        output = extractor.extract(document, doctype)
+        if examples and getattr(extractor, "accepts_examples", False):
+            output = extractor.extract(document, doctype, examples=examples)  # type: ignore[call-arg]
+        else:
+            output = extractor.extract(document, doctype)
     except (EngineUnavailable, MissingModel) as exc:
         fallback = RulesExtractor().extract(document, doctype)
         output = ExtractionOutput(
@@ -388,13 +403,22 @@ def extract_document(
     *,
     extractor: Extractor,
     on_stage: StageCallback | None = None,
+    recall: Callable[[SenderFingerprint], Recall | None] | None = None,
+    memory_options: MemoryOptions | None = None,
 ) -> DocumentResult:
     """Extract, ground, score and route the fields of a document already read. ``path`` is
-    opened only for a form template's text layer under OCR'd PDF pages."""
+    opened only for a form template's text layer under OCR'd PDF pages.
+
+    For a type with ``memory: sender`` fields the sender's fingerprint is taken from the read
+    pages (``result.memory``); ``recall`` looks it up in the vendor memory, whose worked examples
+    go to the extractor and whose remembered values this document prints replace the extracted
+    ones (``memory.memory_apply``)."""
     timings = Timings()
     timings.seconds.update(read.timings)
     pages, ingested, layouts = read.pages, read.ingested, read.layouts
     document = DocumentText(pages)
+    fingerprint = sender_fingerprint(document) if any(f.memory == "sender" for f in doctype.fields) else None
+    recalled = recall(fingerprint) if recall is not None and fingerprint is not None else None
     if on_stage:
         on_stage("extract", None)
     with timings.stage("extract"):
@@ -402,13 +426,21 @@ def extract_document(
         if doctype.template and ingested.content_type == "application/pdf":
             # An OCR'd PDF page may still carry a form's filled values in its text layer.
             text_layers = {p.page: read_text_layer(path, p.page) for p in pages if p.source == "ocr"}
-        extraction = run_extractor(document, doctype, extractor, text_layers=text_layers)
+        extraction = run_extractor(document, doctype, extractor, text_layers=text_layers,
+                                   examples=recalled.examples if recalled else ())
     calibration = None if extraction.fallback_reason else calibration_for(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
     if calibration is not None:
         extraction = replace(extraction, calibration_version=calibration.version)
     with timings.stage("postprocess"):
         fields = finish_fields(document, doctype, extraction, calibration)
+        memory = None
+        if fingerprint is not None:
+            fields, outcome = memory_apply(document, doctype, fields, recalled, options=memory_options or MemoryOptions(),
+                                           fallback=bool(extraction.fallback_reason))
+            memory = MemoryReport(fingerprint, entry=recalled.entry if recalled else "",
+                                  similarity=recalled.similarity if recalled else 0.0, fields=outcome,
+                                  examples=extraction.examples)
     engines = {
         "pages": [{"page": p.page, "source": p.source, "engine": p.engine, "version": p.engine_version} for p in pages],
         "layout": [{"page": lay.page, "engine": lay.engine, "version": lay.engine_version,
@@ -416,10 +448,13 @@ def extract_document(
         "extract": {"engine": extraction.engine, "version": extraction.engine_version,
                     "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
                     "calibration_version": extraction.calibration_version,
-                    "template_fields": list(template_fields(extraction))},
+                    "template_fields": list(template_fields(extraction)),
+                    **({"examples": list(extraction.examples)} if extraction.examples else {})},
     }
+    if memory is not None:
+        engines["memory"] = memory.to_json()
     return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines,
-                          layouts=tuple(layouts), calibration_version=extraction.calibration_version)
+                          layouts=tuple(layouts), calibration_version=extraction.calibration_version, memory=memory)
 
 
 def process_file(
@@ -433,11 +468,15 @@ def process_file(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
+    recall: Callable[[SenderFingerprint], Recall | None] | None = None,
+    memory_options: MemoryOptions | None = None,
 ) -> DocumentResult:
     """Ingest, read every page, extract and route (``read_document`` then ``extract_document``).
     Raises ``PipelineError`` with a code.
 
-    With ``layout``, each page also gets regions and its words are put in reading order.
+    With ``layout``, each page also gets regions and its words are put in reading order; with
+    ``recall``, the vendor memory takes part (see ``extract_document``).
     """
     read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout)
-    return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage)
+    return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage, recall=recall,
+                            memory_options=memory_options)

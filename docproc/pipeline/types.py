@@ -189,6 +189,8 @@ class ExtractionOutput:
     fallback_reason: str = ""  # set when a fallback extractor ran instead of the configured one
     calls: tuple[dict[str, Any], ...] = ()  # model-call records (tokens, latency, cache hit ...)
     calibration_version: str = ""  # of the confidence calibration applied to these candidates
+    # The earlier verified documents given to the model as worked examples (vendor memory).
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,10 @@ class FieldResult:
     # extractor, low OCR confidence of its words.
     reasons: tuple[str, ...] = ()
     # Who gave the value: "extractor", "template" (a registered form's box), "form_field" (an
-    # AcroForm widget), "fallback" (the backup rules after a backend failure); "reviewer" later.
+    # AcroForm widget), "fallback" (the backup rules after a backend failure), "memory" (a value
+    # reviewers verified on this sender's earlier documents); "reviewer" later.
     provenance: str = "extractor"
     valid: bool = True  # no check failed (warnings aside)
+    # Why the value is believed beyond the extractor's word, in a reviewer's words ("verified by a
+    # reviewer on 3 documents from this sender"): vendor memory's evidence.
+    evidence: tuple[str, ...] = ()

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from docproc import dispatch, engines
+from docproc import dispatch, engines, memory
 from docproc.audit.service import WORKER, Actor, record
 from docproc.doctypes import DocType, UnknownDocType, get_doctype
 from docproc.lifecycle import document_reopen, document_transition
@@ -36,12 +36,14 @@ from docproc.models import (
     StageResult,
 )
 from docproc.pipeline import codec
+from docproc.pipeline.extract.prompts import numbered_text
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.labels import LABEL_MESSAGE, label_text
 from docproc.pipeline.render import page_image
 from docproc.pipeline.runner import DocumentResult, extract_document, read_document, template_labels
-from docproc.pipeline.types import DocumentRead, PageImage, PipelineError
+from docproc.pipeline.types import DocumentRead, DocumentText, PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
+from docproc.pipeline.visual_lines import reline
 from docproc.results import jsonable
 from docproc.storage import STORAGE_UNAVAILABLE, file_exists, file_read, file_write, local_copy
 from docproc.webhooks import webhook_enqueue
@@ -466,8 +468,13 @@ def document_extract(*, document_id) -> str | None:
         def on_stage(stage: str, page: int | None) -> None:
             Document.objects.filter(pk=doc.pk).update(stage=stage, updated_at=timezone.now())
 
+        def recall(fingerprint):
+            return memory.memory_recall(client_id=doc.client_id, doc_type=doc.doc_type, fingerprint=fingerprint)
+
         with local_copy(doc.file) as path:  # the worker may share no disk with the web app
-            result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage)
+            result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage,
+                                      recall=recall if memory.memory_enabled() else None,
+                                      memory_options=memory.memory_options())
     except PipelineError as exc:
         with transaction.atomic():
             _stage_event(doc.id, "extract", "failed", code=exc.code)
@@ -499,9 +506,14 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
                 source_words=list(f.source), word_ids=list(f.word_ids), messages=list(f.messages),
                 signals=f.signals, threshold=doctype.field(f.name).review_threshold, position=i,
                 original_value=jsonable(f.value), source=f.provenance, valid=f.valid, reasons=list(f.reasons),
+                evidence=list(f.evidence),
             )
             for i, f in enumerate(result.fields)
         ])
+        if result.memory is not None:
+            # The lines as a model reads them: once reviewed, this document can be a worked example.
+            memory.document_lines_store(document_id=doc.id, pages=result.pages,
+                                        text=numbered_text(reline(DocumentText(result.pages)).pages)[0])
         if result.extraction.calls:
             model_calls_record(document=doc, run=run, calls=result.extraction.calls)
             for call in result.extraction.calls:

@@ -36,6 +36,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "review/dashboard/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
     "review/profile/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
     "review/work/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "review/memory/": row(*STAFF_LOGIN, "403", "ok", "403", "ok"),
+    "review/memory/<int:entry_id>/delete/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/bulk/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/work/requeue-stuck/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/work/<uuid:document_id>/retry/": row(*STAFF_LOGIN, "403", "405", "403", "405"),

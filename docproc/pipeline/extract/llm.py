@@ -23,10 +23,11 @@ from typing import Any
 from docproc.doctypes import DocType, FieldSpec
 
 from ..grounding import snap_candidate
+from ..memory import WorkedExample
 from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput, PageWords
 from ..visual_lines import reline
 from .options import LlmOptions
-from .prompts import Prompt, build_prompt, numbered_text, schema_key
+from .prompts import EXAMPLES_VERSION, Prompt, build_prompt, numbered_text, schema_key, with_examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +290,7 @@ class LlmExtractor:
     model = ""
     prices: tuple[float, float] = (0.0, 0.0)  # cost per 1M input / output tokens
     max_chars = 6000  # of document text per model call; longer documents go by pages
+    accepts_examples = True  # worked examples of the same sender go into the prompt (vendor memory)
 
     def __init__(self, options: LlmOptions | None = None) -> None:
         options = options or LlmOptions()
@@ -297,6 +299,7 @@ class LlmExtractor:
         self.max_tokens = options.max_tokens
         self.call_seconds = options.call_seconds
         self.document_seconds = options.document_seconds
+        self.example_tokens = options.example_tokens
         self._deadline = time.monotonic() + self.call_seconds
         self._prompts: dict[str, Prompt] = {}
 
@@ -319,8 +322,14 @@ class LlmExtractor:
             self._prompts[doctype.name] = build_prompt(doctype)
         return self._prompts[doctype.name]
 
-    def extract(self, document: DocumentText, doctype: DocType) -> ExtractionOutput:
+    def extract(self, document: DocumentText, doctype: DocType, *,
+                examples: tuple[WorkedExample, ...] = ()) -> ExtractionOutput:
+        """``examples``: earlier verified documents of the same sender, given to the model as
+        worked examples within ``example_tokens`` (``prompts.with_examples``); the ones used are
+        listed in the output (``examples``) and in each call's record."""
         prompt = self.prompt_for(doctype)
+        if examples and self.example_tokens > 0:
+            prompt = with_examples(prompt, examples, budget_tokens=self.example_tokens)
         document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
         calls: list[dict[str, Any]] = []
         parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []
@@ -341,11 +350,12 @@ class LlmExtractor:
         return ExtractionOutput(
             candidates=candidates, engine=self.name, engine_version=f"{self.version}:{self.model}",
             prompt_version=prompt.version, calls=tuple(calls),
+            examples=tuple(e.document for e in prompt.examples),
         )
 
     # -- internals ---------------------------------------------------------------------------
     def _answer(self, prompt: Prompt, doctype: DocType, text: str, calls: list[dict[str, Any]]):
-        key = ResultCache.key(text, schema_key(doctype), prompt.version, self.model, self.name)
+        key = ResultCache.key(text, schema_key(doctype) + prompt.examples_key, prompt.version, self.model, self.name)
         start = time.perf_counter()
         hit = self.cache.get(key)
         if hit is not None:
@@ -378,6 +388,9 @@ class LlmExtractor:
             "tokens_in": tokens_in, "tokens_out": tokens_out, "cached_tokens": cached_tokens,
             "latency_s": round(latency, 4), "cost": round(cost, 8), "cache_hit": cache_hit,
         }
+        if prompt.examples:
+            record["examples"] = [e.document for e in prompt.examples]
+            record["examples_version"] = EXAMPLES_VERSION
         if error:
             record["error"] = error
         return record

@@ -34,6 +34,8 @@ class LlmOptions:
     max_tokens: int = 512
     call_seconds: float = 120.0
     document_seconds: float = 450.0
+    # Prompt tokens (estimated) the worked examples of vendor memory may take; 0: none.
+    example_tokens: int = 1200
 
 
 def _default_threads() -> int:

@@ -14,16 +14,22 @@ be the schema's JSON object whatever the document says.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from docproc.doctypes import DocType, FieldSpec
 
+from ..memory import WorkedExample
 from ..types import PageWords
 
 VERSION = "4"
+# How worked examples are laid out (one user turn of the example's fenced lines, one assistant
+# turn of its verified values, before the document). Recorded with each model call that had any.
+EXAMPLES_VERSION = "1"
+CHARS_PER_TOKEN = 3.5  # a conservative estimate for budgeting prompt text without the tokenizer
 
 MAX_VALUE_CHARS = 200
 MAX_ITEMS = 40
@@ -35,12 +41,56 @@ class Prompt:
     version: str
     system: str
     schema: dict[str, Any]
+    # Earlier documents of the same sender with their verified values (vendor memory): each is a
+    # user turn and the answer a reviewer confirmed, between the fixed prefix and the document.
+    examples: tuple[WorkedExample, ...] = ()
 
     def messages(self, document_text: str) -> list[dict[str, str]]:
-        return [
-            {"role": "system", "content": self.system},
-            {"role": "user", "content": f"{FENCE_OPEN}\n{_defang(document_text)}\n{FENCE_CLOSE}"},
-        ]
+        turns = [{"role": "system", "content": self.system}]
+        for example in self.examples:
+            turns.append({"role": "user", "content": _fenced(example.text)})
+            turns.append({"role": "assistant", "content": json.dumps(example.values, ensure_ascii=False)})
+        turns.append({"role": "user", "content": _fenced(document_text)})
+        return turns
+
+    @property
+    def examples_key(self) -> str:
+        """Part of an answer's cache key: the same text with other examples is another question."""
+        if not self.examples:
+            return ""
+        raw = json.dumps([[e.text, e.values] for e in self.examples], sort_keys=True, ensure_ascii=False)
+        return f"examples-v{EXAMPLES_VERSION}:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _fenced(text: str) -> str:
+    return f"{FENCE_OPEN}\n{_defang(text)}\n{FENCE_CLOSE}"
+
+
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN) + 1
+
+
+def with_examples(prompt: Prompt, examples: tuple[WorkedExample, ...], *, budget_tokens: int,
+                  max_examples: int = 2) -> Prompt:
+    """``prompt`` with at most ``max_examples`` worked examples whose lines and values together
+    fit ``budget_tokens`` (estimated). An example too long for what is left is cut to its first
+    lines (a sender's header, where its name and address are printed, comes first); one whose
+    first lines do not fit is left out. Only the type's fields are shown, as the schema asks."""
+    fields = tuple(prompt.schema.get("properties", {}))
+    left = budget_tokens
+    chosen: list[WorkedExample] = []
+    for example in examples[:max_examples]:
+        values = {name: example.values.get(name) for name in fields}
+        cost_values = estimate_tokens(json.dumps(values, ensure_ascii=False)) + 8
+        lines = example.text.split("\n")
+        while lines and estimate_tokens("\n".join(lines)) + cost_values > left:
+            lines = lines[: max(0, min(len(lines) - 1, int(len(lines) * 0.8)))]
+        if len(lines) < 3:
+            continue
+        text = "\n".join(lines)
+        left -= estimate_tokens(text) + cost_values
+        chosen.append(WorkedExample(example.document, text, values))
+    return replace(prompt, examples=tuple(chosen))
 
 
 def _defang(text: str) -> str:
