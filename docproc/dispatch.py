@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DOCUMENT_INGEST = "workers.tasks.document_ingest"
 DOCUMENT_EXTRACT = "workers.tasks.document_extract"
 WEBHOOK_DELIVER = "workers.tasks.webhook_deliver"
+DOCUMENT_REPROCESS = "workers.tasks.document_reprocess"
+CALIBRATIONS_REFIT = "workers.tasks.calibrations_refit"  # queued by the beat schedule (docproc/celery.py)
 
 
 def _send(task_name: str, object_id, *, quiet: bool, what: str, retried_by: str) -> None:
@@ -44,6 +46,11 @@ def document_ingest_enqueue(document_id, *, quiet: bool = True) -> None:
 def document_extract_enqueue(document_id, *, quiet: bool = False) -> None:
     """Queue extraction of an ingested document (the GPU queue, by route)."""
     _send(DOCUMENT_EXTRACT, document_id, quiet=quiet, what="extraction of document", retried_by="the sweeper")
+
+
+def document_reprocess_enqueue(run_id, *, quiet: bool = True) -> None:
+    """Queue a requested re-run (its ExtractionRun row says what to run; the GPU queue, by route)."""
+    _send(DOCUMENT_REPROCESS, run_id, quiet=quiet, what="re-run", retried_by="`manage.py reprocess --requeue`")
 
 
 def webhook_deliver_enqueue(delivery_id, *, quiet: bool = True) -> None:

@@ -304,12 +304,14 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
         calibrated = (calibration.score(doctype.name, spec.name, signals)
                       if calibration and cand.value is not None and cand.extra.get("source") != "template" else None)
         confidence = combine(signals) if calibrated is None else calibrated
+        threshold = (spec.review_threshold if calibrated is None or calibration is None
+                     else calibration.threshold(doctype.name, spec.name, spec.review_threshold))
         if cand.value is None:
             # Nothing found: a required field is a gap for a person; an optional one is only
             # trusted absent when the extractor says so with confidence.
             confidence = 0.0 if spec.required else round(cand.model_confidence, 4)
         fallback = bool(extraction.fallback_reason)
-        accepted = not fallback and confidence >= spec.review_threshold and not blocking(messages[spec.name])
+        accepted = not fallback and confidence >= threshold and not blocking(messages[spec.name])
         value = cand.value
         if isinstance(value, list):
             printed: Any = value
@@ -333,8 +335,9 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                 provenance=("fallback" if fallback else "form_field" if cand.extra.get("form_field")
                             else "template" if cand.extra.get("source") == "template" else "extractor"),
                 valid=not [m for m in blocking(messages[spec.name]) if not m.startswith("missing:")],
-                reasons=() if accepted else _reasons(cand=cand, confidence=confidence, threshold=spec.review_threshold,
+                reasons=() if accepted else _reasons(cand=cand, confidence=confidence, threshold=threshold,
                                                      messages=messages[spec.name], signals=signals, fallback=fallback),
+                threshold=threshold,
             )
         )
     return tuple(results)
@@ -351,10 +354,13 @@ def process_file(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
+    calibrations: Callable[[str, str, str], Calibration | None] = calibration_for,
 ) -> DocumentResult:
     """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code.
 
     With ``layout``, each page also gets regions and its words are put in reading order.
+    ``calibrations`` finds the calibration for (engine, engine version, prompt version): the
+    shipped ones by default; the service passes one that prefers a client's applied refit.
     """
     timings = Timings()
     if on_stage:
@@ -390,7 +396,7 @@ def process_file(
             # An OCR'd PDF page may still carry a form's filled values in its text layer.
             text_layers = {p.page: read_text_layer(path, p.page) for p in pages if p.source == "ocr"}
         extraction = run_extractor(document, doctype, extractor, text_layers=text_layers)
-    calibration = None if extraction.fallback_reason else calibration_for(
+    calibration = None if extraction.fallback_reason else calibrations(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
     if calibration is not None:
         extraction = replace(extraction, calibration_version=calibration.version)

@@ -201,3 +201,5 @@ class FieldResult:
     # AcroForm widget), "fallback" (the backup rules after a backend failure); "reviewer" later.
     provenance: str = "extractor"
     valid: bool = True  # no check failed (warnings aside)
+    # The review threshold the field was routed by (its type's, or its calibration's); None: unknown.
+    threshold: float | None = None

@@ -6,7 +6,9 @@ Split by concern; this package re-exports the public services so callers write
 - ``uploads``: store, dedupe and audit what a client sends, queue its pipeline;
 - ``processing``: pipeline orchestration (ingest, extract, save and route the result, fail,
   requeue what the broker lost);
-- ``retention``: purge what a client's retention period no longer allows us to keep.
+- ``retention``: purge what a client's retention period no longer allows us to keep;
+- ``learning``: reviewer outcomes, calibration refits and proposals, the sampling audit;
+- ``reprocess``: re-runs beside the current run, and a supervisor's choice between them.
 
 Status moves are in docproc/lifecycle.py, reads (the result document too) in
 docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/webhooks.py.
@@ -14,6 +16,16 @@ docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/w
 
 from __future__ import annotations
 
+from .learning import (
+    CalibrationRefused,
+    calibration_lookup,
+    calibration_proposal_decide,
+    calibrations_refit,
+    field_outcome_record,
+    field_outcomes_record,
+    measured_precision,
+    review_sample_chosen,
+)
 from .processing import (
     BAD_FILE_CODES,
     MAX_ATTEMPTS,
@@ -28,6 +40,14 @@ from .processing import (
     field_value_check,
     model_calls_record,
 )
+from .reprocess import (
+    REPROCESSABLE,
+    ReprocessRefused,
+    document_reprocess,
+    document_reprocess_request,
+    document_rerun_decide,
+    rerun_changes,
+)
 from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
 from .uploads import (
     UploadOutcome,
@@ -39,6 +59,20 @@ from .uploads import (
 )
 
 __all__ = (
+    "REPROCESSABLE",
+    "CalibrationRefused",
+    "ReprocessRefused",
+    "calibration_lookup",
+    "calibration_proposal_decide",
+    "calibrations_refit",
+    "document_reprocess",
+    "document_reprocess_request",
+    "document_rerun_decide",
+    "field_outcome_record",
+    "field_outcomes_record",
+    "measured_precision",
+    "rerun_changes",
+    "review_sample_chosen",
     "BAD_FILE_CODES",
     "MAX_ATTEMPTS",
     "DbStageCache",
