@@ -5,7 +5,10 @@ a new extraction run beside the current one of every processed document that mat
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from docproc import dispatch, services
@@ -38,9 +41,13 @@ class Command(BaseCommand):
         qs = Document.objects.filter(doc_type=opts["doc_type"], status__in=services.REPROCESSABLE,
                                      purged_at__isnull=True).order_by("created_at")
         if opts["since"]:
-            since = parse_datetime(opts["since"]) or parse_date(opts["since"])
+            since = parse_datetime(opts["since"])
+            if since is None and (day := parse_date(opts["since"])) is not None:
+                since = datetime.combine(day, time.min)
             if since is None:
                 raise CommandError(f"--since {opts['since']!r} is not an ISO date or date and time")
+            if timezone.is_naive(since):
+                since = timezone.make_aware(since)
             qs = qs.filter(created_at__gte=since)
         if opts["client"]:
             qs = qs.filter(client__name=opts["client"])
