@@ -10,7 +10,14 @@ from django.urls import reverse
 
 from docproc import services as document_services
 from docproc.audit.models import AuditEvent
-from docproc.models import CalibrationProposal, DocumentStatus, ExtractionRun, Field, FieldOutcome, FieldStatus
+from docproc.models import (
+    CalibrationProposal,
+    DocumentStatus,
+    ExtractionRun,
+    Field,
+    FieldOutcome,
+    FieldStatus,
+)
 from docproc.pipeline.calibration_fit import NEVER, OutcomeSample, propose, wilson_interval
 from reviewer import services
 from reviewer.models import ReviewTask
