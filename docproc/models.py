@@ -312,6 +312,9 @@ class FieldOutcome(models.Model):
     model = models.CharField(max_length=200, blank=True)  # its version (the model for an LLM)
     prompt_version = models.CharField(max_length=50, blank=True)
     calibration_version = models.CharField(max_length=80, blank=True)
+    # Who gave the machine's value: extractor, template, form_field or fallback. Only the
+    # extractor's values say anything about the extractor's calibration.
+    source = models.CharField(max_length=20, default="extractor")
     machine_value = models.JSONField(null=True, blank=True)
     verified_value = models.JSONField(null=True, blank=True)
     signals = models.JSONField(default=dict, blank=True)

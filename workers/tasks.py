@@ -53,7 +53,14 @@ def document_extract(self, document_id: str) -> None:
              retry_backoff=True, max_retries=5)
 def document_reprocess(self, run_id: str) -> None:
     """A requested re-run beside the document's current run (docproc/services/reprocess.py)."""
-    services.document_reprocess(run_id=int(run_id))
+    try:
+        services.document_reprocess(run_id=int(run_id))
+    except RETRY_ON:
+        raise
+    except Exception as exc:
+        # An engine bug must not leave the re-run queued forever; the current run is untouched.
+        log.exception("re-run crashed")
+        services.rerun_fail(run_id=int(run_id), code="internal_error", detail=f"{type(exc).__name__}: {exc}"[:500])
 
 
 @shared_task

@@ -47,6 +47,7 @@ from .reprocess import (
     document_reprocess_request,
     document_rerun_decide,
     rerun_changes,
+    rerun_fail,
 )
 from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
 from .uploads import (
@@ -92,6 +93,7 @@ __all__ = (
     "measured_precision",
     "model_calls_record",
     "rerun_changes",
+    "rerun_fail",
     "review_sample_chosen",
     "sanitize_filename",
     "upload_refusal_record",

@@ -66,10 +66,17 @@ def field_outcome_record(*, field: Field, document: Document, run: ExtractionRun
     correct = field.status != FieldStatus.CORRECTED or jsonable(field.value) == jsonable(field.original_value)
     auto = routed == FieldStatus.AUTO_ACCEPTED
     signals = dict(field.signals or {})
+    if run.fallback_reason:
+        source = "fallback"
+    elif field.source != "reviewer":
+        source = field.source
+    else:  # a person's value now; the template's list says whether a form's box gave the machine's
+        source = "template" if field.name in ((run.engines or {}).get("extract") or {}).get("template_fields", []) \
+            else "extractor"
     values = {
         "document": document, "client_id": document.client_id, "doc_type": document.doc_type, "field_name": field.name,
         "backend": run.extractor, "model": run_model(run), "prompt_version": run.prompt_version,
-        "calibration_version": run.calibration_version, "machine_value": field.original_value,
+        "calibration_version": run.calibration_version, "source": source, "machine_value": field.original_value,
         "verified_value": field.value, "signals": signals,
         "confidence": field.confidence if machine_confidence is None else machine_confidence,
         "threshold": field.threshold, "has_value": field.original_value is not None,
@@ -152,10 +159,12 @@ def _samples(rows: list[FieldOutcome]) -> list[OutcomeSample]:
 
 
 def calibrations_refit(*, doc_type: str = "", actor: Actor = SYSTEM) -> list[CalibrationProposal]:
-    """Refit every calibration that has enough new outcomes and propose it. A group needs
+    """Refit every calibration that has enough outcomes and propose it. A group needs
     DOCPROC_CALIBRATION_MIN_OUTCOMES outcomes from two documents at least; its earlier open
     proposal is superseded by the new one. Returns the proposals made."""
-    qs = FieldOutcome.objects.all()
+    # A form's box, a widget or the backup rules gave those values: the extractor's calibration
+    # neither scored them nor learns from them.
+    qs = FieldOutcome.objects.filter(source="extractor")
     if doc_type:
         qs = qs.filter(doc_type=doc_type)
     groups: dict[tuple[Any, str, str, str, str], list[FieldOutcome]] = {}

@@ -101,13 +101,8 @@ def document_reprocess(*, run_id) -> str | None:
             layout=engines.get_layout if engines.get_layout() is not None else None,
             calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type))
     except (PipelineError, UnknownEngine, OSError) as exc:
-        code = getattr(exc, "code", type(exc).__name__)
-        with transaction.atomic():
-            ExtractionRun.objects.filter(pk=run.pk, rerun_state=RerunState.QUEUED).update(
-                rerun_state=RerunState.FAILED, fallback_reason=f"{code}: {getattr(exc, 'detail', exc)}"[:2000])
-            record(actor=WORKER, action="pipeline.rerun_failed", object_type="document", object_id=doc.id,
-                   document_id=doc.id, payload={"run": run.pk, "code": str(code)})
-        return RerunState.FAILED
+        return rerun_fail(run_id=run.pk, code=str(getattr(exc, "code", type(exc).__name__)),
+                          detail=str(getattr(exc, "detail", exc)))
     with transaction.atomic():
         run = ExtractionRun.objects.select_for_update().get(pk=run.pk)
         if run.rerun_state != RerunState.QUEUED:
@@ -125,6 +120,19 @@ def document_reprocess(*, run_id) -> str | None:
                                             "extractor": run.extractor, "extractor_version": run.extractor_version,
                                             "prompt_version": run.prompt_version, "changed": sorted(changed)})
     return RerunState.PENDING
+
+
+def rerun_fail(*, run_id, code: str, detail: str) -> str | None:
+    """A queued re-run that could not be made: failed, with its error (the current run stands)."""
+    with transaction.atomic():
+        run = ExtractionRun.objects.select_for_update().filter(pk=run_id, rerun_state=RerunState.QUEUED).first()
+        if run is None:
+            return None
+        run.rerun_state, run.fallback_reason = RerunState.FAILED, f"{code}: {detail}"[:2000]
+        run.save(update_fields=["rerun_state", "fallback_reason"])
+        record(actor=WORKER, action="pipeline.rerun_failed", object_type="document", object_id=run.document_id,
+               document_id=run.document_id, payload={"run": run.pk, "code": code})
+    return RerunState.FAILED
 
 
 def rerun_changes(*, run: ExtractionRun, fields: list[Field] | None = None) -> dict[str, tuple[Any, Any]]:

@@ -58,6 +58,11 @@ def test_reviewed_fields_become_outcomes_and_a_corrected_auto_accepted_one_count
     assert (dob.auto_accepted, dob.correct, dob.weight, dob.machine_value) == (False, False, 1, "02/30/1943")
     assert outcomes["claim_number"].correct and outcomes["claim_number"].backend == "rules"
     assert outcomes["amount_claimed"].correct and outcomes["amount_claimed"].explicit  # confirmed as printed
+    assert {o.source for o in outcomes.values()} == {"extractor"}
+    # A retention purge takes the values and leaves what review taught.
+    document_services.document_purge(document_id=doc.pk)
+    late.refresh_from_db()
+    assert (late.machine_value, late.verified_value, late.correct, late.weight) == (None, None, False, 2)
 
 
 def test_refit_proposes_thresholds_and_a_supervisor_applies_them_on_the_dashboard(client, make_user, review_doc,
