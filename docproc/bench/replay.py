@@ -10,7 +10,8 @@ written to the documents.
 
 Per field it reports whether the value changed, and against the verified value: ``fixed``
 (baseline wrong, new right), ``new_wrong`` (baseline right, new wrong), and, as every bench does,
-the values each side would have auto-accepted wrong.
+the values each side would have auto-accepted wrong; and how many documents the new extractor did
+not answer (the backup rules read them instead).
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ def _extractor(engine: str, model: str) -> Any:
     return registry.build_engine("extract", engine, engines.engine_options("extract", engine, model=model or None))
 
 
-def _fields(document: DocumentText, doctype: DocType, extractor: Any) -> tuple[FieldResult, ...]:
+def _fields(document: DocumentText, doctype: DocType, extractor: Any) -> tuple[tuple[FieldResult, ...], str]:
+    """The routed fields and the extraction's fallback reason ("" when the extractor answered)."""
     extraction = run_extractor(document, doctype, extractor)
     calibration = None if extraction.fallback_reason else calibration_for(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
-    return finish_fields(document, doctype, extraction, calibration)
+    return finish_fields(document, doctype, extraction, calibration), extraction.fallback_reason
 
 
 def _from_dataset(dataset: Path, opts: dict[str, Any], new: Any, log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
@@ -54,13 +56,15 @@ def _from_dataset(dataset: Path, opts: dict[str, Any], new: Any, log: Callable[[
     baseline = _extractor(opts["baseline_engine"] or settings.DOCPROC_EXTRACT_ENGINE, opts["baseline_model"])
     for doc in documents_read(dataset, entries, Path(settings.DATA_DIR) / "bench-ocr" / dataset.name, log=log):
         doctype = get_doctype(doc["doc_type"])
-        before = {f.name: f for f in _fields(doc["document"], doctype, baseline)}
-        for f in _fields(doc["document"], doctype, new):
+        old_fields, _ = _fields(doc["document"], doctype, baseline)
+        before = {f.name: f for f in old_fields}
+        new_fields, fallback = _fields(doc["document"], doctype, new)
+        for f in new_fields:
             b = before[f.name]
             yield {"doc": doc["id"], "doctype": doctype, "field": f.name, "truth": doc["truth"].get(f.name),
                    "before": b.value, "before_auto": b.status == "auto_accepted",
-                   "after": f.value, "after_auto": f.status == "auto_accepted"}
-        log(f"replayed {doc['id']}")
+                   "after": f.value, "after_auto": f.status == "auto_accepted", "fallback": fallback}
+        log(f"replayed {doc['id']}" + (f" (the new extractor fell back to the rules: {fallback})" if fallback else ""))
 
 
 def _from_reviewed(doc_type: str, opts: dict[str, Any], new: Any, log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
@@ -80,13 +84,15 @@ def _from_reviewed(doc_type: str, opts: dict[str, Any], new: Any, log: Callable[
             log(f"{doc.pk}: {getattr(exc, 'code', type(exc).__name__)}")
             continue
         after = {f.name: f for f in result.fields}
+        fallback = result.extraction.fallback_reason
         for f in run.fields.all():
             a = after.get(f.name)
             yield {"doc": str(doc.pk), "doctype": doctype, "field": f.name, "truth": f.value,
                    "before": f.original_value,
                    "before_auto": (f.routed_status or f.status) == FieldStatus.AUTO_ACCEPTED,
-                   "after": a.value if a else None, "after_auto": bool(a and a.status == "auto_accepted")}
-        log(f"replayed {doc.pk}")
+                   "after": a.value if a else None, "after_auto": bool(a and a.status == "auto_accepted"),
+                   "fallback": fallback}
+        log(f"replayed {doc.pk}" + (f" (the new extractor fell back to the rules: {fallback})" if fallback else ""))
 
 
 def run_replay_bench(source: str, out: Path, opts: dict[str, Any], *, log: Callable[[str], None]) -> dict[str, Any]:
@@ -108,7 +114,7 @@ def run_replay_bench(source: str, out: Path, opts: dict[str, Any], *, log: Calla
                      "fixed": not before_ok and after_ok, "new_wrong": before_ok and not after_ok,
                      "before_auto_wrong": r["before_auto"] and not before_ok,
                      "after_auto_wrong": r["after_auto"] and not after_ok,
-                     "before_auto": r["before_auto"], "after_auto": r["after_auto"]})
+                     "before_auto": r["before_auto"], "after_auto": r["after_auto"], "fallback": r["fallback"]})
     n = len(rows)
 
     def share(key: str) -> float | None:
@@ -123,6 +129,9 @@ def run_replay_bench(source: str, out: Path, opts: dict[str, Any], *, log: Calla
         "automation_before": share("before_auto"), "automation_after": share("after_auto"),
         "auto_accepted_wrong_before": sum(r["before_auto_wrong"] for r in rows),
         "auto_accepted_wrong_after": sum(r["after_auto_wrong"] for r in rows),
+        # Documents where the new extractor did not answer and the backup rules read them: their
+        # "after" is the rules', not the new model's.
+        "fallback_documents_after": len({r["doc"] for r in rows if r["fallback"]}),
     }
     out.mkdir(parents=True, exist_ok=True)
     report = {"summary": summary, "new_wrong": [r for r in rows if r["new_wrong"]],
