@@ -399,6 +399,10 @@ def fields_accept_confident(*, document_id, user) -> list[str]:
     now = timezone.now()
     with transaction.atomic():
         task = _lock_held(_task_id(document_id), user, now)
+        if task.document.review_sample:
+            # A sample measures what the machine accepts alone: each value is looked at, not bulk-accepted.
+            raise ReviewError("sample_field_by_field", "This document is a sample of auto-accepted ones: check and "
+                              "accept each field on its own.", 409)
         overrides = thresholds_for(task.document.doc_type)
         accepted = []
         for field in Field.objects.select_for_update().filter(document_id=task.document_id, status=FieldStatus.NEEDS_REVIEW,

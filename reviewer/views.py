@@ -251,7 +251,8 @@ def review(request: HttpRequest, document_id) -> HttpResponse:
     return render(request, "reviewer/review.html", {
         "task": task, "doc": doc, "fields": fields, "pages": pages,
         "pending": sum(1 for f in fields if f["pending"]),
-        "confident_pending": sum(1 for f in fields if f["pending"] and services.field_is_confident(f["f"], f["threshold"])),
+        "confident_pending": 0 if doc.review_sample else sum(
+            1 for f in fields if f["pending"] and services.field_is_confident(f["f"], f["threshold"])),
         # Said once, in a reviewer's words; the cause itself is on the details page and in the audit log.
         "fallback": bool(run and run.fallback_reason),
         "correction_reasons": CorrectionReason.choices, "reject_reasons": RejectReason.choices,

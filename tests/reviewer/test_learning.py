@@ -161,6 +161,9 @@ def test_sampling_sends_an_auto_accepted_document_to_review_flagged(client, make
     assert 'data-role="sample"' in client.get(reverse("reviewer:document", args=[doc.pk])).content.decode()
 
     services.review_task_claim(task=ReviewTask.objects.get(document=doc), user=ana)
+    with pytest.raises(services.ReviewError) as refused:  # a sample is checked field by field
+        services.fields_accept_confident(document_id=doc.pk, user=ana)
+    assert refused.value.code == "sample_field_by_field"
     for f in fields:
         if f.name == "claimant_email":
             services.field_correct(document_id=doc.pk, field_id=f.pk, user=ana, raw_value="someone@example.org",
