@@ -26,6 +26,7 @@ app.conf.update(
         "workers.tasks.document_ocr": {"queue": "ocr"},
         "workers.tasks.document_extract": {"queue": "gpu"},
         "workers.tasks.webhook_deliver": {"queue": "cpu"},
+        "workers.tasks.document_reprocess": {"queue": "gpu"},
     },
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -38,6 +39,8 @@ app.conf.update(
         "purge-expired-documents": {"task": "workers.tasks.purge_expired_documents", "schedule": 3600.0},
         "flush-auth-failures": {"task": "workers.tasks.flush_auth_failures", "schedule": 60.0},
         "flush-upload-refusals": {"task": "workers.tasks.flush_upload_refusals", "schedule": 60.0},
+        # Proposals only: nothing changes until a supervisor applies one on the dashboard.
+        "refit-calibrations": {"task": "workers.tasks.calibrations_refit", "schedule": 24 * 3600.0},
     },
 )
 

@@ -36,6 +36,8 @@ DOCUMENT_INGEST = "workers.tasks.document_ingest"
 DOCUMENT_OCR = "workers.tasks.document_ocr"
 DOCUMENT_EXTRACT = "workers.tasks.document_extract"
 WEBHOOK_DELIVER = "workers.tasks.webhook_deliver"
+DOCUMENT_REPROCESS = "workers.tasks.document_reprocess"
+CALIBRATIONS_REFIT = "workers.tasks.calibrations_refit"  # queued by the beat schedule (docproc/celery.py)
 
 
 MAX_PRIORITY = 9  # the lowest priority level (Redis transport: 0 is taken first)
@@ -83,6 +85,11 @@ _STAGE_ENQUEUE = {"ocr": document_ocr_enqueue, "extract": document_extract_enque
 def document_stage_enqueue(document_id, stage: str, *, quiet: bool = False) -> None:
     """Queue the task of pipeline stage ``stage`` ("ocr" or "extract", as services name them)."""
     _STAGE_ENQUEUE[stage](document_id, quiet=quiet)
+
+
+def document_reprocess_enqueue(run_id, *, quiet: bool = True) -> None:
+    """Queue a requested re-run (its ExtractionRun row says what to run; the GPU queue, by route)."""
+    _send(DOCUMENT_REPROCESS, run_id, quiet=quiet, what="re-run", retried_by="`manage.py reprocess --requeue`")
 
 
 def webhook_deliver_enqueue(delivery_id, *, quiet: bool = True) -> None:

@@ -108,6 +108,9 @@ class Document(models.Model):
     # The earlier document with the same bytes (same client and type) whose finished stage
     # results this one reused; it is a document of its own, delivered under its own reference.
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
+    # Sent to review although every field was auto-accepted: the sampling audit of
+    # DOCPROC_SAMPLE_RATE, which measures the precision of what the machine accepts alone.
+    review_sample = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -163,8 +166,27 @@ class StageResult(models.Model):
         ]
 
 
+class RerunState(models.TextChoices):
+    """Where a re-run stands. A document's first run has none (""); a re-run is made beside the
+    current run and becomes the document's result only when a supervisor adopts it."""
+
+    NONE = "", "first run"
+    QUEUED = "queued"  # requested, waiting for a worker
+    PENDING = "pending"  # extracted; the supervisor has not chosen yet
+    ADOPTED = "adopted"  # its values are the document's result
+    KEPT = "kept"  # the supervisor kept the earlier values
+    FAILED = "failed"  # the re-run could not be made (its error is in fallback_reason)
+
+
+# The runs whose fields can be the document's result.
+CURRENT_RUN_STATES = (RerunState.NONE, RerunState.ADOPTED)
+
+
 class ExtractionRun(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="runs")
+    # A re-run: the run that was current when it was requested, and where it stands.
+    reprocess_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    rerun_state = models.CharField(max_length=10, choices=RerunState.choices, default=RerunState.NONE, blank=True)
     extractor = models.CharField(max_length=50)
     extractor_version = models.CharField(max_length=50)
     prompt_version = models.CharField(max_length=50, blank=True)
@@ -209,6 +231,8 @@ class Field(models.Model):
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)
+    # The status routing gave it (auto_accepted or needs_review), kept after a review changes status.
+    routed_status = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         ordering = ["position"]
@@ -295,3 +319,77 @@ class SenderMemory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.doc_type} sender {self.pk}"
+
+
+class FieldOutcome(models.Model):
+    """What review said of one machine value: the learning signal of calibration refits.
+
+    One row per reviewed field (made when its review completes, updated when it is corrected
+    later). ``weight`` is 2 for a value the machine auto-accepted and a person corrected: such
+    a miss costs more than a doubtful value sent to review, so it counts double against its
+    calibration. ``sampled``: the document went to review only as a sample of auto-accepted
+    ones (DOCPROC_SAMPLE_RATE)."""
+
+    field = models.OneToOneField(Field, null=True, on_delete=models.SET_NULL, related_name="outcome")
+    document = models.ForeignKey(Document, null=True, on_delete=models.SET_NULL, related_name="outcomes")
+    client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    doc_type = models.CharField(max_length=50)
+    field_name = models.CharField(max_length=80)
+    backend = models.CharField(max_length=50)  # the extractor
+    model = models.CharField(max_length=200, blank=True)  # its version (the model for an LLM)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    calibration_version = models.CharField(max_length=80, blank=True)
+    # Who gave the machine's value: extractor, template, form_field or fallback. Only the
+    # extractor's values say anything about the extractor's calibration.
+    source = models.CharField(max_length=20, default="extractor")
+    machine_value = models.JSONField(null=True, blank=True)
+    verified_value = models.JSONField(null=True, blank=True)
+    signals = models.JSONField(default=dict, blank=True)
+    confidence = models.FloatField(default=0)
+    threshold = models.FloatField(default=0.9)
+    has_value = models.BooleanField(default=True)
+    valid = models.BooleanField(default=True)
+    correct = models.BooleanField()
+    auto_accepted = models.BooleanField(default=False)
+    sampled = models.BooleanField(default=False)
+    explicit = models.BooleanField(default=True)  # a person accepted or corrected it (not left as routed)
+    weight = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["client", "doc_type", "backend", "model", "prompt_version"]),
+                   models.Index(fields=["doc_type", "field_name", "auto_accepted"])]
+
+
+class CalibrationProposal(models.Model):
+    """A refit of one (client, document type, backend, model, prompt version) calibration on
+    reviewer outcomes, with both versions (``current``, ``proposed``: calibration, thresholds and
+    their figures per field) until a supervisor applies or rejects it. The latest applied one is
+    what extraction uses for that client."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed"
+        APPLIED = "applied"
+        REJECTED = "rejected"
+        SUPERSEDED = "superseded"  # a newer proposal or application replaced it
+
+    client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    doc_type = models.CharField(max_length=50)
+    backend = models.CharField(max_length=50)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    version = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROPOSED, db_index=True)
+    current = models.JSONField(default=dict)
+    proposed = models.JSONField(default=dict)
+    target_precision = models.FloatField()
+    outcomes = models.PositiveIntegerField(default=0)
+    folds = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from docproc.models import ApiClient, Document, ExtractionRun
+from docproc.models import CURRENT_RUN_STATES, ApiClient, Document, ExtractionRun
 from docproc.results import document_json, field_json, jsonable, result_json
 
 
@@ -36,8 +36,14 @@ def document_runs(*, document_id) -> QuerySet[ExtractionRun]:
 
 def document_latest_run(*, document_id) -> QuerySet[ExtractionRun]:
     """At most one row: the run whose fields are the document's current result. Use ``.first()``
-    for the run, or pass it as a subquery (``run__in=...``) to filter fields by it."""
-    return document_runs(document_id=document_id)[:1]
+    for the run, or pass it as a subquery (``run__in=...``) to filter fields by it. A re-run
+    counts only once a supervisor adopted it: until then the earlier (reviewed) values stand."""
+    return document_runs(document_id=document_id).filter(rerun_state__in=CURRENT_RUN_STATES)[:1]
+
+
+def document_reruns(*, document_id) -> QuerySet[ExtractionRun]:
+    """The document's re-runs, newest first."""
+    return document_runs(document_id=document_id).exclude(rerun_state="")
 
 
 def document_result(doc: Document) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """What the document domain asks of review, and nothing else: open a document's review task,
-the review thresholds supervisors set, and clearing the review history of a purged document.
+the review thresholds supervisors set, the machine's confidence before a decision, and clearing
+the review history of a purged document.
 
 docproc/ imports this module only; the review actions themselves are in reviewer/services.py.
 """
@@ -39,6 +40,16 @@ def doctype_with_thresholds(doctype: DocType) -> DocType:
     fields = tuple(dataclasses.replace(f, review_threshold=overrides[f.name]) if f.name in overrides else f
                    for f in doctype.fields)
     return dataclasses.replace(doctype, fields=fields)
+
+
+def machine_confidences(*, document: Document) -> dict[int, float]:
+    """Per field id, the confidence a field had before anyone decided on it (a correction sets
+    the field's own confidence to a person's 1.0): the first decision's record of it."""
+    out: dict[int, float] = {}
+    for field_id, confidence in (FieldCorrection.objects.filter(document=document).order_by("at", "id")
+                                 .values_list("field_id", "confidence")):
+        out.setdefault(field_id, confidence)
+    return out
 
 
 def review_history_purge(*, document: Document) -> int:

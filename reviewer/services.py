@@ -375,6 +375,14 @@ def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: s
         _audit(user, "field.edited", task.document_id,
                {"field": field.name, "before": jsonable(before), "after": jsonable(value), "reason": reason,
                 "note": note[:2000], "valid": not failed})
+        if field.routed_status == FieldStatus.AUTO_ACCEPTED:
+            # The machine accepted this value alone and a person corrected it: recorded now (it
+            # counts double against its calibration), whatever becomes of the review.
+            run = field.run
+            document_services.field_outcome_record(
+                field=field, document=task.document, run=run,
+                machine_confidence=FieldCorrection.objects.filter(field=field).order_by("at", "id")
+                .values_list("confidence", flat=True).first())
     return field
 
 
@@ -392,6 +400,10 @@ def fields_accept_confident(*, document_id, user) -> list[str]:
     now = timezone.now()
     with transaction.atomic():
         task = _lock_held(_task_id(document_id), user, now)
+        if task.document.review_sample:
+            # A sample measures what the machine accepts alone: each value is looked at, not bulk-accepted.
+            raise ReviewError("sample_field_by_field", "This document is a sample of auto-accepted ones: check and "
+                              "accept each field on its own.", 409)
         overrides = thresholds_for(task.document.doc_type)
         accepted = []
         for field in Field.objects.select_for_update().filter(document_id=task.document_id, status=FieldStatus.NEEDS_REVIEW,
@@ -426,6 +438,7 @@ def document_review_submit(*, document_id, user) -> Document:
         for row in FieldCorrection.objects.filter(document=doc).values("action", "field_id").distinct():
             counts[row["action"]] = counts.get(row["action"], 0) + 1
         document_transition(doc, DocumentStatus.REVIEWED, actor=_actor(user), reason="review submitted")
+        document_services.field_outcomes_record(document=doc, run=document_latest_run(document_id=doc.pk).first())
         _close(task, user, ReviewTask.Outcome.REVIEWED, now)
         _audit(user, "document.reviewed", doc.pk, {"fields_corrected": counts["corrected"],
                                                    "fields_accepted": counts["accepted"]})
@@ -484,3 +497,36 @@ def threshold_set(*, user, doc_type: str, field_name: str, threshold: float) -> 
         record(actor=_actor(user), action="settings.threshold_changed", object_type="threshold",
                object_id=f"{doc_type}.{field_name}", payload={"before": before, "after": threshold})
     return setting
+
+
+# --- learning: calibration proposals and re-runs ------------------------------------------------
+
+def calibration_decide(*, user, proposal_id: int, apply: bool):
+    """A supervisor applies or rejects a calibration proposal (seen with its figures on the dashboard)."""
+    _require(user, roles.THRESHOLDS)
+    try:
+        return document_services.calibration_proposal_decide(proposal_id=proposal_id, actor=_actor(user), apply=apply,
+                                                             user=user)
+    except document_services.CalibrationRefused as exc:
+        raise ReviewError(exc.code, exc.detail, exc.status) from None
+
+
+def rerun_decide(*, user, document_id, run_id: int, adopt: bool):
+    """A supervisor adopts a re-run's values or keeps the current ones (the document page)."""
+    _require(user, roles.SUPERVISE)
+    if not Document.objects.filter(pk=document_id, runs__pk=run_id).exists():
+        raise ReviewError("no_run", "No such run on this document.", 404)
+    try:
+        return document_services.document_rerun_decide(run_id=run_id, actor=_actor(user), adopt=adopt, user=user)
+    except document_services.ReprocessRefused as exc:
+        raise ReviewError(exc.code, exc.detail, exc.status) from None
+
+
+def document_reprocess_now(*, user, document: Document, engine: str = "", model: str = ""):
+    """A supervisor asks for a re-run from the document page."""
+    _require(user, roles.SUPERVISE)
+    try:
+        return document_services.document_reprocess_request(document=document, actor=_actor(user), engine=engine,
+                                                            model=model)
+    except document_services.ReprocessRefused as exc:
+        raise ReviewError(exc.code, exc.detail, exc.status) from None

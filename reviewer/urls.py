@@ -15,6 +15,7 @@ urlpatterns = [
     path("memory/<int:entry_id>/delete/", views.sender_memory_delete, name="memory_delete"),
     path("bulk/", views.bulk, name="bulk"),
     path("thresholds/", views.threshold, name="threshold"),
+    path("calibrations/<int:proposal_id>/decide/", views.calibration_decide, name="calibration_decide"),
     path("export/corrections.csv", views.export_corrections, name="export_corrections"),
     path("doc/<uuid:document_id>/", views.review, name="review"),
     path("doc/<uuid:document_id>/claim/", views.claim, name="claim"),
@@ -30,4 +31,6 @@ urlpatterns = [
     path("doc/<uuid:document_id>/page/<int:number>.png", views.page_image, name="page_image"),
     path("documents/<uuid:document_id>/", views.document, name="document"),
     path("documents/<uuid:document_id>/status.json", views.document_status, name="document_status"),
+    path("documents/<uuid:document_id>/reprocess/", views.reprocess, name="reprocess"),
+    path("documents/<uuid:document_id>/runs/<int:run_id>/decide/", views.rerun_decide, name="rerun_decide"),
 ]

@@ -28,7 +28,16 @@ from docproc.audit.export import mask_payload, mask_value, user_sees_values
 from docproc.audit.models import AuditEvent
 from docproc.audit.service import Actor, record
 from docproc.doctypes import DOC_TYPES, UnknownDocType, get_doctype
-from docproc.models import ApiClient, Document, DocumentStatus, Field, FieldStatus, Page, SenderMemory
+from docproc.models import (
+    ApiClient,
+    CalibrationProposal,
+    Document,
+    DocumentStatus,
+    Field,
+    FieldStatus,
+    Page,
+    SenderMemory,
+)
 from docproc.netaddr import client_ip
 from docproc.selectors import document_latest_run, document_runs
 from docproc.storage import file_exists
@@ -252,7 +261,8 @@ def review(request: HttpRequest, document_id) -> HttpResponse:
     return render(request, "reviewer/review.html", {
         "task": task, "doc": doc, "fields": fields, "pages": pages,
         "pending": sum(1 for f in fields if f["pending"]),
-        "confident_pending": sum(1 for f in fields if f["pending"] and services.field_is_confident(f["f"], f["threshold"])),
+        "confident_pending": 0 if doc.review_sample else sum(
+            1 for f in fields if f["pending"] and services.field_is_confident(f["f"], f["threshold"])),
         # Said once, in a reviewer's words; the cause itself is on the details page and in the audit log.
         "fallback": bool(run and run.fallback_reason),
         "correction_reasons": CorrectionReason.choices, "reject_reasons": RejectReason.choices,
@@ -473,6 +483,7 @@ def document(request: HttpRequest, document_id) -> HttpResponse:
     task = ReviewTask.objects.select_related("assignee", "closed_by").filter(document=doc).first()
     events = list(AuditEvent.objects.filter(document_id=doc.pk).order_by("seq")[:500])
     runs = list(document_runs(document_id=doc.pk))
+    reruns = [_rerun_view(r) for r in runs if r.rerun_state]
     thresholds = services.thresholds_for(doc.doc_type)
     fields = [_field_view(f, thresholds) for f in _latest_fields(doc.pk)]
     history = list(FieldCorrection.objects.filter(document=doc).select_related("user").order_by("at", "id"))
@@ -485,6 +496,7 @@ def document(request: HttpRequest, document_id) -> HttpResponse:
             c.old_value, c.new_value, c.note = mask_value(c.old_value), mask_value(c.new_value), mask_value(c.note or None)
     return render(request, "reviewer/document.html", {
         "doc": doc, "task": task, "events": events, "runs": runs, "fields": fields, "history": history, "pages": pages,
+        "reruns": reruns, "rerunnable": doc.status in document_services.REPROCESSABLE and doc.purged_at is None,
         "timeline": timeline, "live": doc.status in (DocumentStatus.RECEIVED, DocumentStatus.PROCESSING),
         "can_supervise": request.user.has_perm(roles.SUPERVISE),
         "can_claim": bool(task and task.state == ReviewTask.State.OPEN and request.user.has_perm(roles.REVIEW)
@@ -492,6 +504,50 @@ def document(request: HttpRequest, document_id) -> HttpResponse:
                           and (task.assignee_id is None or task.locked_until is None or task.locked_until < timezone.now())),
         "is_holder": bool(task and task.state == ReviewTask.State.OPEN and task.assignee_id == request.user.pk),
     })
+
+
+def _rerun_view(run) -> dict[str, Any]:
+    """A re-run beside the run it was made from: per field, both values and whether they differ."""
+    def text(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else ("" if v is None else str(v))
+
+    before = {f.name: f for f in Field.objects.filter(run_id=run.reprocess_of_id)} if run.reprocess_of_id else {}
+    rows = []
+    for f in run.fields.order_by("position"):
+        old = before.get(f.name)
+        rows.append({"name": f.name, "before": text(old.value if old else None), "after": text(f.value),
+                     "confidence": f.confidence, "changed": (old.value if old else None) != f.value})
+    return {"run": run, "rows": rows, "changed": sum(1 for r in rows if r["changed"])}
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def reprocess(request: HttpRequest, document_id) -> HttpResponse:
+    doc = get_object_or_404(Document, pk=document_id)
+    back = reverse("reviewer:document", args=[doc.pk]) + "#reruns"
+    try:
+        services.document_reprocess_now(user=request.user, document=doc, engine=request.POST.get("engine", "").strip(),
+                                        model=request.POST.get("model", "").strip())
+    except ReviewError as exc:
+        return _refused(request, exc, back)
+    messages.success(request, "The extraction runs again beside the current values; they stay until you choose.")
+    return redirect(back)
+
+
+@permission(roles.SUPERVISE)
+@require_POST
+def rerun_decide(request: HttpRequest, document_id, run_id: int) -> HttpResponse:
+    back = reverse("reviewer:document", args=[document_id]) + "#reruns"
+    choice = request.POST.get("choice", "")
+    if choice not in ("adopt", "keep"):
+        return _refused(request, ReviewError("invalid_choice", "Choose to use the re-run's values or keep the current ones.", 400), back)
+    try:
+        services.rerun_decide(user=request.user, document_id=document_id, run_id=run_id, adopt=choice == "adopt")
+    except ReviewError as exc:
+        return _refused(request, exc, back)
+    messages.success(request, "The re-run's values are the document's result now." if choice == "adopt"
+                     else "The current values are kept.")
+    return redirect(back)
 
 
 @permission(roles.VIEW)
@@ -611,7 +667,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                            .select_related("assignee", "document").order_by("locked_until")[:100])
         ctx["escalated"] = list(ReviewTask.objects.filter(state=ReviewTask.State.OPEN, escalated=True)
                                 .select_related("document").order_by(*services.queue_order())[:100])
+    ctx["precision"] = document_services.measured_precision()
     if can_thresholds:
+        ctx["proposals"] = [_proposal_view(p) for p in CalibrationProposal.objects.select_related("client")[:20]]
         overrides = {(t.doc_type, t.field_name): t for t in ThresholdSetting.objects.select_related("updated_by")}
         ctx["thresholds"] = [
             {"doc_type": dt.name, "field": spec.name, "default": spec.review_threshold,
@@ -619,6 +677,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for dt in DOC_TYPES.values() for spec in dt.fields
         ]
     return render(request, "reviewer/dashboard.html", ctx)
+
+
+def _proposal_view(p: CalibrationProposal) -> CalibrationProposal:
+    fields = p.proposed.get("fields", {})
+    p.rows = [{"key": k, "proposed": v, "current": p.current.get("fields", {}).get(k, {})} for k, v in sorted(fields.items())]
+    return p
+
+
+@permission(roles.THRESHOLDS)
+@require_POST
+def calibration_decide(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    back = reverse("reviewer:dashboard") + "#calibration-proposals"
+    choice = request.POST.get("choice", "")
+    if choice not in ("apply", "reject"):
+        return _refused(request, ReviewError("invalid_choice", "Choose to apply or reject the proposal.", 400), back)
+    try:
+        services.calibration_decide(user=request.user, proposal_id=proposal_id, apply=choice == "apply")
+    except ReviewError as exc:
+        return _refused(request, exc, back)
+    messages.success(request, "Calibration applied: documents extracted from now on use it." if choice == "apply"
+                     else "Calibration proposal rejected.")
+    return redirect(back)
 
 
 @permission(roles.THRESHOLDS)

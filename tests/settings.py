@@ -30,6 +30,9 @@ os.environ.setdefault("DOCPROC_SECRET_KEY", "test-only-" + os.urandom(24).hex())
 # (30 a minute) would be spent by whichever tests ran earlier in the same minute, and a test would
 # get 429 for its neighbours' calls. The throttle's own tests set the limit they test.
 os.environ.setdefault("DOCPROC_ANON_RATE_PER_MINUTE", "100000")
+# The sampling audit sends a share of auto-accepted documents (chosen by a hash of their random
+# id) to review: tests that expect auto-acceptance would fail by chance. Its tests set the rate.
+os.environ.setdefault("DOCPROC_SAMPLE_RATE", "0")
 
 
 def redis_url_for_worker(url: str, worker: int) -> str:

@@ -73,6 +73,26 @@ def document_extract(self, document_id: str) -> None:
     _crash_fails(document_id, services.document_extract)
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON,
+             retry_backoff=True, max_retries=5)
+def document_reprocess(self, run_id: str) -> None:
+    """A requested re-run beside the document's current run (docproc/services/reprocess.py)."""
+    try:
+        services.document_reprocess(run_id=int(run_id))
+    except RETRY_ON:
+        raise
+    except Exception as exc:
+        # An engine bug must not leave the re-run queued forever; the current run is untouched.
+        log.exception("re-run crashed")
+        services.rerun_fail(run_id=int(run_id), code="internal_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+
+
+@shared_task
+def calibrations_refit() -> int:
+    """Refit calibrations on reviewer outcomes and propose them (beat, daily); nothing is applied."""
+    return len(services.calibrations_refit())
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=RETRY_ON, max_retries=5)
 def webhook_deliver(self, delivery_id: str) -> None:
     webhooks.delivery_attempt(delivery_id=delivery_id)

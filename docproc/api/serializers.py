@@ -67,3 +67,10 @@ class DocumentFilterSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(f"unknown status {', '.join(unknown)}; known: {', '.join(DocumentStatus.values)}")
         return wanted
+
+
+class ReprocessSerializer(serializers.Serializer):
+    """What a re-run uses: an extraction engine (default the configured one) and its model."""
+
+    engine = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200)

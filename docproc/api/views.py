@@ -1,4 +1,4 @@
-"""REST API v1: upload, status, result, list."""
+"""REST API v1: upload, status, result, list, retry, reprocess."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .serializers import (
     DocumentFilterSerializer,
     DocumentSerializer,
     ErrorSerializer,
+    ReprocessSerializer,
     UploadSerializer,
 )
 
@@ -157,3 +158,28 @@ class DocumentRetry(APIView):
         except services.RetryRefused as exc:
             raise ApiError(exc.code, exc.detail, exc.status) from None
         return Response(DocumentSerializer(doc).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DocumentReprocess(APIView):
+    """Make a new extraction run of one of the client's processed documents, beside its current
+    run (never over it): the result keeps the current values until a supervisor adopts the new
+    ones in the review UI. Body (optional): ``engine``, ``model``."""
+
+    @extend_schema(request=ReprocessSerializer,
+                   responses={202: dict, **errors(401, 404, 429),
+                              400: OpenApiResponse(ErrorSerializer, description="unknown_engine, invalid_request"),
+                              409: OpenApiResponse(ErrorSerializer, description="not_reprocessable (not processed yet, "
+                                                   "failed, rejected or purged) or reprocess_in_progress")})
+    def post(self, request, document_id):
+        doc = get_object_or_404(Document, pk=document_id, client=request.auth)
+        ser = ReprocessSerializer(data=request.data)
+        if not ser.is_valid():
+            raise ApiError("invalid_request", str(ser.errors))
+        try:
+            run = services.document_reprocess_request(document=doc, actor=Actor.client(request.auth),
+                                                      engine=ser.validated_data.get("engine", ""),
+                                                      model=ser.validated_data.get("model", ""))
+        except services.ReprocessRefused as exc:
+            raise ApiError(exc.code, exc.detail, exc.status) from None
+        return Response({"document": DocumentSerializer(doc).data, "run": run.pk, "state": run.rerun_state,
+                         "current_run": run.reprocess_of_id}, status=status.HTTP_202_ACCEPTED)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,9 @@ class Calibration:
     model: str
     prompt_version: str
     coefficients: dict[str, list[float]]  # "doctype.field" -> weights over FEATURES
+    # "doctype.field" -> the review threshold that goes with these weights (a refit on reviewer
+    # outcomes proposes them); a field not listed keeps its document type's threshold.
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     def applies_to(self, engine: str, engine_version: str, prompt_version: str) -> bool:
         return engine == self.engine and engine_version.endswith(self.model) and prompt_version == self.prompt_version
@@ -102,15 +105,22 @@ class Calibration:
         z = sum(w * x for w, x in zip(weights, feature_vector(signals), strict=True))
         return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 4)
 
+    def threshold(self, doctype: str, field: str, default: float) -> float:
+        return self.thresholds.get(f"{doctype}.{field}", default)
+
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "engine": self.engine, "model": self.model,
-                "prompt_version": self.prompt_version, "features": list(FEATURES), "coefficients": self.coefficients}
+        out = {"version": self.version, "engine": self.engine, "model": self.model,
+               "prompt_version": self.prompt_version, "features": list(FEATURES), "coefficients": self.coefficients}
+        if self.thresholds:
+            out["thresholds"] = self.thresholds
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
         if list(data.get("features", [])) != list(FEATURES):
             raise ValueError("calibration was fitted on other features")
-        return cls(data["version"], data["engine"], data["model"], data["prompt_version"], dict(data["coefficients"]))
+        return cls(data["version"], data["engine"], data["model"], data["prompt_version"], dict(data["coefficients"]),
+                   {k: float(v) for k, v in (data.get("thresholds") or {}).items()})
 
 
 def fit_platt(samples: list[tuple[dict[str, float], bool]], *, ridge: float = 1.0, steps: int = 400) -> list[float]:

@@ -320,12 +320,14 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
         calibrated = (calibration.score(doctype.name, spec.name, signals)
                       if calibration and cand.value is not None and cand.extra.get("source") != "template" else None)
         confidence = combine(signals) if calibrated is None else calibrated
+        threshold = (spec.review_threshold if calibrated is None or calibration is None
+                     else calibration.threshold(doctype.name, spec.name, spec.review_threshold))
         if cand.value is None:
             # Nothing found: a required field is a gap for a person; an optional one is only
             # trusted absent when the extractor says so with confidence.
             confidence = 0.0 if spec.required else round(cand.model_confidence, 4)
         fallback = bool(extraction.fallback_reason)
-        accepted = not fallback and confidence >= spec.review_threshold and not blocking(messages[spec.name])
+        accepted = not fallback and confidence >= threshold and not blocking(messages[spec.name])
         value = cand.value
         if isinstance(value, list):
             printed: Any = value
@@ -349,8 +351,9 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                 provenance=("fallback" if fallback else "form_field" if cand.extra.get("form_field")
                             else "template" if cand.extra.get("source") == "template" else "extractor"),
                 valid=not [m for m in blocking(messages[spec.name]) if not m.startswith("missing:")],
-                reasons=() if accepted else _reasons(cand=cand, confidence=confidence, threshold=spec.review_threshold,
+                reasons=() if accepted else _reasons(cand=cand, confidence=confidence, threshold=threshold,
                                                      messages=messages[spec.name], signals=signals, fallback=fallback),
+                threshold=threshold,
             )
         )
     return tuple(results)
@@ -405,9 +408,13 @@ def extract_document(
     on_stage: StageCallback | None = None,
     recall: Callable[[SenderFingerprint], Recall | None] | None = None,
     memory_options: MemoryOptions | None = None,
+    calibrations: Callable[[str, str, str], Calibration | None] = calibration_for,
 ) -> DocumentResult:
     """Extract, ground, score and route the fields of a document already read. ``path`` is
     opened only for a form template's text layer under OCR'd PDF pages.
+
+    ``calibrations`` finds the calibration for (engine, engine version, prompt version): the
+    shipped ones by default; the service passes one that prefers a client's applied refit.
 
     For a type with ``memory: sender`` fields the sender's fingerprint is taken from the read
     pages (``result.memory``); ``recall`` looks it up in the vendor memory, whose worked examples
@@ -428,7 +435,7 @@ def extract_document(
             text_layers = {p.page: read_text_layer(path, p.page) for p in pages if p.source == "ocr"}
         extraction = run_extractor(document, doctype, extractor, text_layers=text_layers,
                                    examples=recalled.examples if recalled else ())
-    calibration = None if extraction.fallback_reason else calibration_for(
+    calibration = None if extraction.fallback_reason else calibrations(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
     if calibration is not None:
         extraction = replace(extraction, calibration_version=calibration.version)
@@ -470,6 +477,7 @@ def process_file(
     layout: Callable[[], LayoutEngine] | None = None,
     recall: Callable[[SenderFingerprint], Recall | None] | None = None,
     memory_options: MemoryOptions | None = None,
+    calibrations: Callable[[str, str, str], Calibration | None] = calibration_for,
 ) -> DocumentResult:
     """Ingest, read every page, extract and route (``read_document`` then ``extract_document``).
     Raises ``PipelineError`` with a code.
@@ -479,4 +487,4 @@ def process_file(
     """
     read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout)
     return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage, recall=recall,
-                            memory_options=memory_options)
+                            memory_options=memory_options, calibrations=calibrations)

@@ -220,3 +220,5 @@ class FieldResult:
     # Why the value is believed beyond the extractor's word, in a reviewer's words ("verified by a
     # reviewer on 3 documents from this sender"): vendor memory's evidence.
     evidence: tuple[str, ...] = ()
+    # The review threshold the field was routed by (its type's, or its calibration's); None: unknown.
+    threshold: float | None = None

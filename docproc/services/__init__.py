@@ -6,7 +6,9 @@ Split by concern; this package re-exports the public services so callers write
 - ``uploads``: store, dedupe and audit what a client sends, queue its pipeline;
 - ``processing``: pipeline orchestration (ingest, OCR, extract, save and route the result, fail,
   requeue what the broker lost);
-- ``retention``: purge what a client's retention period no longer allows us to keep.
+- ``retention``: purge what a client's retention period no longer allows us to keep;
+- ``learning``: reviewer outcomes, calibration refits and proposals, the sampling audit;
+- ``reprocess``: re-runs beside the current run, and a supervisor's choice between them.
 
 Status moves are in docproc/lifecycle.py, reads (the result document too) in
 docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/webhooks.py.
@@ -14,6 +16,16 @@ docproc/selectors.py, task names in docproc/dispatch.py, deliveries in docproc/w
 
 from __future__ import annotations
 
+from .learning import (
+    CalibrationRefused,
+    calibration_lookup,
+    calibration_proposal_decide,
+    calibrations_refit,
+    field_outcome_record,
+    field_outcomes_record,
+    measured_precision,
+    review_sample_chosen,
+)
 from .processing import (
     BAD_FILE_CODES,
     MAX_ATTEMPTS,
@@ -32,6 +44,15 @@ from .processing import (
     field_value_check,
     model_calls_record,
 )
+from .reprocess import (
+    REPROCESSABLE,
+    ReprocessRefused,
+    document_reprocess,
+    document_reprocess_request,
+    document_rerun_decide,
+    rerun_changes,
+    rerun_fail,
+)
 from .retention import PurgeResult, document_purge, documents_expired, documents_purge_expired
 from .uploads import (
     UploadOutcome,
@@ -45,13 +66,19 @@ from .uploads import (
 __all__ = (
     "BAD_FILE_CODES",
     "MAX_ATTEMPTS",
+    "REPROCESSABLE",
     "STAGE_EXTRACT",
     "STAGE_OCR",
+    "CalibrationRefused",
     "DbStageCache",
     "PurgeResult",
+    "ReprocessRefused",
     "RetryRefused",
     "UploadOutcome",
     "UploadRefused",
+    "calibration_lookup",
+    "calibration_proposal_decide",
+    "calibrations_refit",
     "doctype_for_routing",
     "document_extract",
     "document_fail",
@@ -59,14 +86,23 @@ __all__ = (
     "document_next_stage",
     "document_ocr",
     "document_purge",
+    "document_reprocess",
+    "document_reprocess_request",
+    "document_rerun_decide",
     "document_retry",
     "document_upload",
     "documents_expired",
     "documents_purge_expired",
     "documents_requeue_stuck",
+    "field_outcome_record",
+    "field_outcomes_record",
     "field_value_check",
     "flush_upload_refusals",
+    "measured_precision",
     "model_calls_record",
+    "rerun_changes",
+    "rerun_fail",
+    "review_sample_chosen",
     "sanitize_filename",
     "upload_refusal_record",
 )

@@ -26,6 +26,7 @@ from docproc.lifecycle import document_reopen, document_transition
 from docproc.logging import document_id_var
 from docproc.metrics import observe_run
 from docproc.models import (
+    CURRENT_RUN_STATES,
     Document,
     DocumentStatus,
     ExtractionRun,
@@ -48,6 +49,8 @@ from docproc.results import jsonable
 from docproc.storage import STORAGE_UNAVAILABLE, file_exists, file_read, file_write, local_copy
 from docproc.webhooks import webhook_enqueue
 from reviewer.queue import doctype_with_thresholds, review_task_open
+
+from .learning import calibration_lookup, review_sample_chosen
 
 log = logging.getLogger(__name__)
 S = DocumentStatus
@@ -340,7 +343,8 @@ def _finished_run_of_original(doc: Document) -> ExtractionRun | None:
     failed since (a person or the pipeline turned it down: this one is read afresh)."""
     if doc.duplicate_of_id is None:
         return None
-    return (ExtractionRun.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True)
+    return (ExtractionRun.objects.filter(document_id=doc.duplicate_of_id, document__purged_at__isnull=True,
+                                         rerun_state__in=CURRENT_RUN_STATES)
             .exclude(document__status__in=[S.FAILED, S.REJECTED]).order_by("-created_at").first())
 
 
@@ -399,6 +403,7 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
                 confidence=f.confidence, status=FieldStatus.AUTO_ACCEPTED if accepted else FieldStatus.NEEDS_REVIEW,
                 page=f.page, bbox=f.bbox, source_words=f.source_words, word_ids=f.word_ids, messages=messages,
                 signals=f.signals, threshold=threshold, position=f.position, original_value=f.original_value,
+                routed_status=FieldStatus.AUTO_ACCEPTED if accepted else FieldStatus.NEEDS_REVIEW,
                 source=f.source if f.source != "reviewer" else "extractor", valid=valid,
                 reasons=[*f.reasons, *(["A reviewer corrected this value on the original document."] if corrected else [])],
             ))
@@ -412,12 +417,27 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
                      fallback_reason=source.fallback_reason, reused_run=source.pk)
         status = S.AUTO_ACCEPTED if fields and all(f.status == FieldStatus.AUTO_ACCEPTED for f in fields) else S.NEEDS_REVIEW
         page_count = Page.objects.filter(document=doc).count() or doc.page_count
-        _document_route(doc, status, page_count=page_count, field_names=[f.name for f in fields])
+        _document_route(doc, status, page_count=page_count, field_names=[f.name for f in fields], run=run)
         return status
 
 
-def _document_route(doc: Document, status: str, *, page_count: int, field_names: list[str]) -> None:
-    """Move an extracted document on: auto-accepted (and its webhook queued) or into review."""
+SAMPLE_REASON = "sampled: the machine accepted this value; a share of such documents is checked by a person"
+
+
+def _document_route(doc: Document, status: str, *, page_count: int, field_names: list[str], run: ExtractionRun) -> None:
+    """Move an extracted document on: auto-accepted (and its webhook queued) or into review.
+    A document chosen for the sampling audit (DOCPROC_SAMPLE_RATE) goes to review although every
+    field was auto-accepted: flagged ``review_sample``, its fields wait for a person and keep
+    ``routed_status`` auto_accepted, so review measures what the machine accepts alone."""
+    if status == S.AUTO_ACCEPTED and review_sample_chosen(doc.id):
+        Field.objects.filter(run=run, status=FieldStatus.AUTO_ACCEPTED).update(
+            status=FieldStatus.NEEDS_REVIEW, reasons=[SAMPLE_REASON])
+        document_transition(doc, S.NEEDS_REVIEW, actor=WORKER, reason="sampled", stage="", page_count=page_count,
+                            review_sample=True)
+        record(actor=WORKER, action="document.sampled", object_type="document", object_id=doc.id,
+               document_id=doc.id, payload={"rate": settings.DOCPROC_SAMPLE_RATE, "fields": field_names})
+        review_task_open(document=doc)
+        return
     document_transition(doc, status, actor=WORKER, stage="", page_count=page_count)
     if status == S.AUTO_ACCEPTED:
         record(actor=WORKER, action="document.auto_accepted", object_type="document", object_id=doc.id,
@@ -474,7 +494,8 @@ def document_extract(*, document_id) -> str | None:
         with local_copy(doc.file) as path:  # the worker may share no disk with the web app
             result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage,
                                       recall=recall if memory.memory_enabled() else None,
-                                      memory_options=memory.memory_options())
+                                      memory_options=memory.memory_options(),
+                                      calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type))
     except PipelineError as exc:
         with transaction.atomic():
             _stage_event(doc.id, "extract", "failed", code=exc.code)
@@ -499,32 +520,39 @@ def _document_save_result(document_id, result: DocumentResult, previews: dict[in
             prompt_version=result.extraction.prompt_version, fallback_reason=result.extraction.fallback_reason,
             calibration_version=result.calibration_version, engines=result.engines, timings=result.timings,
         )
-        Field.objects.bulk_create([
-            Field(
-                document=doc, run=run, name=f.name, value=jsonable(f.value), normalized=jsonable(f.normalized),
-                confidence=f.confidence, status=f.status, page=f.page, bbox=list(f.bbox) if f.bbox else None,
-                source_words=list(f.source), word_ids=list(f.word_ids), messages=list(f.messages),
-                signals=f.signals, threshold=doctype.field(f.name).review_threshold, position=i,
-                original_value=jsonable(f.value), source=f.provenance, valid=f.valid, reasons=list(f.reasons),
-                evidence=list(f.evidence),
-            )
-            for i, f in enumerate(result.fields)
-        ])
+        run_fields_save(doc=doc, run=run, result=result, doctype=doctype)
         if result.memory is not None:
             # The lines as a model reads them: once reviewed, this document can be a worked example.
             memory.document_lines_store(document_id=doc.id, pages=result.pages,
                                         text=numbered_text(reline(DocumentText(result.pages)).pages)[0])
-        if result.extraction.calls:
-            model_calls_record(document=doc, run=run, calls=result.extraction.calls)
-            for call in result.extraction.calls:
-                record(actor=Actor("model", str(call.get("model", result.extraction.engine))), action="model.called",
-                       object_type="document", object_id=doc.id, document_id=doc.id, payload=jsonable(dict(call)))
         transaction.on_commit(lambda: observe_run(timings=result.timings, calls=result.extraction.calls or ()))
         status = S.AUTO_ACCEPTED if result.status == "auto_accepted" else S.NEEDS_REVIEW
         _stage_event(doc.id, "extract", "finished", seconds=result.timings,
                      extractor=result.extraction.engine, fallback_reason=result.extraction.fallback_reason)
-        _document_route(doc, status, page_count=len(result.pages), field_names=[f.name for f in result.fields])
+        _document_route(doc, status, page_count=len(result.pages), field_names=[f.name for f in result.fields], run=run)
         return status
+
+
+def run_fields_save(*, doc: Document, run: ExtractionRun, result: DocumentResult, doctype: DocType) -> list[Field]:
+    """The run's fields as the pipeline routed them, and its model calls (rows and audit events)."""
+    fields = Field.objects.bulk_create([
+        Field(
+            document=doc, run=run, name=f.name, value=jsonable(f.value), normalized=jsonable(f.normalized),
+            confidence=f.confidence, status=f.status, page=f.page, bbox=list(f.bbox) if f.bbox else None,
+            source_words=list(f.source), word_ids=list(f.word_ids), messages=list(f.messages),
+            signals=f.signals, position=i, routed_status=f.status,
+            threshold=doctype.field(f.name).review_threshold if f.threshold is None else f.threshold,
+            original_value=jsonable(f.value), source=f.provenance, valid=f.valid, reasons=list(f.reasons),
+            evidence=list(f.evidence),
+        )
+        for i, f in enumerate(result.fields)
+    ])
+    if result.extraction.calls:
+        model_calls_record(document=doc, run=run, calls=result.extraction.calls)
+        for call in result.extraction.calls:
+            record(actor=Actor("model", str(call.get("model", result.extraction.engine))), action="model.called",
+                   object_type="document", object_id=doc.id, document_id=doc.id, payload=jsonable(dict(call)))
+    return fields
 
 
 def model_calls_record(*, document: Document | None, run: ExtractionRun | None, calls) -> list[ModelCall]:

@@ -16,7 +16,16 @@ from django.utils import timezone
 
 from docproc.audit.purge import audit_payloads_purge
 from docproc.audit.service import SYSTEM, Actor
-from docproc.models import FINAL_STATUSES, ApiClient, Document, Field, Page, StageResult, WebhookDelivery
+from docproc.models import (
+    FINAL_STATUSES,
+    ApiClient,
+    Document,
+    Field,
+    FieldOutcome,
+    Page,
+    StageResult,
+    WebhookDelivery,
+)
 from docproc.pipeline.extract.llm import ResultCache, client_scope
 from docproc.storage import file_delete, folder_delete
 from reviewer.queue import review_history_purge
@@ -82,6 +91,8 @@ def document_purge(*, document_id, actor: Actor = SYSTEM, reason: str = "retenti
         WebhookDelivery.objects.filter(document=doc).exclude(status=WebhookDelivery.Status.PENDING).update(
             payload={"purged": True})
         review_history_purge(document=doc)
+        # What review taught stays (signals, right or wrong) for calibration; the values go.
+        FieldOutcome.objects.filter(document=doc).update(machine_value=None, verified_value=None)
         Document.objects.filter(pk=doc.pk).update(file="", purged_at=now)
     return PurgeResult(str(doc.id), files_deleted, fields_purged, purge.payload["events_purged"], purge.seq)
 

@@ -7,7 +7,7 @@ from docproc import dispatch
 from docproc.celery import app
 
 NAMES = {dispatch.DOCUMENT_INGEST: "cpu", dispatch.DOCUMENT_OCR: "ocr", dispatch.DOCUMENT_EXTRACT: "gpu",
-         dispatch.WEBHOOK_DELIVER: "cpu"}
+         dispatch.WEBHOOK_DELIVER: "cpu", dispatch.DOCUMENT_REPROCESS: "gpu", dispatch.CALIBRATIONS_REFIT: "cpu"}
 
 
 def test_every_dispatched_name_is_a_registered_task_on_its_queue():

@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "api/v1/documents/<uuid:document_id>/": API_ONLY,
     "api/v1/documents/<uuid:document_id>/result/": API_ONLY,
     "api/v1/documents/<uuid:document_id>/retry/": row("401", "405", "401", "401", "401", "401"),  # POST only
+    "api/v1/documents/<uuid:document_id>/reprocess/": row("401", "405", "401", "401", "401", "401"),  # POST only
     "api/v1/schema/": EVERYONE_OK,
     "api/v1/docs/": EVERYONE_OK,
     # --- review UI --------------------------------------------------------------------------
@@ -42,6 +43,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "review/work/requeue-stuck/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/work/<uuid:document_id>/retry/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/thresholds/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
+    "review/calibrations/<int:proposal_id>/decide/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     "review/export/corrections.csv": row(*STAFF_LOGIN, "403", "ok", "ok", "ok"),
     "review/doc/<uuid:document_id>/": row(*STAFF_LOGIN, "redirect", "redirect", "403", "redirect"),
     "review/doc/<uuid:document_id>/claim/": row(*STAFF_LOGIN, "405", "405", "403", "405"),
@@ -58,6 +60,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "review/doc/<uuid:document_id>/page/<int:number>.png": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
     "review/documents/<uuid:document_id>/": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
     "review/documents/<uuid:document_id>/status.json": row(*STAFF_LOGIN, "ok", "ok", "ok", "ok"),
+    "review/documents/<uuid:document_id>/reprocess/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
+    "review/documents/<uuid:document_id>/runs/<int:run_id>/decide/": row(*STAFF_LOGIN, "403", "405", "403", "405"),
     # --- audit UI ---------------------------------------------------------------------------
     "audit/": row(*STAFF_LOGIN, "403", "ok", "ok", "ok"),
     "audit/events/<int:seq>/": row(*STAFF_LOGIN, "403", "ok", "ok", "ok"),
