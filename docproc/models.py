@@ -188,9 +188,10 @@ class ExtractionRun(models.Model):
     reprocess_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
     rerun_state = models.CharField(max_length=10, choices=RerunState.choices, default=RerunState.NONE, blank=True)
     extractor = models.CharField(max_length=50)
-    extractor_version = models.CharField(max_length=50)
+    # The model's name is part of these (a user's GGUF file name, the calibration fitted for it).
+    extractor_version = models.CharField(max_length=200)
     prompt_version = models.CharField(max_length=50, blank=True)
-    calibration_version = models.CharField(max_length=50, blank=True)
+    calibration_version = models.CharField(max_length=200, blank=True)
     fallback_reason = models.TextField(blank=True)
     engines = models.JSONField(default=dict)
     timings = models.JSONField(default=dict)
@@ -338,7 +339,7 @@ class FieldOutcome(models.Model):
     backend = models.CharField(max_length=50)  # the extractor
     model = models.CharField(max_length=200, blank=True)  # its version (the model for an LLM)
     prompt_version = models.CharField(max_length=50, blank=True)
-    calibration_version = models.CharField(max_length=80, blank=True)
+    calibration_version = models.CharField(max_length=200, blank=True)
     # Who gave the machine's value: extractor, template, form_field or fallback. Only the
     # extractor's values say anything about the extractor's calibration.
     source = models.CharField(max_length=20, default="extractor")
