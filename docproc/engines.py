@@ -42,6 +42,7 @@ def llm_options(name: str, *, model: str | None = None) -> LlmOptions:
         # saving get the rest, and a slow model falls back to the rules before Celery kills the task.
         "call_seconds": min(settings.DOCPROC_LLM_TIMEOUT_SECONDS, settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2),
         "document_seconds": settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2,
+        "prompt_budget_tokens": settings.DOCPROC_LLM_PROMPT_BUDGET_TOKENS,
     }
     if name == "llamacpp":
         return LlamaCppOptions(**common, model=model_file(model=model), context_tokens=settings.DOCPROC_LLM_CTX,

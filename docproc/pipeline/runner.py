@@ -13,14 +13,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from docproc.doctypes import DocType
+from docproc.doctypes import DocType, FieldSpec
+from docproc.doctypes.schema import ItemsSum
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
 from .evidence import field_check, printed_totals, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
-from .extract.template import merge_template, template_fields
+from .extract.template import REPLACE_AT, TemplateExtractor, merge_template, template_fields
 from .extract.template_geometry import TemplateMissing, load_template
 from .forms import merge_form_widgets, read_form_widgets
 from .grounding import ground
@@ -211,16 +212,127 @@ def layout_page(
     return ordered, result
 
 
+# A label rule's value is settled without the model when its belief says a specific label
+# ("Claim Number") or the value's shape (an email, a postcode) names it; a one-word label
+# ("Total", "Date") only where the field's check proves it (the largest labelled total, the
+# date by its label).
+SETTLED_BELIEF = 0.93
+LABELLED_BELIEF = 0.85
+PROVED_BY_CHECK = ("amount", "date")
+ITEMS_BELIEF = 0.9
+
+
+def settled_before_model(document: DocumentText, doctype: DocType, *,
+                         text_layers: dict[int, PageWords] | None = None) -> dict[str, Candidate]:
+    """The fields read before any model with full evidence, so that the model is not asked them:
+    a typed form widget or a confident form-template box, or a label rule's value that is
+    labelled (see ``SETTLED_BELIEF``), valid by the field's validators and cross-checks, not
+    printed label text, and found exactly in the document's words. A list is settled when the
+    rules read its rows and the type's items-sum check holds with a settled total. Each
+    returned candidate says ``extra["settled"]`` (``"form"`` or ``"rules"``)."""
+    found: dict[str, Candidate] = {}
+    if doctype.template:
+        try:
+            read = TemplateExtractor().extract(document, doctype, text_layers=text_layers)
+        except TemplateMissing:
+            read = None
+        for c in read.candidates if read else ():
+            if c.value is not None and (c.extra.get("form_field")
+                                        or (c.model_confidence >= REPLACE_AT and c.extra.get("valid"))):
+                found[c.name] = replace(c, extra={**c.extra, "settled": "form"})
+    rules = {c.name: c for c in RulesExtractor().extract(document, doctype).candidates}
+    labels = label_text(doctype, document, template_labels(doctype))
+    normalized: dict[str, Any] = {}
+    for spec in doctype.fields:
+        cand = found.get(spec.name) or rules.get(spec.name)
+        if cand is None or cand.value is None:
+            continue
+        if spec.name not in found and not _labelled_with_evidence(doctype, spec, cand, document):
+            continue
+        value, messages = normalize_field(spec, cand.value, day_first=doctype.day_first)
+        if value is None or blocking(messages) or (not cand.extra.get("form_field") and labels.is_label(cand.value)):
+            continue
+        if not cand.extra.get("form_field") and ground(cand, document).score < 1.0:
+            continue
+        normalized[spec.name] = value
+        found.setdefault(spec.name, replace(cand, extra={**cand.extra, "source": "rules", "settled": "rules"}))
+    for name in [n for n in found if n not in normalized]:
+        del found[name]  # a form value that does not normalise goes to the model and to a person
+    doubted = cross_check(doctype, normalized, printed_totals(document, doctype))
+    for name, messages in doubted.items():
+        if blocking(messages):
+            found.pop(name, None)
+    for check in doctype.checks:
+        # Rows are proved only by their sum: without a settled total they are the model's to read.
+        if isinstance(check, ItemsSum) and check.items in found and check.total not in found:
+            del found[check.items]
+    return found
+
+
+def _labelled_with_evidence(doctype: DocType, spec: FieldSpec, cand: Candidate, document: DocumentText) -> bool:
+    if spec.type == "list":
+        return cand.model_confidence >= ITEMS_BELIEF and any(
+            isinstance(c, ItemsSum) and c.items == spec.name for c in doctype.checks)
+    if cand.model_confidence >= SETTLED_BELIEF:
+        return True
+    if cand.model_confidence < LABELLED_BELIEF or spec.type not in PROVED_BY_CHECK:
+        return False
+    normalized, _ = normalize_field(spec, cand.value, day_first=doctype.day_first)
+    return field_check(doctype, spec, cand.value, normalized, document) == 1.0
+
+
+def with_settled(output: ExtractionOutput, doctype: DocType, settled: dict[str, Candidate]) -> ExtractionOutput:
+    """``output`` (the model's answer for the open fields) with the settled fields' candidates,
+    one per field of the type in its order."""
+    asked = {c.name: c for c in output.candidates}
+    candidates = tuple(settled.get(spec.name) or asked.get(spec.name) or Candidate(spec.name, None, 0.0)
+                       for spec in doctype.fields)
+    return replace(output, candidates=candidates)
+
+
+def extraction_tokens(extraction: ExtractionOutput) -> dict[str, Any]:
+    """Prompt and answer tokens of a document's model calls, the answer's tokens per field, the
+    fields asked and those settled before the model (for the run record and the benches)."""
+    live = [c for c in extraction.calls if not c.get("cache_hit")]
+    by_field: dict[str, int] = {}
+    for call in live:
+        for name, n in (call.get("answer_tokens_by_field") or {}).items():
+            by_field[name] = by_field.get(name, 0) + int(n)
+    asked = sorted({n for c in extraction.calls for n in c.get("fields", ())})
+    return {
+        "prompt": sum(int(c.get("tokens_in", 0)) for c in live),
+        "answer": sum(int(c.get("tokens_out", 0)) for c in live),
+        "cached": sum(int(c.get("cached_tokens", 0)) for c in live),
+        "answer_by_field": by_field,
+        "calls": len(extraction.calls),
+        "asked": asked,
+        "settled": [c.name for c in extraction.candidates if c.extra.get("settled")],
+        "lines_sent": sum(int(c.get("lines_sent", 0)) for c in extraction.calls),
+        "lines": sum(int(c.get("lines", 0)) for c in extraction.calls),
+    }
+
+
 def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor, *,
                   text_layers: dict[int, PageWords] | None = None) -> ExtractionOutput:
     """The configured extractor, or the rules fallback (with the reason) when it is unavailable.
+
+    An extractor that takes ``fields`` (``asks_fields``, the LLM backends) is asked only the
+    fields ``settled_before_model`` leaves open; a document whose fields are all settled makes
+    no model call. The settled candidates say ``extra["settled"]``.
 
     A document type with a form template then has the fields the template reads confidently
     from a registered document replaced (``extra["source"] == "template"`` on those candidates);
     ``text_layers`` (page -> PDF text layer, for OCR'd PDF pages) lets a digital fill's values be
     read exactly."""
+    settled: dict[str, Candidate] | None = None
     try:
-        output = extractor.extract(document, doctype)
+        if getattr(extractor, "asks_fields", False):
+            settled = settled_before_model(document, doctype, text_layers=text_layers)
+            open_fields = tuple(n for n in doctype.field_names if n not in settled)
+            output = with_settled(extractor.extract(document, doctype, fields=open_fields),  # type: ignore[call-arg]
+                                  doctype, settled)
+        else:
+            output = extractor.extract(document, doctype)
     except (EngineUnavailable, MissingModel) as exc:
         fallback = RulesExtractor().extract(document, doctype)
         output = ExtractionOutput(
@@ -403,7 +515,8 @@ def process_file(
         "extract": {"engine": extraction.engine, "version": extraction.engine_version,
                     "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
                     "calibration_version": extraction.calibration_version,
-                    "template_fields": list(template_fields(extraction))},
+                    "template_fields": list(template_fields(extraction)),
+                    "tokens": extraction_tokens(extraction)},
     }
     return DocumentResult(ingested, pages, fields, extraction, timings.seconds, engines,
                           layouts=tuple(layouts), calibration_version=extraction.calibration_version)

@@ -49,7 +49,7 @@ def test_llamacpp_extracts_a_claim_with_boxes_prompt_version_and_a_logged_cached
     path, truth = claim_pdf
     result = process_file(path, CLAIM, ocr=no_ocr, extractor=llamacpp, limits=Limits())
     assert result.extraction.engine == "llamacpp" and not result.extraction.fallback_reason
-    assert result.extraction.prompt_version == "claim-v4" and result.engines["extract"]["prompt_version"] == "claim-v4"
+    assert result.extraction.prompt_version == "claim-v5" and result.engines["extract"]["prompt_version"] == "claim-v5"
     assert_core_fields_right(result.fields, truth)
     by = values(result.fields)
     assert 0.0 < by["claim_number"].confidence <= 1.0 and "model" in by["claim_number"].signals
@@ -222,10 +222,10 @@ def test_an_extraction_run_stores_its_model_calls_and_versions(settings, llm_set
     finally:
         engines.reset_engines()
     run = doc.runs.get()
-    assert run.extractor == "llamacpp" and run.prompt_version == "claim-v4"
+    assert run.extractor == "llamacpp" and run.prompt_version == "claim-v5"
     (call,) = ModelCall.objects.filter(document=doc)
     (event,) = AuditEvent.objects.filter(document_id=doc.id, action="model.called")
-    assert call.run_id == run.id and call.backend == "llamacpp" and call.prompt_version == "claim-v4"
+    assert call.run_id == run.id and call.backend == "llamacpp" and call.prompt_version == "claim-v5"
     assert call.model == "qwen2.5-coder-0.5b-instruct-q4_k_m" == event.payload["model"]
     # The answer may come from the shared answer cache (when another test asked first): the
     # row says which, and its counts are the call's.

@@ -34,6 +34,8 @@ class LlmOptions:
     max_tokens: int = 512
     call_seconds: float = 120.0
     document_seconds: float = 450.0
+    # The document text one call may show when only the fields still open are asked (``focus``).
+    prompt_budget_tokens: int = 400
 
 
 def _default_threads() -> int:
