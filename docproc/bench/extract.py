@@ -127,7 +127,7 @@ def documents_read(dataset: Path, entries: list[dict[str, Any]], cache_dir: Path
             ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
             pages = tuple(
                 read_page(path, ingested, n, ocr=engines.get_ocr, limits=limits, timings=timings,
-                          cache=DiskStageCache(cache_dir, entry["id"]))
+                          cache=DiskStageCache(cache_dir, entry["id"]), charset=get_doctype(entry["doc_type"]).charset)
                 for n in range(1, ingested.page_count + 1)
             )
         except PipelineError as exc:

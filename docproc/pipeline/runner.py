@@ -6,6 +6,7 @@ stage cache backed by the database so that a retried task reuses finished pages.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ from .types import (
     PageLayout,
     PageWords,
 )
-from .validate import cross_check, normalize_field
+from .validate import cross_check, normalize_currency, normalize_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +111,13 @@ def read_page(
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
+    charset: str = "all",
 ) -> PageWords:
     """Words of one page (``read_page_words``) with the values of its filled AcroForm widgets
     flattened in (``forms.merge_form_widgets``): over a text layer or over OCR of a scan, the
     typed value wins where it overlaps what was read of the page."""
     words = read_page_words(path, ingested, page, ocr=ocr, limits=limits, timings=timings, cache=cache,
-                            on_stage=on_stage, on_image=on_image)
+                            on_stage=on_stage, on_image=on_image, charset=charset)
     if ingested.content_type != "application/pdf":
         return words
     with timings.stage("form_fields"):
@@ -133,9 +135,14 @@ def read_page_words(
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
+    charset: str = "all",
 ) -> PageWords:
     """Words of one page: the PDF text layer when usable and covering what is visible, else
     OCR of the rendered page made upright, deskewed and sized for the engine (``preprocess``).
+
+    ``charset`` (the document type's: ``latin``, ``ascii``; ``all`` leaves the engine as
+    configured) restricts the recogniser of an engine that can (``for_charset``); the engine's
+    version says so, so cached readings under another character set are not reused.
 
     ``on_image`` receives the upright image an OCR'd page's boxes refer to; on a cache hit the
     stored correction is applied to a fresh rendering instead of detecting it again.
@@ -148,7 +155,7 @@ def read_page_words(
             usable = text_layer_is_usable(words) and text_layer_ink_coverage(path, page, words) >= limits.min_text_coverage
         if usable:
             return words
-    engine = ocr()
+    engine = ocr_for_charset(ocr(), charset)
     if cache is not None and (hit := cache.get(page, "ocr", engine.name, engine.version)) is not None:
         if on_image is not None:
             transform = hit.get("transform") or {}
@@ -175,6 +182,14 @@ def read_page_words(
         payload["transform"] = {"rotation": image.rotation, "skew": image.skew, "dpi": image.dpi}
         cache.put(page, "ocr", engine.name, engine.version, payload)
     return words
+
+
+def ocr_for_charset(engine: OcrEngine, charset: str) -> OcrEngine:
+    """``engine`` reading under ``charset`` where it can restrict its recogniser; else itself."""
+    restrict = getattr(engine, "for_charset", None)
+    if charset == "all" or restrict is None:
+        return engine
+    return restrict(charset)  # type: ignore[no-any-return]
 
 
 def layout_page(
@@ -273,12 +288,36 @@ def _labelled_with_evidence(doctype: DocType, spec: FieldSpec, cand: Candidate, 
     if spec.type == "list":
         return cand.model_confidence >= ITEMS_BELIEF and any(
             isinstance(c, ItemsSum) and c.items == spec.name for c in doctype.checks)
+    if spec.type == "amount":
+        # Several totals are printed (before tax, before rounding): the settled one is the
+        # largest labelled total, on a line that holds only its label, a currency and itself
+        # ("TOTAL EXCL. GST 28.11" is a total of something else).
+        normalized, _ = normalize_field(spec, cand.value, day_first=doctype.day_first)
+        return (cand.model_confidence >= LABELLED_BELIEF and _alone_with_label(spec, cand, document)
+                and field_check(doctype, spec, cand.value, normalized, document) == 1.0)
     if cand.model_confidence >= SETTLED_BELIEF:
         return True
     if cand.model_confidence < LABELLED_BELIEF or spec.type not in PROVED_BY_CHECK:
         return False
     normalized, _ = normalize_field(spec, cand.value, day_first=doctype.day_first)
     return field_check(doctype, spec, cand.value, normalized, document) == 1.0
+
+
+def _alone_with_label(spec: FieldSpec, cand: Candidate, document: DocumentText) -> bool:
+    """The value's line holds nothing but the value, words of the field's labels and currency signs."""
+    ids = set(cand.word_ids)
+    page = next((p for p in document.pages if any(w.id in ids for w in p.words)), None)
+    if page is None:
+        return False
+    first = next(w for w in page.words if w.id in ids)
+    line = [w for w in page.words if (w.block, w.line) == (first.block, first.line)]
+    allowed = {re.sub(r"[^a-z0-9]", "", t.lower()) for label in spec.labels for t in label.split()}
+    for w in line:
+        token = re.sub(r"[^a-z0-9]", "", w.text.lower())
+        if w.id in ids or not token or token in allowed or normalize_currency(w.text) is not None:
+            continue
+        return False
+    return True
 
 
 def with_settled(output: ExtractionOutput, doctype: DocType, settled: dict[str, Candidate]) -> ExtractionOutput:
@@ -484,7 +523,8 @@ def process_file(
                 on_image(image)
 
         words = read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache,
-                          on_stage=on_stage, on_image=keep if layout is not None else on_image)
+                          on_stage=on_stage, on_image=keep if layout is not None else on_image,
+                          charset=doctype.charset)
         if layout is not None:
             if on_stage:
                 on_stage("layout", n)

@@ -3,7 +3,8 @@ still asked for.
 
 A field printed at the top (``position: top``: the sender) can be in the first lines of the
 first page, and so can an address no label names (the sender's, printed under its name); a labelled field is on the line of its printed label or just around it (the value
-right of the label or below it; a totals block is its labels' lines). A field that could be
+right of the label or below it; a totals block is its labels' lines); a date no label names
+is on a line that prints a date. A field that could be
 anywhere (no label printed, a table) makes the whole text go, as before. The lines kept keep
 their numbers in the whole document, so an answer's line is the document's line.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from docproc.doctypes import DocType
 
+from ..evidence import holds_date
 from ..types import DocumentText, PageWords
 from .rules import document_lines, label_lines
 
@@ -50,6 +52,12 @@ def focus_rows(pages: tuple[PageWords, ...], doctype: DocType, names: tuple[str,
             for near in range(row - BEFORE, row + AFTER + 1):
                 keep(near, 1)
             found = True
+        if not found and spec.type == "date":
+            # A date whose label is not printed is one of the lines that print a date.
+            for row, line in enumerate(lines):
+                if holds_date(" ".join(w.text for w in line.words), day_first=doctype.day_first):
+                    keep(row, 0)
+                    found = True
         if not found:
             return None
     size = 0
