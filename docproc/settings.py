@@ -243,6 +243,9 @@ DOCPROC_RAPIDOCR_BOX_THRESH = env_float("DOCPROC_RAPIDOCR_BOX_THRESH", 0.5)
 DOCPROC_RAPIDOCR_THRESH = env_float("DOCPROC_RAPIDOCR_THRESH", 0.3)
 DOCPROC_RAPIDOCR_MAX_SIDE_LEN = env_int("DOCPROC_RAPIDOCR_MAX_SIDE_LEN", 2000)
 DOCPROC_OCR_CHARSET = env("DOCPROC_OCR_CHARSET", "all")
+# The recogniser that reads each OCR'd value's lines again ("" or "none": off); where it reads
+# otherwise, the field says which characters are in doubt.
+DOCPROC_SECOND_READING_ENGINE = env("DOCPROC_SECOND_READING_ENGINE", "tesseract")
 DOCPROC_TEXT_LAYER_MIN_COVERAGE = env_float("DOCPROC_TEXT_LAYER_MIN_COVERAGE", 0.7)
 # Layout: DOCPROC_LAYOUT_ENGINE=none turns the stage off; layoutparser needs these files.
 DOCPROC_LAYOUTPARSER_CONFIG = env("DOCPROC_LAYOUTPARSER_CONFIG", "")

@@ -351,10 +351,9 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
     line assembly on the same reading) costs no OCR."""
     from types import SimpleNamespace
 
+    from docproc.doctypes import get_doctype
     from docproc.pipeline.preprocess import prepare_page
     from docproc.pipeline.render import page_image
-
-    from docproc.doctypes import get_doctype
     from docproc.pipeline.runner import ocr_for_charset
 
     configured = registry.build_engine("ocr", "rapidocr", options)

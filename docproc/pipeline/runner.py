@@ -30,6 +30,7 @@ from .ingest import ingest_file
 from .labels import LABEL_MESSAGE, label_text
 from .layout import LayoutEngine
 from .ocr import OcrEngine
+from .ocr.second_reading import LineReader, second_readings
 from .preprocess import apply_transform, prepare_page
 from .reading_order import order_words, renumber
 from .render import page_image
@@ -502,10 +503,14 @@ def process_file(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
+    second_reader: Callable[[], LineReader | None] | None = None,
 ) -> DocumentResult:
     """Ingest, read every page, extract and route. Raises ``PipelineError`` with a code.
 
-    With ``layout``, each page also gets regions and its words are put in reading order.
+    With ``layout``, each page also gets regions and its words are put in reading order. With
+    ``second_reader`` (returning None when there is none), the lines of each value read by OCR
+    are read again by it (``ocr.second_reading``): the agreement is the field's signal
+    ``second_reading``, and where the readings differ a warning names the characters in doubt.
     """
     timings = Timings()
     if on_stage:
@@ -514,6 +519,8 @@ def process_file(
         ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
     read: list[PageWords] = []
     layouts: list[PageLayout] = []
+    images: dict[int, PageImage] = {}  # page -> the upright image OCR read, for a second reading
+    reader = second_reader() if second_reader is not None else None
     for n in range(1, ingested.page_count + 1):
         upright: list[PageImage] = []
 
@@ -523,8 +530,10 @@ def process_file(
                 on_image(image)
 
         words = read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache,
-                          on_stage=on_stage, on_image=keep if layout is not None else on_image,
+                          on_stage=on_stage, on_image=keep if layout is not None or reader is not None else on_image,
                           charset=doctype.charset)
+        if reader is not None and upright and words.source == "ocr":
+            images[n] = upright[0]
         if layout is not None:
             if on_stage:
                 on_stage("layout", n)
@@ -548,6 +557,12 @@ def process_file(
         extraction = replace(extraction, calibration_version=calibration.version)
     with timings.stage("postprocess"):
         fields = finish_fields(document, doctype, extraction, calibration)
+    if reader is not None and images:
+        if on_stage:
+            on_stage("second_reading", None)
+        with timings.stage("second_reading"):
+            fields = second_readings(fields, pages, images, reader,
+                                     text_share=float(getattr(ocr(), "text_share", 1.0)))
     engines = {
         "pages": [{"page": p.page, "source": p.source, "engine": p.engine, "version": p.engine_version} for p in pages],
         "layout": [{"page": lay.page, "engine": lay.engine, "version": lay.engine_version,

@@ -328,6 +328,7 @@ def document_extract(*, document_id) -> str | None:
             Path(doc.file.path), doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
             limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage, on_image=keep_upright,
             layout=engines.get_layout if engines.get_layout() is not None else None,
+            second_reader=engines.get_second_reader,
         )
     except PipelineError as exc:
         with transaction.atomic():
