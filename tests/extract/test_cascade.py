@@ -110,3 +110,13 @@ def test_a_value_the_rules_cannot_prove_goes_to_the_model():
     [(prompt, _)] = model.sent
     assert prompt.fields == ("claim_number",)
     assert "settled" not in {c.name: c for c in out.candidates}["claim_number"].extra
+
+
+def test_an_open_total_is_asked_over_the_whole_text():
+    """Given a receipt whose total the rules cannot prove (the first labelled amount is not the
+    largest), when it is extracted, the model is asked the total over every line."""
+    lines = [*RECEIPT_LINES, "THANK YOU PLEASE COME AGAIN"]
+    model = RecordingModel({"total": "15.90"})
+    run_extractor(DocumentText((page(lines),)), RECEIPT, model)
+    [(prompt, text)] = model.sent
+    assert "total" in prompt.fields and "THANK YOU" in text

@@ -5,7 +5,8 @@ A field printed at the top (``position: top``: the sender) can be in the first l
 first page, and so can an address no label names (the sender's, printed under its name); a labelled field is on the line of its printed label or just around it (the value
 right of the label or below it; a totals block is its labels' lines); a date no label names
 is on a line that prints a date. A field that could be
-anywhere (no label printed, a table) makes the whole text go, as before. The lines kept keep
+anywhere (no label printed, a table) or an amount (see ``focus_rows``) makes the whole text
+go, as before. The lines kept keep
 their numbers in the whole document, so an answer's line is the document's line.
 """
 
@@ -40,7 +41,10 @@ def focus_rows(pages: tuple[PageWords, ...], doctype: DocType, names: tuple[str,
     for name in names:
         spec = doctype.field(name)
         found = False
-        if spec.type == "list":
+        if spec.type in ("list", "amount"):
+            # A table, or a total the rules could not settle: several totals are printed
+            # (before tax, rounded, paid, change) and the small model tells them apart only
+            # with the whole receipt (shown only its totals lines, it took the amount paid).
             return None
         if spec.position == "top" or (spec.type == "address" and not spec.labels):
             first = lines[0].page
