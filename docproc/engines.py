@@ -5,6 +5,7 @@ each engine takes, so nothing below pipeline/ knows a setting's name."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from docproc.pipeline.extract.options import (
     TransformersOptions,
 )
 from docproc.pipeline.runner import Limits
+from docproc.pipeline.types import EngineUnavailable, MissingModel
 
 
 def model_file(*, model: str | None = None) -> ModelFile:
@@ -43,6 +45,7 @@ def llm_options(name: str, *, model: str | None = None) -> LlmOptions:
         "call_seconds": min(settings.DOCPROC_LLM_TIMEOUT_SECONDS, settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2),
         "document_seconds": settings.DOCPROC_TASK_SOFT_TIME_LIMIT / 2,
         "example_tokens": settings.DOCPROC_LLM_EXAMPLE_TOKENS,
+        "prompt_budget_tokens": settings.DOCPROC_LLM_PROMPT_BUDGET_TOKENS,
     }
     if name == "llamacpp":
         return LlamaCppOptions(**common, model=model_file(model=model), context_tokens=settings.DOCPROC_LLM_CTX,
@@ -92,6 +95,23 @@ def get_ocr(*, charset: str | None = None):
     if charset and hasattr(engine, "for_charset"):
         return engine.for_charset(charset)
     return engine
+
+
+logger = logging.getLogger(__name__)
+
+
+def get_second_reader():
+    """The recogniser that reads a chosen value's lines again (DOCPROC_SECOND_READING_ENGINE), or
+    None when it is off ('' or 'none') or not installed (the fields then carry no second reading)."""
+    name = settings.DOCPROC_SECOND_READING_ENGINE
+    if not name or name == "none":
+        return None
+    try:
+        reader = registry.get_engine("ocr", name, engine_options("ocr", name))
+    except (MissingModel, EngineUnavailable) as exc:
+        logger.warning("no second reading: %s", exc)
+        return None
+    return reader if hasattr(reader, "read_line") else None
 
 
 def get_layout():

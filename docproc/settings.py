@@ -302,6 +302,9 @@ DOCPROC_RAPIDOCR_BOX_THRESH = env_float("DOCPROC_RAPIDOCR_BOX_THRESH", 0.5)
 DOCPROC_RAPIDOCR_THRESH = env_float("DOCPROC_RAPIDOCR_THRESH", 0.3)
 DOCPROC_RAPIDOCR_MAX_SIDE_LEN = env_int("DOCPROC_RAPIDOCR_MAX_SIDE_LEN", 2000)
 DOCPROC_OCR_CHARSET = env("DOCPROC_OCR_CHARSET", "all")
+# The recogniser that reads each OCR'd value's lines again ("" or "none": off); where it reads
+# otherwise, the field says which characters are in doubt.
+DOCPROC_SECOND_READING_ENGINE = env("DOCPROC_SECOND_READING_ENGINE", "tesseract")
 DOCPROC_TEXT_LAYER_MIN_COVERAGE = env_float("DOCPROC_TEXT_LAYER_MIN_COVERAGE", 0.7)
 # Layout: DOCPROC_LAYOUT_ENGINE=none turns the stage off; layoutparser needs these files.
 DOCPROC_LAYOUTPARSER_CONFIG = env("DOCPROC_LAYOUTPARSER_CONFIG", "")
@@ -325,6 +328,10 @@ DOCPROC_MEMORY_MIN_SIMILARITY = env_float("DOCPROC_MEMORY_MIN_SIMILARITY", 0.5)
 DOCPROC_MEMORY_MAX_SLIP_RATIO = env_float("DOCPROC_MEMORY_MAX_SLIP_RATIO", 0.1)
 DOCPROC_MEMORY_MIN_DOCUMENTS = env_int("DOCPROC_MEMORY_MIN_DOCUMENTS", 1)
 DOCPROC_LLM_EXAMPLE_TOKENS = env_int("DOCPROC_LLM_EXAMPLE_TOKENS", 1200)
+
+# Document text (tokens, ~3 characters each) one model call may show when it asks only the fields
+# the label rules and form template left open: the lines that can hold them, nearest first.
+DOCPROC_LLM_PROMPT_BUDGET_TOKENS = env_int("DOCPROC_LLM_PROMPT_BUDGET_TOKENS", 400)
 # The deadline of one model call: the backend stops generating and the document falls back to the
 # rules (reason recorded). All calls of one document together get half of the task's soft limit.
 DOCPROC_LLM_TIMEOUT_SECONDS = env_float("DOCPROC_LLM_TIMEOUT_SECONDS", 120.0)

@@ -32,7 +32,14 @@ from docproc.doctypes import get_doctype
 from docproc.pipeline import registry
 from docproc.pipeline.confidence import CALIBRATION_DIR, Calibration, fit_platt_pooled
 from docproc.pipeline.ingest import ingest_file
-from docproc.pipeline.runner import Timings, blocking, finish_fields, read_page, run_extractor
+from docproc.pipeline.runner import (
+    Timings,
+    blocking,
+    extraction_tokens,
+    finish_fields,
+    read_page,
+    run_extractor,
+)
 from docproc.pipeline.types import DocumentText, PipelineError
 
 THRESHOLDS = [round(0.5 + 0.01 * i, 2) for i in range(50)] + [0.995, 0.999]
@@ -120,14 +127,15 @@ def documents_read(dataset: Path, entries: list[dict[str, Any]], cache_dir: Path
             ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
             pages = tuple(
                 read_page(path, ingested, n, ocr=engines.get_ocr, limits=limits, timings=timings,
-                          cache=DiskStageCache(cache_dir, entry["id"]))
+                          cache=DiskStageCache(cache_dir, entry["id"]), charset=get_doctype(entry["doc_type"]).charset)
                 for n in range(1, ingested.page_count + 1)
             )
         except PipelineError as exc:
             log(f"{entry['id']}: {exc.code}: {exc.detail}")
             continue
         documents.append({"id": entry["id"], "doc_type": entry["doc_type"], "truth": entry["fields"],
-                          "document": DocumentText(pages), "split": split_of(entry["id"])})
+                          "document": DocumentText(pages), "split": split_of(entry["id"]),
+                          "read_seconds": dict(timings.seconds)})
     return documents
 
 
@@ -139,16 +147,26 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
     extractor = registry.build_engine("extract", backend, options)
     rows: list[dict[str, Any]] = []
     seconds: list[float] = []
+    per_document: list[dict[str, Any]] = []
     engine_version = prompt_version = ""
     for doc in documents:
         doctype = get_doctype(doc["doc_type"])
         start = time.perf_counter()
         extraction = run_extractor(doc["document"], doctype, extractor)
         elapsed = time.perf_counter() - start
-        if not any(c.get("cache_hit") for c in extraction.calls):
+        cached = any(c.get("cache_hit") for c in extraction.calls)
+        if not cached:
             seconds.append(elapsed)
         engine_version, prompt_version = extraction.engine_version, extraction.prompt_version
+        started_finish = time.perf_counter()
         fields = finish_fields(doc["document"], doctype, extraction)
+        model_seconds = sum(float(c.get("latency_s", 0.0)) for c in extraction.calls)
+        per_document.append({"doc": doc["id"], "cached": cached, "tokens": extraction_tokens(extraction),
+                             "seconds": {"read": round(sum(doc["read_seconds"].values()), 3),
+                                         "model": round(model_seconds, 3),
+                                         "extract_other": round(elapsed - model_seconds, 3),
+                                         "finish": round(time.perf_counter() - started_finish, 3)},
+                             "read_seconds": doc["read_seconds"]})
         for f in fields:
             spec = doctype.field(f.name)
             ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.day_first)
@@ -208,6 +226,9 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
             "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rep]),
         }
     auto_rows = [r for r in rows if r["auto"]]
+    by_doc: dict[str, list[bool]] = {}
+    for r in rows:
+        by_doc.setdefault(r["doc"], []).append(r["auto"])
     auto_wrong = [{"doc": r["doc"], "field": r["field"], "value": r["value"], "truth": r["truth"],
                    "confidence": r["confidence"], "threshold": r["threshold"], "signals": r["signals"]}
                   for r in auto_rows if not r["correct"]]
@@ -221,13 +242,49 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
         # Text compared on letters and digits only: OCR spacing around punctuation differs from the truth.
         "accuracy_loose": round(sum(r["correct_loose"] for r in rows) / len(rows), 4) if rows else None,
         "automation": round(len(auto_rows) / len(rows), 4) if rows else None,
+        # Whole documents nobody looks at: every field auto-accepted.
+        "document_automation": round(sum(all(v) for v in by_doc.values()) / len(by_doc), 4) if by_doc else None,
         "auto_precision": round(sum(r["correct"] for r in auto_rows) / len(auto_rows), 4) if auto_rows else None,
         "seconds_per_document_uncached": round(sum(seconds) / len(seconds), 2) if seconds else None,
         "fallbacks": sum(1 for d in {(r["doc"], r["fallback"]) for r in rows} if d[1]),
+        **_token_summary(per_document),
     }
+    (out / f"documents-{backend}.jsonl").write_text("\n".join(json.dumps(d) for d in per_document) + "\n")
     (out / f"rows-{backend}.jsonl").write_text("\n".join(json.dumps(_jsonable(r)) for r in rows) + "\n")
     return {"summary": summary, "auto_accepted_wrong_values": auto_wrong, "thresholds": thresholds, "fields": by_field,
             "curve": curve([(r["confidence"], r["eligible"], r["correct"]) for r in rows])}
+
+
+def _token_summary(per_document: list[dict[str, Any]]) -> dict[str, Any]:
+    """Model tokens and seconds per stage, as means over the documents not answered from a cache;
+    the OCR ("read") over the documents whose pages were not in the OCR cache."""
+    live = [d for d in per_document if not d["cached"]]
+    read = [d["seconds"]["read"] for d in per_document if "ocr" in d["read_seconds"] or "text_layer" in d["read_seconds"]]
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 2) if values else None
+
+    by_field: dict[str, list[int]] = {}
+    asked: dict[str, int] = {}
+    for d in live:
+        for name in d["tokens"]["asked"]:
+            asked[name] = asked.get(name, 0) + 1
+        for name, n in d["tokens"]["answer_by_field"].items():
+            by_field.setdefault(name, []).append(n)
+    return {
+        "prompt_tokens_per_document": mean([d["tokens"]["prompt"] for d in live]),
+        "answer_tokens_per_document": mean([d["tokens"]["answer"] for d in live]),
+        "cached_prompt_tokens_per_document": mean([d["tokens"]["cached"] for d in live]),
+        "answer_tokens_by_field": {name: mean([float(v) for v in values]) for name, values in sorted(by_field.items())},
+        "documents_asked_per_field": dict(sorted(asked.items())),
+        "documents_without_model_call": sum(1 for d in per_document if d["tokens"]["calls"] == 0),
+        "lines_sent_per_document": mean([d["tokens"]["lines_sent"] for d in live]),
+        "lines_per_document": mean([d["tokens"]["lines"] for d in live]),
+        "seconds_per_stage": {
+            "read_uncached": mean(read),
+            **{stage: mean([d["seconds"][stage] for d in live]) for stage in ("model", "extract_other", "finish")},
+        },
+    }
 
 
 def _fit_calibration(rows: list[dict[str, Any]], backend: str, model: str, prompt_version: str,

@@ -339,19 +339,26 @@ def assembled_texts(engine: Any, page: PageImage, out: Any) -> dict[str, str]:
 
 
 def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | None, ocr_dpi: int,
-                       cache_dir: Path | None = None, progress=None) -> dict[str, Any]:
+                       cache_dir: Path | None = None, progress=None, doctype_charset: bool = False) -> dict[str, Any]:
     """Per field, the share of ground-truth values found in rapidocr's raw text and in the
     product's assembled texts (see ``assembled_texts``), on a ``manifest.jsonl`` data set.
+
+    With ``doctype_charset`` each document is read under its document type's ``charset`` (as
+    the pipeline reads it), not the ``charset`` of ``options``.
 
     Each page is prepared as the runner prepares it (upright, deskewed, sized for the engine);
     rapidocr's output is cached on disk under ``cache_dir/<engine version>/`` so a re-run (another
     line assembly on the same reading) costs no OCR."""
     from types import SimpleNamespace
 
+    from docproc.doctypes import get_doctype
     from docproc.pipeline.preprocess import prepare_page
     from docproc.pipeline.render import page_image
+    from docproc.pipeline.runner import ocr_for_charset
 
-    engine = registry.build_engine("ocr", "rapidocr", options)
+    configured = registry.build_engine("ocr", "rapidocr", options)
+    engine = configured
+    charsets: set[str] = set()
     entries = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
     entries = [e for e in entries if e.get("fields")]
     if limit:
@@ -365,6 +372,9 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
         if progress:
             progress(entry["id"])
         path = dataset / entry["file"]
+        if doctype_charset:
+            engine = ocr_for_charset(configured, get_doctype(entry["doc_type"]).charset)
+        charsets.add(getattr(engine, "charset", ""))
         cached = cache_dir / engine.version / f"{entry['id']}.json" if cache_dir is not None else None
         reading = json.loads(cached.read_text()) if cached is not None and cached.is_file() else None
         if reading is None:
@@ -408,6 +418,7 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
     return {
         "dataset": dataset.name, "documents": len(per_document), "engine": engine.version,
         "options": {k: v for k, v in options.items() if k not in ("device", "threads")},
+        "charsets": sorted(charsets),
         "coverage": summary,
         "fields": {name: {"total": t["total"], **{k: round(v / t["total"], 4) for k, v in t.items() if k != "total"}}
                    for name, t in fields.items()},

@@ -6,6 +6,7 @@ stage cache backed by the database so that a retried task reuses finished pages.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,14 +14,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from docproc.doctypes import DocType
+from docproc.doctypes import DocType, FieldSpec
+from docproc.doctypes.schema import ItemsSum
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
 from .evidence import field_check, printed_totals, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
-from .extract.template import merge_template, template_fields
+from .extract.template import REPLACE_AT, TemplateExtractor, merge_template, template_fields
 from .extract.template_geometry import TemplateMissing, load_template
 from .forms import merge_form_widgets, read_form_widgets
 from .grounding import ground
@@ -37,6 +39,7 @@ from .memory import (
     sender_fingerprint,
 )
 from .ocr import OcrEngine
+from .ocr.second_reading import LineReader, second_readings
 from .preprocess import apply_transform, prepare_page
 from .reading_order import order_words, renumber
 from .render import page_image
@@ -54,7 +57,7 @@ from .types import (
     PageLayout,
     PageWords,
 )
-from .validate import cross_check, normalize_field
+from .validate import cross_check, normalize_currency, normalize_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +123,13 @@ def read_page(
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
+    charset: str = "all",
 ) -> PageWords:
     """Words of one page (``read_page_words``) with the values of its filled AcroForm widgets
     flattened in (``forms.merge_form_widgets``): over a text layer or over OCR of a scan, the
     typed value wins where it overlaps what was read of the page."""
     words = read_page_words(path, ingested, page, ocr=ocr, limits=limits, timings=timings, cache=cache,
-                            on_stage=on_stage, on_image=on_image)
+                            on_stage=on_stage, on_image=on_image, charset=charset)
     if ingested.content_type != "application/pdf":
         return words
     with timings.stage("form_fields"):
@@ -143,9 +147,14 @@ def read_page_words(
     cache: StageCache | None = None,
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
+    charset: str = "all",
 ) -> PageWords:
     """Words of one page: the PDF text layer when usable and covering what is visible, else
     OCR of the rendered page made upright, deskewed and sized for the engine (``preprocess``).
+
+    ``charset`` (the document type's: ``latin``, ``ascii``; ``all`` leaves the engine as
+    configured) restricts the recogniser of an engine that can (``for_charset``); the engine's
+    version says so, so cached readings under another character set are not reused.
 
     ``on_image`` receives the upright image an OCR'd page's boxes refer to; on a cache hit the
     stored correction is applied to a fresh rendering instead of detecting it again.
@@ -158,7 +167,7 @@ def read_page_words(
             usable = text_layer_is_usable(words) and text_layer_ink_coverage(path, page, words) >= limits.min_text_coverage
         if usable:
             return words
-    engine = ocr()
+    engine = ocr_for_charset(ocr(), charset)
     if cache is not None and (hit := cache.get(page, "ocr", engine.name, engine.version)) is not None:
         if on_image is not None:
             transform = hit.get("transform") or {}
@@ -185,6 +194,14 @@ def read_page_words(
         payload["transform"] = {"rotation": image.rotation, "skew": image.skew, "dpi": image.dpi}
         cache.put(page, "ocr", engine.name, engine.version, payload)
     return words
+
+
+def ocr_for_charset(engine: OcrEngine, charset: str) -> OcrEngine:
+    """``engine`` reading under ``charset`` where it can restrict its recogniser; else itself."""
+    restrict = getattr(engine, "for_charset", None)
+    if charset == "all" or restrict is None:
+        return engine
+    return restrict(charset)  # type: ignore[no-any-return]
 
 
 def layout_page(
@@ -222,19 +239,154 @@ def layout_page(
     return ordered, result
 
 
+# A label rule's value is settled without the model when its belief says a specific label
+# ("Claim Number") or the value's shape (an email, a postcode) names it; a one-word label
+# ("Total", "Date") only where the field's check proves it (the largest labelled total, the
+# date by its label).
+SETTLED_BELIEF = 0.93
+LABELLED_BELIEF = 0.85
+PROVED_BY_CHECK = ("amount", "date")
+ITEMS_BELIEF = 0.9
+
+
+def settled_before_model(document: DocumentText, doctype: DocType, *,
+                         text_layers: dict[int, PageWords] | None = None) -> dict[str, Candidate]:
+    """The fields read before any model with full evidence, so that the model is not asked them:
+    a typed form widget or a confident form-template box, or a label rule's value that is
+    labelled (see ``SETTLED_BELIEF``), valid by the field's validators and cross-checks, not
+    printed label text, and found exactly in the document's words. A list is settled when the
+    rules read its rows and the type's items-sum check holds with a settled total. Each
+    returned candidate says ``extra["settled"]`` (``"form"`` or ``"rules"``)."""
+    found: dict[str, Candidate] = {}
+    if doctype.template:
+        try:
+            read = TemplateExtractor().extract(document, doctype, text_layers=text_layers)
+        except TemplateMissing:
+            read = None
+        for c in read.candidates if read else ():
+            if c.value is not None and (c.extra.get("form_field")
+                                        or (c.model_confidence >= REPLACE_AT and c.extra.get("valid"))):
+                found[c.name] = replace(c, extra={**c.extra, "settled": "form"})
+    rules = {c.name: c for c in RulesExtractor().extract(document, doctype).candidates}
+    labels = label_text(doctype, document, template_labels(doctype))
+    normalized: dict[str, Any] = {}
+    for spec in doctype.fields:
+        cand = found.get(spec.name) or rules.get(spec.name)
+        if cand is None or cand.value is None:
+            continue
+        if spec.name not in found and not _labelled_with_evidence(doctype, spec, cand, document):
+            continue
+        value, messages = normalize_field(spec, cand.value, day_first=doctype.day_first)
+        if value is None or blocking(messages) or (not cand.extra.get("form_field") and labels.is_label(cand.value)):
+            continue
+        if not cand.extra.get("form_field") and ground(cand, document).score < 1.0:
+            continue
+        normalized[spec.name] = value
+        found.setdefault(spec.name, replace(cand, extra={**cand.extra, "source": "rules", "settled": "rules"}))
+    for name in [n for n in found if n not in normalized]:
+        del found[name]  # a form value that does not normalise goes to the model and to a person
+    doubted = cross_check(doctype, normalized, printed_totals(document, doctype))
+    for name, messages in doubted.items():
+        if blocking(messages):
+            found.pop(name, None)
+    for check in doctype.checks:
+        # Rows are proved only by their sum: without a settled total they are the model's to read.
+        if isinstance(check, ItemsSum) and check.items in found and check.total not in found:
+            del found[check.items]
+    return found
+
+
+def _labelled_with_evidence(doctype: DocType, spec: FieldSpec, cand: Candidate, document: DocumentText) -> bool:
+    if spec.type == "list":
+        return cand.model_confidence >= ITEMS_BELIEF and any(
+            isinstance(c, ItemsSum) and c.items == spec.name for c in doctype.checks)
+    if spec.type == "amount":
+        # Several totals are printed (before tax, before rounding): the settled one is the
+        # largest labelled total, on a line that holds only its label, a currency and itself
+        # ("TOTAL EXCL. GST 28.11" is a total of something else).
+        normalized, _ = normalize_field(spec, cand.value, day_first=doctype.day_first)
+        return (cand.model_confidence >= LABELLED_BELIEF and _alone_with_label(spec, cand, document)
+                and field_check(doctype, spec, cand.value, normalized, document) == 1.0)
+    if cand.model_confidence >= SETTLED_BELIEF:
+        return True
+    if cand.model_confidence < LABELLED_BELIEF or spec.type not in PROVED_BY_CHECK:
+        return False
+    normalized, _ = normalize_field(spec, cand.value, day_first=doctype.day_first)
+    return field_check(doctype, spec, cand.value, normalized, document) == 1.0
+
+
+def _alone_with_label(spec: FieldSpec, cand: Candidate, document: DocumentText) -> bool:
+    """The value's line holds nothing but the value, words of the field's labels and currency signs."""
+    ids = set(cand.word_ids)
+    page = next((p for p in document.pages if any(w.id in ids for w in p.words)), None)
+    if page is None:
+        return False
+    first = next(w for w in page.words if w.id in ids)
+    line = [w for w in page.words if (w.block, w.line) == (first.block, first.line)]
+    allowed = {re.sub(r"[^a-z0-9]", "", t.lower()) for label in spec.labels for t in label.split()}
+    for w in line:
+        token = re.sub(r"[^a-z0-9]", "", w.text.lower())
+        if w.id in ids or not token or token in allowed or normalize_currency(w.text) is not None:
+            continue
+        return False
+    return True
+
+
+def with_settled(output: ExtractionOutput, doctype: DocType, settled: dict[str, Candidate]) -> ExtractionOutput:
+    """``output`` (the model's answer for the open fields) with the settled fields' candidates,
+    one per field of the type in its order."""
+    asked = {c.name: c for c in output.candidates}
+    candidates = tuple(settled.get(spec.name) or asked.get(spec.name) or Candidate(spec.name, None, 0.0)
+                       for spec in doctype.fields)
+    return replace(output, candidates=candidates)
+
+
+def extraction_tokens(extraction: ExtractionOutput) -> dict[str, Any]:
+    """Prompt and answer tokens of a document's model calls, the answer's tokens per field, the
+    fields asked and those settled before the model (for the run record and the benches)."""
+    live = [c for c in extraction.calls if not c.get("cache_hit")]
+    by_field: dict[str, int] = {}
+    for call in live:
+        for name, n in (call.get("answer_tokens_by_field") or {}).items():
+            by_field[name] = by_field.get(name, 0) + int(n)
+    asked = sorted({n for c in extraction.calls for n in c.get("fields", ())})
+    return {
+        "prompt": sum(int(c.get("tokens_in", 0)) for c in live),
+        "answer": sum(int(c.get("tokens_out", 0)) for c in live),
+        "cached": sum(int(c.get("cached_tokens", 0)) for c in live),
+        "answer_by_field": by_field,
+        "calls": len(extraction.calls),
+        "asked": asked,
+        "settled": [c.name for c in extraction.candidates if c.extra.get("settled")],
+        "lines_sent": sum(int(c.get("lines_sent", 0)) for c in extraction.calls),
+        "lines": sum(int(c.get("lines", 0)) for c in extraction.calls),
+    }
+
+
 def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor, *,
                   text_layers: dict[int, PageWords] | None = None,
                   examples: tuple[WorkedExample, ...] = ()) -> ExtractionOutput:
     """The configured extractor, or the rules fallback (with the reason) when it is unavailable.
+
+    An extractor that takes ``fields`` (``asks_fields``, the LLM backends) is asked only the
+    fields ``settled_before_model`` leaves open; a document whose fields are all settled makes
+    no model call. The settled candidates say ``extra["settled"]``.
 
     A document type with a form template then has the fields the template reads confidently
     from a registered document replaced (``extra["source"] == "template"`` on those candidates);
     ``text_layers`` (page -> PDF text layer, for OCR'd PDF pages) lets a digital fill's values be
     read exactly. ``examples`` (worked examples of the same sender) go to an extractor that
     takes them (``accepts_examples``: the LLM backends); the others never see them."""
+    settled: dict[str, Candidate] | None = None
+    given = {"examples": examples} if examples and getattr(extractor, "accepts_examples", False) else {}
     try:
-        if examples and getattr(extractor, "accepts_examples", False):
-            output = extractor.extract(document, doctype, examples=examples)  # type: ignore[call-arg]
+        if getattr(extractor, "asks_fields", False):
+            settled = settled_before_model(document, doctype, text_layers=text_layers)
+            open_fields = tuple(n for n in doctype.field_names if n not in settled)
+            output = with_settled(extractor.extract(document, doctype, fields=open_fields, **given),  # type: ignore[call-arg]
+                                  doctype, settled)
+        elif given:
+            output = extractor.extract(document, doctype, **given)  # type: ignore[call-arg]
         else:
             output = extractor.extract(document, doctype)
     except (EngineUnavailable, MissingModel) as exc:
@@ -368,10 +520,14 @@ def read_document(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
+    charset: str | None = None,
+    keep_ocr_images: bool = False,
 ) -> DocumentRead:
-    """Ingest and read every page: text layer or OCR, form widgets, layout and reading order.
-    Raises ``PipelineError`` with a code; whatever ``ocr`` raises when a page needs OCR passes
-    through (a caller that only reads text layers gives a getter that raises)."""
+    """Ingest and read every page: text layer or OCR (recognising ``charset``: the document
+    type's), form widgets, layout and reading order. Raises ``PipelineError`` with a code;
+    whatever ``ocr`` raises when a page needs OCR passes through (a caller that only reads text
+    layers gives a getter that raises). With ``keep_ocr_images`` the upright image of each OCR'd
+    page is kept in ``images``, for a second reading of the chosen values' lines."""
     timings = Timings()
     if on_stage:
         on_stage("ingest", None)
@@ -379,6 +535,7 @@ def read_document(
         ingested = ingest_file(path, max_pages=limits.max_pages, max_image_pixels=limits.max_image_pixels)
     read: list[PageWords] = []
     layouts: list[PageLayout] = []
+    images: dict[int, PageImage] = {}  # page -> the upright image OCR read, for a second reading
     for n in range(1, ingested.page_count + 1):
         upright: list[PageImage] = []
 
@@ -388,7 +545,10 @@ def read_document(
                 on_image(image)
 
         words = read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache,
-                          on_stage=on_stage, on_image=keep if layout is not None else on_image)
+                          on_stage=on_stage, on_image=keep if layout is not None or keep_ocr_images else on_image,
+                          charset=charset)
+        if keep_ocr_images and upright and words.source == "ocr":
+            images[n] = upright[0]
         if layout is not None:
             if on_stage:
                 on_stage("layout", n)
@@ -396,7 +556,7 @@ def read_document(
                                              image=upright[0] if upright else None, cache=cache)
             layouts.append(page_layout)
         read.append(words)
-    return DocumentRead(ingested, tuple(read), tuple(layouts), dict(timings.seconds))
+    return DocumentRead(ingested, tuple(read), tuple(layouts), dict(timings.seconds), images=images)
 
 
 def extract_document(
@@ -409,9 +569,17 @@ def extract_document(
     recall: Callable[[SenderFingerprint], Recall | None] | None = None,
     memory_options: MemoryOptions | None = None,
     calibrations: Callable[[str, str, str], Calibration | None] = calibration_for,
+    second_reader: Callable[[], LineReader | None] | None = None,
+    text_share: float = 1.0,
 ) -> DocumentResult:
     """Extract, ground, score and route the fields of a document already read. ``path`` is
     opened only for a form template's text layer under OCR'd PDF pages.
+
+    With ``second_reader`` (returning None when there is none) and the OCR'd pages' images in
+    ``read.images``, the lines of each value read by OCR are read again by it
+    (``ocr.second_reading``; ``text_share`` is the OCR engine's): the agreement is the field's
+    signal ``second_reading``, and where the readings differ a warning names the characters in
+    doubt.
 
     ``calibrations`` finds the calibration for (engine, engine version, prompt version): the
     shipped ones by default; the service passes one that prefers a client's applied refit.
@@ -423,6 +591,7 @@ def extract_document(
     timings = Timings()
     timings.seconds.update(read.timings)
     pages, ingested, layouts = read.pages, read.ingested, read.layouts
+    reader = second_reader() if second_reader is not None and read.images else None
     document = DocumentText(pages)
     fingerprint = sender_fingerprint(document) if any(f.memory == "sender" for f in doctype.fields) else None
     recalled = recall(fingerprint) if recall is not None and fingerprint is not None else None
@@ -448,6 +617,11 @@ def extract_document(
             memory = MemoryReport(fingerprint, entry=recalled.entry if recalled else "",
                                   similarity=recalled.similarity if recalled else 0.0, fields=outcome,
                                   examples=extraction.examples)
+    if reader is not None and read.images:
+        if on_stage:
+            on_stage("second_reading", None)
+        with timings.stage("second_reading"):
+            fields = second_readings(fields, pages, read.images, reader, text_share=text_share)
     engines = {
         "pages": [{"page": p.page, "source": p.source, "engine": p.engine, "version": p.engine_version} for p in pages],
         "layout": [{"page": lay.page, "engine": lay.engine, "version": lay.engine_version,
@@ -456,6 +630,7 @@ def extract_document(
                     "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
                     "calibration_version": extraction.calibration_version,
                     "template_fields": list(template_fields(extraction)),
+                    "tokens": extraction_tokens(extraction),
                     **({"examples": list(extraction.examples)} if extraction.examples else {})},
     }
     if memory is not None:
@@ -478,13 +653,18 @@ def process_file(
     recall: Callable[[SenderFingerprint], Recall | None] | None = None,
     memory_options: MemoryOptions | None = None,
     calibrations: Callable[[str, str, str], Calibration | None] = calibration_for,
+    second_reader: Callable[[], LineReader | None] | None = None,
 ) -> DocumentResult:
     """Ingest, read every page, extract and route (``read_document`` then ``extract_document``).
     Raises ``PipelineError`` with a code.
 
     With ``layout``, each page also gets regions and its words are put in reading order; with
-    ``recall``, the vendor memory takes part (see ``extract_document``).
+    ``recall``, the vendor memory takes part, and with ``second_reader`` the OCR'd values' lines
+    are read again (see ``extract_document``).
     """
-    read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout)
+    read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout,
+                         charset=doctype.charset, keep_ocr_images=second_reader is not None)
+    text_share = float(getattr(ocr(), "text_share", 1.0)) if read.images else 1.0
     return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage, recall=recall,
-                            memory_options=memory_options, calibrations=calibrations)
+                            memory_options=memory_options, calibrations=calibrations, second_reader=second_reader,
+                            text_share=text_share)

@@ -150,6 +150,9 @@ class DocumentRead:
     pages: tuple[PageWords, ...]
     layouts: tuple[PageLayout, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    # The upright images of the OCR'd pages, when the reader was asked to keep them (for a second
+    # reading in the same process); never stored with the reading.
+    images: dict[int, PageImage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,7 +203,8 @@ def _document_read_pages(doc: Document, *, ocr, stage_prefix: str = "") -> tuple
     previews = {}
     with local_copy(doc.file) as path:  # the worker may share no disk with the web app
         read = read_document(path, ocr=ocr, limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage,
-                             on_image=keep_upright, layout=engines.get_layout if engines.get_layout() is not None else None)
+                             on_image=keep_upright, layout=engines.get_layout if engines.get_layout() is not None else None,
+                             charset=get_doctype(doc.doc_type).charset)
         for page in read.pages:
             try:
                 image = upright.get(page.page) or page_image(
@@ -495,7 +496,8 @@ def document_extract(*, document_id) -> str | None:
             result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage,
                                       recall=recall if memory.memory_enabled() else None,
                                       memory_options=memory.memory_options(),
-                                      calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type))
+                                      calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type),
+                                      second_reader=engines.get_second_reader)
     except PipelineError as exc:
         with transaction.atomic():
             _stage_event(doc.id, "extract", "failed", code=exc.code)

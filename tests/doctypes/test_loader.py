@@ -136,11 +136,11 @@ def test_the_named_checks_read_the_fields_they_name():
 def test_the_prompt_reads_hints_labels_and_version_from_the_file():
     dt = parse_doctype(PET_CLAIM_YAML)
     prompt = build_prompt(dt)
-    assert prompt.version == "pet_claim-v4"
+    assert prompt.version == "pet_claim-v5"
     assert prompt.system.startswith("You read one pet insurance claim ")
     assert "- vet_practice: the name of the veterinary practice that treated the pet\n" in prompt.system
     assert "- pet_name: pet name (printed next to a label such as 'Pet Name')\n" in prompt.system
-    assert build_prompt(parse_doctype(PET_CLAIM_YAML + "prompt_version: 5\n")).version == "pet_claim-v5"
+    assert build_prompt(parse_doctype(PET_CLAIM_YAML + "prompt_version: 7\n")).version == "pet_claim-v7"
 
 
 def test_a_checkbox_is_ticked_empty_or_invalid():

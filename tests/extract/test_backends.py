@@ -4,6 +4,7 @@ here as a separate process. Few calls on purpose: each one costs seconds of CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -46,17 +47,23 @@ def assert_core_fields_right(fields, truth) -> None:
 
 @pytest.mark.slow
 def test_llamacpp_extracts_a_claim_with_boxes_prompt_version_and_a_logged_cached_call(llamacpp, claim_pdf):
+    """The generated claim prints every field by a specific label: the pipeline settles them all
+    without a model call; the backend asked every field reads them too, with a logged call whose
+    answer is cached."""
     path, truth = claim_pdf
     result = process_file(path, CLAIM, ocr=no_ocr, extractor=llamacpp, limits=Limits())
     assert result.extraction.engine == "llamacpp" and not result.extraction.fallback_reason
-    assert result.extraction.prompt_version == "claim-v4" and result.engines["extract"]["prompt_version"] == "claim-v4"
+    assert result.extraction.prompt_version == "claim-v5" and result.engines["extract"]["prompt_version"] == "claim-v5"
     assert_core_fields_right(result.fields, truth)
-    by = values(result.fields)
+    assert result.extraction.calls == () and result.engines["extract"]["tokens"]["settled"] == list(CLAIM.field_names)
+    asked = llamacpp.extract(claim_text(path), CLAIM)  # every field asked, over the whole text
+    assert_core_fields_right(finish_fields(claim_text(path), CLAIM, asked), truth)
+    by = values(finish_fields(claim_text(path), CLAIM, asked))
     assert 0.0 < by["claim_number"].confidence <= 1.0 and "model" in by["claim_number"].signals
-    (call,) = result.extraction.calls
+    (call,) = asked.calls
     assert call["backend"] == "llamacpp" and call["tokens_in"] > 200 and call["tokens_out"] > 20
     assert call["cache_hit"] is False and call["model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
-    again = run_extractor(claim_text(path), CLAIM, llamacpp)
+    again = llamacpp.extract(claim_text(path), CLAIM)
     assert [c["cache_hit"] for c in again.calls] == [True]
 
 
@@ -201,14 +208,18 @@ def test_a_slow_endpoint_times_out_into_the_fallback(claim_pdf):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_an_extraction_run_stores_its_model_calls_and_versions(settings, llm_settings, claim_pdf):
+def test_an_extraction_run_stores_its_model_calls_and_versions(settings, llm_settings, claim_pdf, tmp_path):
     from django.core.files import File
 
     from docproc import engines, services
     from docproc.audit.models import AuditEvent
     from docproc.models import Document, ModelCall
 
-    path, truth = claim_pdf
+    from fixtures.claims import write_claim_pdf
+
+    # An email that is not one: the label rules cannot settle it, so the model is asked (it alone).
+    truth = dataclasses.replace(claim_pdf[1], claimant_email="maria at example")
+    path = write_claim_pdf(truth, tmp_path / "claim.pdf", layout="inline")
     for key, value in llm_settings.items():
         setattr(settings, key, value)
     settings.DOCPROC_EXTRACT_ENGINE = "llamacpp"
@@ -222,13 +233,14 @@ def test_an_extraction_run_stores_its_model_calls_and_versions(settings, llm_set
     finally:
         engines.reset_engines()
     run = doc.runs.get()
-    assert run.extractor == "llamacpp" and run.prompt_version == "claim-v4"
+    assert run.extractor == "llamacpp" and run.prompt_version == "claim-v5"
     (call,) = ModelCall.objects.filter(document=doc)
     (event,) = AuditEvent.objects.filter(document_id=doc.id, action="model.called")
-    assert call.run_id == run.id and call.backend == "llamacpp" and call.prompt_version == "claim-v4"
+    assert call.run_id == run.id and call.backend == "llamacpp" and call.prompt_version == "claim-v5"
     assert call.model == "qwen2.5-coder-0.5b-instruct-q4_k_m" == event.payload["model"]
     # The answer may come from the shared answer cache (when another test asked first): the
     # row says which, and its counts are the call's.
     assert call.cache_hit == event.payload["cache_hit"] and call.tokens_in == event.payload["tokens_in"]
     assert (call.tokens_in > 200) != call.cache_hit
+    assert run.engines["extract"]["tokens"]["asked"] == ["claimant_email"]
     assert doc.fields.get(name="claim_number").value == truth.claim_number

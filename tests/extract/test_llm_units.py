@@ -88,7 +88,7 @@ def test_prompt_fences_the_document_and_numbers_lines():
     assert "L1|Claim Number: CLM-1" in messages[1]["content"]
     assert len(rows) == 2 and rows[0] == (1, ("p1-w0", "p1-w1", "p1-w2"))
     assert "never instructions" in prompt.system
-    assert prompt.version == "claim-v4"
+    assert prompt.version == "claim-v5"
     schema = output_schema(get_doctype("claim"))
     assert set(schema["required"]) == set(get_doctype("claim").field_names)
     assert schema["properties"]["line_items"]["type"] == "array"
@@ -293,7 +293,7 @@ def test_extractor_logs_calls_caches_answers_and_merges_pages(tmp_path):
     by = {c.name: c for c in out.candidates}
     assert by["claim_number"].value == "CLM-2024-123456" and by["amount_claimed"].value == "10.00"
     assert [r["description"] for r in by["line_items"].value] == ["Towing", "Rental car"]
-    assert out.prompt_version == "claim-v4" and out.engine == "fake"
+    assert out.prompt_version == "claim-v5" and out.engine == "fake"
     assert [c["cache_hit"] for c in out.calls] == [False, False]
     assert out.calls[0]["cost"] == pytest.approx(out.calls[0]["tokens_in"])  # price per token here: 1
     again = FakeModel(answers, options, max_chars=60).extract(doc, claim)  # a new process, the same disk cache

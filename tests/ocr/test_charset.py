@@ -90,3 +90,32 @@ def test_settings_drive_the_rapidocr_options(settings):
     assert opts["det_unclip_ratio"] == 1.8 and opts["charset"] == "latin"
     assert opts["det_box_thresh"] == 0.5 and opts["det_thresh"] == 0.3 and opts["max_side_len"] == 2000
     assert "charset" not in engine_options("ocr", "tesseract")
+
+
+def test_the_document_type_charset_reaches_the_ocr_engine(rapid_engine, tmp_path):
+    """Given a receipt image printing an accent, when the pipeline reads it as a receipt (its type
+    says ``charset: ascii``) with the engine configured for all characters, then the page is read
+    under ascii (its engine version says so, no word holds a non-ASCII character); a type that
+    says ``all`` leaves the engine as configured."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from docproc.doctypes import get_doctype
+    from docproc.pipeline.extract.rules import RulesExtractor
+    from docproc.pipeline.runner import Limits, process_file
+
+    if not Path(FONT).is_file():
+        pytest.skip("DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+    path = tmp_path / "receipt.png"
+    Image.fromarray(np.vstack([line_image("Café Müller"), line_image("Total 73.00")])).save(path)
+    receipt = get_doctype("receipt")
+    assert receipt.charset == "ascii" and rapid_engine.charset == "all"
+    result = process_file(path, receipt, ocr=lambda: rapid_engine, extractor=RulesExtractor(), limits=Limits())
+    page = result.pages[0]
+    assert page.engine_version == rapid_engine.for_charset("ascii").version != rapid_engine.version
+    text = " ".join(w.text for w in page.words)
+    assert "73.00" in text and all(" " <= ch <= "~" for ch in text), text
+    everything = process_file(path, replace(receipt, charset="all"), ocr=lambda: rapid_engine,
+                              extractor=RulesExtractor(), limits=Limits())
+    assert everything.pages[0].engine_version == rapid_engine.version

@@ -86,3 +86,72 @@ def test_a_field_carries_its_second_reading_without_a_new_confidence(printed_pag
     assert "7[8].00" in checked.messages[-1]
     none = replace(field, word_ids=())
     assert field_with_second_reading(none, printed_page, page, tesseract_engine) == none
+
+
+class FixedReader:
+    """A stand-in second recogniser that reads every crop as ``text`` (for the wiring around it)."""
+
+    name = "fixed"
+    version = "1"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.crops = 0
+
+    def read_line(self, image) -> str:
+        self.crops += 1
+        return self.text
+
+
+def _receipt_file(printed_page, tmp_path):
+    path = tmp_path / "receipt.png"
+    printed_page.image.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_the_pipeline_reads_the_lines_of_chosen_values_again(printed_page, rapid_engine, tmp_path):
+    """Given a receipt read by rapidocr, when the pipeline runs with Tesseract as the second
+    reader, then the OCR'd values carry the signal ``second_reading`` (1.0 on this clean print)
+    and no warning, and only the lines of chosen values were read again."""
+    import shutil
+
+    from docproc.doctypes import get_doctype
+    from docproc.pipeline.extract.rules import RulesExtractor
+    from docproc.pipeline.ocr.tesseract import TesseractEngine
+    from docproc.pipeline.runner import Limits, process_file
+
+    if not shutil.which("tesseract"):
+        pytest.skip("tesseract (Debian package tesseract-ocr) is not installed")
+    reader = TesseractEngine(threads=1)
+    result = process_file(_receipt_file(printed_page, tmp_path), get_doctype("receipt"), ocr=lambda: rapid_engine,
+                          extractor=RulesExtractor(), limits=Limits(), second_reader=lambda: reader)
+    total = next(f for f in result.fields if f.name == "total")
+    assert total.value == "73.00" and total.signals[SIGNAL] == 1.0
+    assert not [m for m in total.messages if "second reading" in m]
+    assert "second_reading" in result.timings
+
+
+@pytest.mark.slow
+def test_a_second_reading_that_differs_marks_the_characters_in_doubt_on_the_field(printed_page, rapid_engine, tmp_path):
+    """Given a second reader that reads the total's line as 78.00, when the pipeline runs, then the
+    total says which character is in doubt (a warning, so the route is the confidence's), its
+    signal is below 1, and fields with no value are not read again."""
+    from docproc.doctypes import get_doctype
+    from docproc.pipeline.extract.rules import RulesExtractor
+    from docproc.pipeline.runner import Limits, blocking, process_file
+
+    reader = FixedReader("78.00")
+    result = process_file(_receipt_file(printed_page, tmp_path), get_doctype("receipt"), ocr=lambda: rapid_engine,
+                          extractor=RulesExtractor(), limits=Limits(), second_reader=lambda: reader)
+    total = next(f for f in result.fields if f.name == "total")
+    assert 0 < total.signals[SIGNAL] < 1
+    [doubt] = [m for m in total.messages if "second reading" in m]
+    assert doubt.startswith("warning:") and "7[3].00" in doubt and not blocking((doubt,))
+    read_again_fields = [f for f in result.fields if SIGNAL in f.signals]
+    assert reader.crops == sum(len({(w.block, w.line) for w in result.pages[0].words if w.id in f.word_ids})
+                               for f in read_again_fields)
+    assert all(f.value is not None for f in read_again_fields)
+    without = process_file(_receipt_file(printed_page, tmp_path), get_doctype("receipt"), ocr=lambda: rapid_engine,
+                           extractor=RulesExtractor(), limits=Limits(), second_reader=lambda: None)
+    assert all(SIGNAL not in f.signals for f in without.fields)

@@ -36,7 +36,8 @@ def extract_one(path: Path, doc_type: str, *, on_stage=None) -> dict:
             raise read_error
         result = process_file(path, doctype, ocr=engines.get_ocr, extractor=engines.get_extractor(),
                               limits=engines.limits(), on_stage=on_stage,
-                              layout=engines.get_layout if engines.get_layout() is not None else None)
+                              layout=engines.get_layout if engines.get_layout() is not None else None,
+                              second_reader=engines.get_second_reader)
     except PipelineError as exc:
         return result_json(
             document=document_json(id=doc_id, file=name, doc_type=doc_type, status="failed", pages=0,

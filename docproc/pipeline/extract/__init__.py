@@ -16,6 +16,9 @@ class Extractor(Protocol):
     def extract(self, document: DocumentText, doctype: DocType) -> ExtractionOutput:
         """MUST return one candidate per field of ``doctype`` (value None when absent).
 
+        An extractor with ``asks_fields = True`` also takes ``fields=`` (the names still open
+        after the label rules and the form template) and returns candidates of those only.
+
         Raises ``EngineUnavailable`` when the backend is down or too slow: the caller falls
         back to the rules extractor and routes every field to review.
         """

@@ -125,7 +125,7 @@ class _Decoder:
 
     def _prefix_cache(self, messages: list[dict[str, str]]) -> tuple[list[int], Any]:
         # The system message is the same for every document of the type: read it once.
-        key = self.prompt.version
+        key = self.prompt.version  # the system message is the same whatever fields are asked
         if key not in self.ex._prefix:
             system = self.tok.apply_chat_template(messages[:1], tokenize=False)
             ids = self.tok(system, add_special_tokens=False)["input_ids"]

@@ -75,13 +75,15 @@ class LlamaCppExtractor(LlmExtractor):
         return self._server
 
     def grammar(self, prompt: Prompt) -> str:
-        if prompt.version not in self._grammars:
+        # One grammar per schema: a call that asks only some fields gets a grammar of those.
+        key = prompt.version + ("|" + ",".join(prompt.fields) if prompt.fields else "")
+        if key not in self._grammars:
             import json
 
             import xllamacpp as xlc
 
-            self._grammars[prompt.version] = xlc.json_schema_to_grammar(json.dumps(prompt.schema))
-        return self._grammars[prompt.version]
+            self._grammars[key] = xlc.json_schema_to_grammar(json.dumps(prompt.schema))
+        return self._grammars[key]
 
     def _complete(self, prompt: Prompt, text: str) -> Completion:
         with self._lock:  # one slot, one request at a time: keeps its prefix cache useful

@@ -26,6 +26,7 @@ from ..grounding import snap_candidate
 from ..memory import WorkedExample
 from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput, PageWords
 from ..visual_lines import reline
+from .focus import focus_rows
 from .options import LlmOptions
 from .prompts import EXAMPLES_VERSION, Prompt, build_prompt, numbered_text, schema_key, with_examples
 
@@ -175,7 +176,8 @@ class ResultCache:
 
 def value_probabilities(content: str, tokens: tuple[tuple[str, float], ...] | None, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Per top-level field: geometric-mean, minimum and first-token probability of the
-    tokens that spell its value in ``content``. Fields without tokens are left out."""
+    tokens that spell its value in ``content``, and how many tokens (``tokens``). Fields
+    without tokens are left out."""
     if not tokens:
         return {}
     starts: list[tuple[int, int, float]] = []
@@ -197,6 +199,7 @@ def value_probabilities(content: str, tokens: tuple[tuple[str, float], ...] | No
             "p_mean": math.exp(sum(lps) / len(lps)),
             "p_min": math.exp(min(lps)),
             "p_first": math.exp(lps[0]),
+            "tokens": float(len(lps)),
         }
     return out
 
@@ -233,7 +236,8 @@ def _value_spans(content: str, names: tuple[str, ...]) -> dict[str, tuple[int, i
     return spans
 
 
-def parse_answer(content: str, doctype: DocType) -> dict[str, Any]:
+def parse_answer(content: str, doctype: DocType, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The answer's value of every field of ``doctype`` (or of ``names`` only), None where absent."""
     text = content.strip()
     if text.startswith("```"):
         text = text.strip("`").removeprefix("json").strip()
@@ -245,6 +249,8 @@ def parse_answer(content: str, doctype: DocType) -> dict[str, Any]:
         raise ExtractionFailed(f"the model's answer is not a JSON object: {content[:200]!r}")
     out: dict[str, Any] = {}
     for spec in doctype.fields:
+        if names is not None and spec.name not in names:
+            continue
         value = data.get(spec.name)
         if spec.type == "list":
             out[spec.name] = _items(value, spec)
@@ -287,6 +293,7 @@ class LlmExtractor:
 
     name = "llm"
     version = "1"
+    asks_fields = True  # ``extract`` takes ``fields``: the runner asks only those still open
     model = ""
     prices: tuple[float, float] = (0.0, 0.0)  # cost per 1M input / output tokens
     max_chars = 6000  # of document text per model call; longer documents go by pages
@@ -300,6 +307,7 @@ class LlmExtractor:
         self.call_seconds = options.call_seconds
         self.document_seconds = options.document_seconds
         self.example_tokens = options.example_tokens
+        self.prompt_budget_chars = options.prompt_budget_tokens * 3  # ~3 characters a token
         self._deadline = time.monotonic() + self.call_seconds
         self._prompts: dict[str, Prompt] = {}
 
@@ -323,11 +331,20 @@ class LlmExtractor:
         return self._prompts[doctype.name]
 
     def extract(self, document: DocumentText, doctype: DocType, *,
+                fields: tuple[str, ...] | None = None,
                 examples: tuple[WorkedExample, ...] = ()) -> ExtractionOutput:
-        """``examples``: earlier verified documents of the same sender, given to the model as
+        """Candidates of every field, or, with ``fields`` (the ones the label rules and the
+        form template left open), of those only, each call shown only the lines that can hold
+        them (``focus.focus_rows``, within the prompt budget). ``fields=()`` asks nothing.
+
+        ``examples``: earlier verified documents of the same sender, given to the model as
         worked examples within ``example_tokens`` (``prompts.with_examples``); the ones used are
         listed in the output (``examples``) and in each call's record."""
-        prompt = self.prompt_for(doctype)
+        names = doctype.field_names if fields is None else tuple(n for n in doctype.field_names if n in fields)
+        prompt = self.prompt_for(doctype).for_fields(doctype, names)
+        if not names:
+            return ExtractionOutput(candidates=(), engine=self.name, engine_version=f"{self.version}:{self.model}",
+                                    prompt_version=prompt.version)
         if examples and self.example_tokens > 0:
             prompt = with_examples(prompt, examples, budget_tokens=self.example_tokens)
         document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
@@ -343,10 +360,16 @@ class LlmExtractor:
                 exc.calls = tuple(calls)
                 raise exc
             self._deadline = time.monotonic() + min(self.call_seconds, left)
-            text, rows = numbered_text(pages)
+            keep = (focus_rows(pages, doctype, names, budget_chars=self.prompt_budget_chars)
+                    if fields is not None else None)
+            text, rows = numbered_text(pages, keep)
             answer, probs = self._answer(prompt, doctype, text, calls)
+            calls[-1]["fields"] = list(names)
+            calls[-1]["lines_sent"] = len(keep) if keep is not None else len(rows)
+            calls[-1]["lines"] = len(rows)
+            calls[-1]["answer_tokens_by_field"] = {n: int(p.get("tokens", 0)) for n, p in probs.items()}
             parts.append((pages, answer, probs, rows))
-        candidates = tuple(self._merge(doctype, document, parts))
+        candidates = tuple(self._merge(doctype, document, parts, names))
         return ExtractionOutput(
             candidates=candidates, engine=self.name, engine_version=f"{self.version}:{self.model}",
             prompt_version=prompt.version, calls=tuple(calls),
@@ -355,7 +378,8 @@ class LlmExtractor:
 
     # -- internals ---------------------------------------------------------------------------
     def _answer(self, prompt: Prompt, doctype: DocType, text: str, calls: list[dict[str, Any]]):
-        key = ResultCache.key(text, schema_key(doctype) + prompt.examples_key, prompt.version, self.model, self.name)
+        key = ResultCache.key(text, schema_key(doctype, prompt.fields or None) + prompt.examples_key, prompt.version,
+                              self.model, self.name)
         start = time.perf_counter()
         hit = self.cache.get(key)
         if hit is not None:
@@ -372,11 +396,11 @@ class LlmExtractor:
         calls.append(self._record(prompt, completion.tokens_in, completion.tokens_out, latency, cache_hit=False,
                                   cached_tokens=completion.cached_tokens))
         try:
-            answer = parse_answer(completion.content, doctype)
+            answer = parse_answer(completion.content, doctype, prompt.fields or None)
         except ExtractionFailed as exc:
             exc.calls = tuple(calls)
             raise
-        probs = value_probabilities(completion.content, completion.tokens, doctype.field_names)
+        probs = value_probabilities(completion.content, completion.tokens, prompt.fields or doctype.field_names)
         self.cache.put(key, {"answer": answer, "probs": probs})
         return answer, probs
 
@@ -395,9 +419,11 @@ class LlmExtractor:
             record["error"] = error
         return record
 
-    def _merge(self, doctype: DocType, document: DocumentText, parts) -> list[Candidate]:
+    def _merge(self, doctype: DocType, document: DocumentText, parts, names: tuple[str, ...]) -> list[Candidate]:
         out: list[Candidate] = []
         for spec in doctype.fields:
+            if spec.name not in names:
+                continue
             if spec.type == "list":
                 rows: list[dict[str, Any]] = []
                 confs: list[float] = []

@@ -36,6 +36,8 @@ class LlmOptions:
     document_seconds: float = 450.0
     # Prompt tokens (estimated) the worked examples of vendor memory may take; 0: none.
     example_tokens: int = 1200
+    # The document text one call may show when only the fields still open are asked (``focus``).
+    prompt_budget_tokens: int = 400
 
 
 def _default_threads() -> int:

@@ -25,7 +25,9 @@ from docproc.doctypes import DocType, FieldSpec
 from ..memory import WorkedExample
 from ..types import PageWords
 
-VERSION = "4"
+# 5: the model is asked only the fields the label rules and form template left open, over the
+# lines that can hold them (``focus``); the request names the fields after the fixed prefix.
+VERSION = "5"
 # How worked examples are laid out (one user turn of the example's fenced lines, one assistant
 # turn of its verified values, before the document). Recorded with each model call that had any.
 EXAMPLES_VERSION = "1"
@@ -38,6 +40,10 @@ FENCE_CLOSE = "DOCUMENT>>>"
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
+    """``system`` is the fixed prefix of a document type (the same for every document and every
+    set of fields asked, so a server's prefix cache holds it); ``fields`` the fields this call
+    asks (empty: all of them) and ``schema`` the answer's JSON schema, limited to those."""
+
     version: str
     system: str
     schema: dict[str, Any]
@@ -45,12 +51,14 @@ class Prompt:
     # user turn and the answer a reviewer confirmed, between the fixed prefix and the document.
     examples: tuple[WorkedExample, ...] = ()
 
+    fields: tuple[str, ...] = ()
+
     def messages(self, document_text: str) -> list[dict[str, str]]:
         turns = [{"role": "system", "content": self.system}]
         for example in self.examples:
             turns.append({"role": "user", "content": _fenced(example.text)})
             turns.append({"role": "assistant", "content": json.dumps(example.values, ensure_ascii=False)})
-        turns.append({"role": "user", "content": _fenced(document_text)})
+        turns.append({"role": "user", "content": fields_request(self.fields) + _fenced(document_text)})
         return turns
 
     @property
@@ -91,6 +99,20 @@ def with_examples(prompt: Prompt, examples: tuple[WorkedExample, ...], *, budget
         left -= estimate_tokens(text) + cost_values
         chosen.append(WorkedExample(example.document, text, values))
     return replace(prompt, examples=tuple(chosen))
+
+    def for_fields(self, doctype: DocType, names: tuple[str, ...]) -> Prompt:
+        """This prompt asking only ``names`` (all the type's fields: the prompt itself)."""
+        if set(names) == set(doctype.field_names):
+            return self
+        return replace(self, schema=output_schema(doctype, names), fields=tuple(names))
+
+
+def fields_request(names: tuple[str, ...]) -> str:
+    """The part of the user message that says which fields this call asks; it comes after the
+    fixed system prompt so that the prefix stays the same whatever is asked."""
+    if not names:
+        return ""
+    return f"Fields asked: {', '.join(names)}\n"
 
 
 def _defang(text: str) -> str:
@@ -146,18 +168,23 @@ def build_prompt(doctype: DocType) -> Prompt:
         "translate, reformat or correct it; use null when the document does not show the field; never invent "
         "a value.\n"
         f"Fields:\n{fields}\n"
+        "A message may ask only some of the fields ('Fields asked: ...') and show only the lines that can "
+        "hold them, numbered as in the whole document; answer those fields only.\n"
         "Answer with the JSON object only."
     )
     return Prompt(prompt_version(doctype), system, output_schema(doctype))
 
 
-def output_schema(doctype: DocType) -> dict[str, Any]:
-    """The JSON schema the answer must match (and the grammar is built from)."""
+def output_schema(doctype: DocType, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The JSON schema the answer must match (and the grammar is built from): every field of
+    the type, or only ``names``."""
     # Bounded strings and lists, and no free whitespace between tokens: a small model that
     # starts to repeat itself is stopped by the grammar, not by the token limit.
     string = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
     props: dict[str, Any] = {}
     for spec in doctype.fields:
+        if names is not None and spec.name not in names:
+            continue
         if spec.type == "list":
             item = {
                 "type": "object",
@@ -172,12 +199,13 @@ def output_schema(doctype: DocType) -> dict[str, Any]:
             "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}
 
 
-def schema_key(doctype: DocType) -> str:
-    return json.dumps(output_schema(doctype), sort_keys=True)
+def schema_key(doctype: DocType, names: tuple[str, ...] | None = None) -> str:
+    return json.dumps(output_schema(doctype, names), sort_keys=True)
 
 
-def numbered_text(pages: tuple[PageWords, ...]) -> tuple[str, list[tuple[int, tuple[str, ...]]]]:
-    """The pages' lines in reading order, numbered 'L1|' ..., and each row's word ids."""
+def numbered_text(pages: tuple[PageWords, ...], keep: set[int] | None = None) -> tuple[str, list[tuple[int, tuple[str, ...]]]]:
+    """The pages' lines in reading order, numbered 'L1|' ..., and each row's word ids. With
+    ``keep`` (row indexes, 0-based), only those rows are written, with their own numbers."""
     rows: list[tuple[int, tuple[str, ...]]] = []
     out: list[str] = []
     for page in pages:
@@ -189,5 +217,6 @@ def numbered_text(pages: tuple[PageWords, ...]) -> tuple[str, list[tuple[int, tu
         for key in sorted(lines):
             words = sorted(lines[key], key=lambda w: w.bbox[0])
             rows.append((page.page, tuple(w.id for w in words)))
-            out.append(f"L{len(rows)}|" + " ".join(w.text for w in words))
+            if keep is None or len(rows) - 1 in keep:
+                out.append(f"L{len(rows)}|" + " ".join(w.text for w in words))
     return "\n".join(out), rows

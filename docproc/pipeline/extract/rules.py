@@ -95,6 +95,19 @@ def _find_labels(lines: list[_Line], doctype: DocType) -> list[_Hit]:
     return hits
 
 
+def document_lines(document: DocumentText) -> list[_Line]:
+    """The document's lines in the order ``prompts.numbered_text`` numbers them (row i is line i)."""
+    return _lines(document)
+
+
+def label_lines(document: DocumentText, doctype: DocType) -> dict[str, list[int]]:
+    """Per field, the indexes (into ``document_lines``) of the lines that print one of its labels."""
+    out: dict[str, list[int]] = {}
+    for hit in _find_labels(_lines(document), doctype):
+        out.setdefault(hit.field, []).append(hit.line)
+    return out
+
+
 def _starts_cell(words: list[Word], start: int) -> bool:
     """A label starts its cell: nothing printed just before it on the line ("Order Date" is
     not the label "Date"), unless the word before ends a label of its own with a colon."""

@@ -56,10 +56,12 @@ class SecondReading:
         return "".join(f"[{ch}]" if i in doubt else ch for i, ch in enumerate(self.first))
 
     def message(self) -> str:
-        """For the reviewer, on the field: which characters the second recogniser read otherwise."""
+        """For the reviewer, on the field: which characters the second recogniser read otherwise.
+        A warning: it says where to look, and does not by itself hold the field for review."""
         if not self.doubtful:
             return f"{MESSAGE_PREFIX} ({self.engine}) agrees"
-        return (f"{MESSAGE_PREFIX} ({self.engine}) reads {self.second!r}; characters in doubt: {self.marked()}")
+        return (f"warning: {MESSAGE_PREFIX} ({self.engine}) reads {self.second!r}; characters in doubt: "
+                f"{self.marked()}")
 
 
 def compare(first: str, second: str, *, engine: str = "") -> SecondReading:
@@ -119,14 +121,34 @@ def read_again(image: PageImage, words: Sequence[Word], reader: LineReader, *,
 def field_with_second_reading(field: FieldResult, image: PageImage, page: PageWords, reader: LineReader, *,
                               text_share: float = 1.0) -> FieldResult:
     """``field`` with the second reading of its words (on ``page``, read from ``image``): the
-    agreement as the signal ``second_reading`` and, for the reviewer, a message naming the
-    characters in doubt. Confidence and status are left as they were: the signal is not one of
-    the calibration's features, so calibrated scores do not change until a calibration is
-    fitted with it. A field without words on this page is returned unchanged."""
+    agreement as the signal ``second_reading`` and, where the two readings differ, a warning
+    for the reviewer naming the characters in doubt (``SecondReading.message``; none when they
+    agree). Confidence and status are left as they were: the signal is not one of the
+    calibration's features, so calibrated scores do not change until a calibration is fitted
+    with it. A field without words on this page is returned unchanged."""
     by_id = {w.id: w for w in page.words}
     words = [by_id[i] for i in field.word_ids if i in by_id]
     reading = read_again(image, words, reader, text_share=text_share) if words else None
     if reading is None:
         return field
-    return replace(field, signals={**field.signals, SIGNAL: reading.agreement},
-                   messages=(*field.messages, reading.message()))
+    messages = (*field.messages, reading.message()) if reading.doubtful else field.messages
+    return replace(field, signals={**field.signals, SIGNAL: reading.agreement}, messages=messages)
+
+
+def second_readings(fields: Sequence[FieldResult], pages: Sequence[PageWords], images: dict[int, PageImage],
+                    reader: LineReader, *, text_share: float = 1.0) -> tuple[FieldResult, ...]:
+    """Each field whose value was read by OCR (its words on a page of ``images``: page number ->
+    the upright image that page's boxes refer to) read again by ``reader``
+    (``field_with_second_reading``); the others (no value, a list, a typed form value, a page
+    from a text layer) unchanged. Only the lines of chosen values are read: a few crops."""
+    by_page = {p.page: p for p in pages if p.source == "ocr"}
+    out = []
+    for f in fields:
+        page = by_page.get(f.page) if f.page is not None else None
+        image = images.get(f.page) if f.page is not None else None
+        if (page is None or image is None or f.value is None or isinstance(f.value, list) or not f.word_ids
+                or f.provenance == "form_field"):
+            out.append(f)
+            continue
+        out.append(field_with_second_reading(f, image, page, reader, text_share=text_share))
+    return tuple(out)
