@@ -69,6 +69,12 @@ class Prompt:
         raw = json.dumps([[e.text, e.values] for e in self.examples], sort_keys=True, ensure_ascii=False)
         return f"examples-v{EXAMPLES_VERSION}:" + hashlib.sha256(raw.encode()).hexdigest()
 
+    def for_fields(self, doctype: DocType, names: tuple[str, ...]) -> Prompt:
+        """This prompt asking only ``names`` (all the type's fields: the prompt itself)."""
+        if set(names) == set(doctype.field_names):
+            return self
+        return replace(self, schema=output_schema(doctype, names), fields=tuple(names))
+
 
 def _fenced(text: str) -> str:
     return f"{FENCE_OPEN}\n{_defang(text)}\n{FENCE_CLOSE}"
@@ -99,12 +105,6 @@ def with_examples(prompt: Prompt, examples: tuple[WorkedExample, ...], *, budget
         left -= estimate_tokens(text) + cost_values
         chosen.append(WorkedExample(example.document, text, values))
     return replace(prompt, examples=tuple(chosen))
-
-    def for_fields(self, doctype: DocType, names: tuple[str, ...]) -> Prompt:
-        """This prompt asking only ``names`` (all the type's fields: the prompt itself)."""
-        if set(names) == set(doctype.field_names):
-            return self
-        return replace(self, schema=output_schema(doctype, names), fields=tuple(names))
 
 
 def fields_request(names: tuple[str, ...]) -> str:
