@@ -520,7 +520,7 @@ def read_document(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
-    charset: str | None = None,
+    charset: str = "all",
     keep_ocr_images: bool = False,
 ) -> DocumentRead:
     """Ingest and read every page: text layer or OCR (recognising ``charset``: the document

@@ -160,7 +160,7 @@ def test_openai_backend_against_a_real_local_server(model_server, claim_pdf):
         price_input_per_mtok=0.5, price_output_per_mtok=1.5,
     ))
     doc = claim_text(path)
-    out = run_extractor(doc, CLAIM, extractor)
+    out = extractor.extract(doc, CLAIM)  # every field asked (the pipeline would settle them by their labels)
     assert out.engine == "openai" and not out.fallback_reason, out.fallback_reason
     assert_core_fields_right(finish_fields(doc, CLAIM, out), truth)
     (call,) = out.calls
@@ -170,11 +170,20 @@ def test_openai_backend_against_a_real_local_server(model_server, claim_pdf):
     assert "p_mean" in {c.name: c for c in out.candidates}["claim_number"].extra
 
 
-def test_openai_endpoint_down_falls_back_to_rules_and_every_field_goes_to_review(claim_pdf):
+def unsettled_claim(claim_pdf, tmp_path) -> tuple[Path, object]:
+    """The generated claim with an email that is not one: the label rules cannot settle that
+    field, so the pipeline asks the model (for it alone)."""
+    from fixtures.claims import write_claim_pdf
+
+    truth = dataclasses.replace(claim_pdf[1], claimant_email="maria at example")
+    return write_claim_pdf(truth, tmp_path / "claim.pdf", layout="inline"), truth
+
+
+def test_openai_endpoint_down_falls_back_to_rules_and_every_field_goes_to_review(claim_pdf, tmp_path):
     from docproc.pipeline.extract.openai_compat import OpenAICompatExtractor
     from docproc.pipeline.extract.options import OpenAIOptions
 
-    path, truth = claim_pdf
+    path, truth = unsettled_claim(claim_pdf, tmp_path)
     port = _free_port()  # nothing listens here
     extractor = OpenAICompatExtractor(OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=2,
                                                     retries=1))
@@ -191,12 +200,12 @@ def test_openai_endpoint_down_falls_back_to_rules_and_every_field_goes_to_review
     assert call["error"].startswith("engine_unavailable") and call["cache_hit"] is False
 
 
-def test_a_slow_endpoint_times_out_into_the_fallback(claim_pdf):
+def test_a_slow_endpoint_times_out_into_the_fallback(claim_pdf, tmp_path):
     """A server that accepts the connection and never answers: the timeout, not a hang."""
     from docproc.pipeline.extract.openai_compat import OpenAICompatExtractor
     from docproc.pipeline.extract.options import OpenAIOptions
 
-    path, _ = claim_pdf
+    path, _ = unsettled_claim(claim_pdf, tmp_path)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
@@ -215,11 +224,7 @@ def test_an_extraction_run_stores_its_model_calls_and_versions(settings, llm_set
     from docproc.audit.models import AuditEvent
     from docproc.models import Document, ModelCall
 
-    from fixtures.claims import write_claim_pdf
-
-    # An email that is not one: the label rules cannot settle it, so the model is asked (it alone).
-    truth = dataclasses.replace(claim_pdf[1], claimant_email="maria at example")
-    path = write_claim_pdf(truth, tmp_path / "claim.pdf", layout="inline")
+    path, truth = unsettled_claim(claim_pdf, tmp_path)
     for key, value in llm_settings.items():
         setattr(settings, key, value)
     settings.DOCPROC_EXTRACT_ENGINE = "llamacpp"

@@ -21,10 +21,13 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 FINAL = ("auto_accepted", "needs_review", "reviewed", "delivered", "failed", "rejected")
 
 
-def unique_claim_pdf(seed: int, tmp_path) -> bytes:
+def unique_claim_pdf(seed: int, tmp_path, **changes) -> bytes:
+    import dataclasses
+
     from fixtures.claims import make_claim, write_claim_pdf
 
-    return write_claim_pdf(make_claim(seed), tmp_path / f"claim-{seed}.pdf").read_bytes()
+    claim = dataclasses.replace(make_claim(seed), **changes)
+    return write_claim_pdf(claim, tmp_path / f"claim-{seed}.pdf", **({"layout": "inline"} if changes else {})).read_bytes()
 
 
 def status_of(doc_id: str) -> str:
@@ -228,7 +231,9 @@ def test_llm_endpoint_down_or_slow_falls_back_and_sends_fields_to_review(
            "DOCPROC_OPENAI_RETRIES": "1", "DOCPROC_OPENAI_TIMEOUT": "2", "DOCPROC_LLM_CACHE_DIR": ""}
     base = stack.start_web(workers=1, threads=2)
     stack.start_worker("llm", **env)
-    status, body = upload_over_http(base, token, unique_claim_pdf(401, tmp_path), "claim.pdf")
+    # An email that is not one: the label rules cannot settle it, so the model is asked.
+    status, body = upload_over_http(base, token, unique_claim_pdf(401, tmp_path, claimant_email="maria at example"),
+                                    "claim.pdf")
     assert status == 201
     wait_until(lambda: status_of(body["id"]) in FINAL, timeout=120, what="final state")
     assert status_of(body["id"]) == "needs_review"
