@@ -427,10 +427,13 @@ def test_tab_leaves_the_fields_for_submit_navigation_and_sign_out(page, make_use
     assert focused(page) == "#viewer"
     page.keyboard.press("+")
     page.keyboard.press("+")
+    # The zoomed page is laid out before the keys are tried (on a loaded machine it may lag).
+    page.wait_for_function("() => { const v = document.getElementById('viewer');"
+                           " return v.scrollHeight > v.scrollTop + v.clientHeight + 40; }")
     before = page.evaluate("document.getElementById('viewer').scrollTop")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
-    page.wait_for_timeout(200)
+    page.wait_for_function(f"() => document.getElementById('viewer').scrollTop > {before}", timeout=5000)
     assert page.evaluate("document.getElementById('viewer').scrollTop") > before
     assert focused(page) == "#viewer"  # the arrows scrolled the page, they did not move the field
 
