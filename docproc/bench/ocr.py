@@ -21,6 +21,7 @@ from typing import Any
 
 from docproc.pipeline import registry
 from docproc.pipeline.ingest import ingest_file
+from docproc.pipeline.memory import edit_distance
 from docproc.pipeline.render import load_image_page
 from docproc.pipeline.runner import Limits, Timings, read_page
 from docproc.pipeline.types import PageImage, PageWords
@@ -48,18 +49,6 @@ def read_sroie_lines(path: Path) -> list[tuple[tuple[float, float, float, float]
 def normalise(text: str) -> str:
     """NFKC, single spaces, upper case: SROIE's ground truth is upper-cased, so case is not scored."""
     return " ".join(unicodedata.normalize("NFKC", text).split()).upper()
-
-
-def edit_distance(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def _to_upright(box: tuple[float, float, float, float], rotation: int) -> tuple[float, float, float, float]:
