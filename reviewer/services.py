@@ -4,6 +4,8 @@ caller's permission and lock, and records its audit event in the same transactio
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +53,15 @@ def postpone_seconds() -> int:
 def _require(user, perm: str) -> None:
     if not user.has_perm(perm):
         raise ReviewError("forbidden", "Your role does not allow this action.", 403)
+
+
+@contextmanager
+def _refusal_as_review_error(*refusals: type[Exception]) -> Iterator[None]:
+    """A domain service's refusal (code, detail, status) answered as the review UI's error."""
+    try:
+        yield
+    except refusals as exc:
+        raise ReviewError(exc.code, exc.detail, exc.status) from None  # type: ignore[attr-defined]
 
 
 def _actor(user) -> Actor:
@@ -222,10 +233,8 @@ def document_retry_now(*, document: Document, user) -> Document:
     """A supervisor sends a failed document through processing again (see
     docproc.services.document_retry for what is refused and why)."""
     _require(user, roles.SUPERVISE)
-    try:
+    with _refusal_as_review_error(document_services.RetryRefused):
         return document_services.document_retry(document=document, actor=_actor(user))
-    except document_services.RetryRefused as exc:
-        raise ReviewError(exc.code, exc.detail, exc.status) from None
 
 
 PRIORITY_RANGE = (-100, 100)
@@ -504,11 +513,9 @@ def threshold_set(*, user, doc_type: str, field_name: str, threshold: float) -> 
 def calibration_decide(*, user, proposal_id: int, apply: bool):
     """A supervisor applies or rejects a calibration proposal (seen with its figures on the dashboard)."""
     _require(user, roles.THRESHOLDS)
-    try:
+    with _refusal_as_review_error(document_services.CalibrationRefused):
         return document_services.calibration_proposal_decide(proposal_id=proposal_id, actor=_actor(user), apply=apply,
                                                              user=user)
-    except document_services.CalibrationRefused as exc:
-        raise ReviewError(exc.code, exc.detail, exc.status) from None
 
 
 def rerun_decide(*, user, document_id, run_id: int, adopt: bool):
@@ -516,17 +523,13 @@ def rerun_decide(*, user, document_id, run_id: int, adopt: bool):
     _require(user, roles.SUPERVISE)
     if not Document.objects.filter(pk=document_id, runs__pk=run_id).exists():
         raise ReviewError("no_run", "No such run on this document.", 404)
-    try:
+    with _refusal_as_review_error(document_services.ReprocessRefused):
         return document_services.document_rerun_decide(run_id=run_id, actor=_actor(user), adopt=adopt, user=user)
-    except document_services.ReprocessRefused as exc:
-        raise ReviewError(exc.code, exc.detail, exc.status) from None
 
 
 def document_reprocess_now(*, user, document: Document, engine: str = "", model: str = ""):
     """A supervisor asks for a re-run from the document page."""
     _require(user, roles.SUPERVISE)
-    try:
+    with _refusal_as_review_error(document_services.ReprocessRefused):
         return document_services.document_reprocess_request(document=document, actor=_actor(user), engine=engine,
                                                             model=model)
-    except document_services.ReprocessRefused as exc:
-        raise ReviewError(exc.code, exc.detail, exc.status) from None
