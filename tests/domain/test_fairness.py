@@ -8,14 +8,12 @@ the whole pipeline and reads the order in which it started and finished the docu
 from __future__ import annotations
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from docproc import services
 from docproc.audit.models import AuditEvent
 from docproc.models import Document
-from tests.conftest import _purge_queues, redis_available, wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,18 +31,6 @@ def _burst_then_one(make_api_client, claim_files) -> tuple[list[str], str]:
     b_id = str(services.document_upload(client=b, uploaded=SimpleUploadedFile("b.pdf", data + b"\n%% b\n"),
                                         doc_type="claim").document.id)
     return a_ids, b_id
-
-
-@pytest.fixture
-def broker():
-    if not redis_available():
-        pytest.skip("Redis is not reachable at REDIS_URL")
-    from docproc.celery import app
-
-    assert not app.conf.task_always_eager
-    _purge_queues()
-    yield redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    _purge_queues()
 
 
 def _taken_in_order(queue: str) -> list[str]:

@@ -7,31 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from docproc import services
 from docproc.models import Document
-from tests.conftest import _purge_queues, redis_available
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def broker():
-    if not redis_available():
-        pytest.skip("Redis is not reachable at REDIS_URL")
-    from docproc.celery import app
-
-    assert not app.conf.task_always_eager
-    _purge_queues()
-    conn = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    conn.delete("unacked")
-    yield conn
-    _purge_queues()
-    conn.delete("unacked")
 
 
 def _age(doc: Document, **delta) -> None:
