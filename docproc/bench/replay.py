@@ -61,6 +61,8 @@ def _from_dataset(dataset: Path, opts: dict[str, Any], new: Any, log: Callable[[
         before = {f.name: f for f in old_fields}
         new_fields, fallback = _fields(doc["document"], doctype, new)
         for f in new_fields:
+            if f.name not in doc["truth"]:
+                continue  # unknown to the data set: not scored
             b = before[f.name]
             yield {"doc": doc["id"], "doctype": doctype, "field": f.name, "truth": doc["truth"].get(f.name),
                    "before": b.value, "before_auto": b.status == "auto_accepted",

@@ -100,6 +100,11 @@ def review_to_truth(doc: Document, truth: dict[str, Any], user) -> dict[str, int
     for field in run.fields.filter(status=FieldStatus.NEEDS_REVIEW):
         spec = doctype.field(field.name)
         expected = truth.get(field.name)
+        if field.name not in truth:
+            # The data set does not say: the value is kept as read (and the field is not scored).
+            review.field_accept(document_id=doc.pk, field_id=field.pk, user=user, confirm=True)
+            counts["accepted"] += 1
+            continue
         if values_match(spec, field.value, expected, day_first=doctype.day_first) or (field.value is None and expected is None):
             review.field_accept(document_id=doc.pk, field_id=field.pk, user=user, confirm=True)
             counts["accepted"] += 1
@@ -121,6 +126,8 @@ def _score(result: dict[str, Any], doc_type: str, truth: dict[str, Any]) -> list
     doctype = get_doctype(doc_type)
     rows = []
     for name, f in result["fields"].items():
+        if name not in truth:
+            continue  # unknown to the data set (a missing key is not an empty value): not scored
         spec = doctype.field(name)
         rows.append({"field": name, "value": f["value"], "truth": truth.get(name), "status": f["status"],
                      "source": f["source"], "auto": f["status"] == "auto_accepted",

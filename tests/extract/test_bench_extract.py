@@ -96,3 +96,23 @@ def test_both_benches_list_every_auto_accepted_wrong_value(tmp_path, settings):
     assert [(w["doc"], w["field"], w["value"]) for w in report["auto_accepted_wrong_values"]] == [
         ("claim-000", "claimant_name", printed)]
     assert "auto-accepted wrong values** | **1**" in next((tmp_path / "b").glob("*.md")).read_text()
+
+
+def test_a_field_the_truth_does_not_name_is_unscored_not_wrong(tmp_path, settings):
+    """A key missing from a document's truth means the data set does not say (one invoice of the
+    shared set has no amount in its truth, though its total is printed): the value read is listed
+    as unscored and counts neither as wrong nor as right."""
+    settings.DATA_DIR = tmp_path / "data"
+    dataset = tmp_path / "claims"
+    generate_dataset(dataset, count=2, scans=False)
+    manifest = dataset / "manifest.jsonl"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    read = entries[0]["fields"].pop("amount_claimed")
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    call_command("bench_extract", str(dataset), "--out", str(tmp_path / "x"), "--backends", "rules")
+    rules = json.loads((tmp_path / "x" / "report.json").read_text())["backends"]["rules"]
+    assert rules["summary"]["auto_accepted_wrong"] == 0 and rules["summary"]["accuracy"] == 1.0
+    assert rules["summary"]["unscored_fields"] == 1 and rules["fields"]["amount_claimed"]["n"] == 1
+    (unscored,) = rules["unscored"]
+    assert (unscored["doc"], unscored["field"]) == ("claim-000", "amount_claimed")
+    assert unscored["value"].replace(",", "").lstrip("$") == str(read).replace(",", "").lstrip("$")
