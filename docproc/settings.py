@@ -383,6 +383,9 @@ DOCPROC_WORKER_STALE_SECONDS = env_int("DOCPROC_WORKER_STALE_SECONDS", 90)
 # The queues this worker process consumes (scripts/run and docker-compose set it per worker);
 # a worker on "gpu" loads its models at start-up instead of on its first document.
 DOCPROC_WORKER_QUEUES = [q.strip() for q in env("DOCPROC_WORKER_QUEUES", "").split(",") if q.strip()]
+# Workers run at this nice level (0-19; 0 leaves it): on a host shared with the web server, OCR
+# and the model's threads yield the CPU to requests, so uploads answer at once under a backlog.
+DOCPROC_WORKER_NICE = min(max(env_int("DOCPROC_WORKER_NICE", 10), 0), 19)
 
 # --- Review -------------------------------------------------------------------------------
 DOCPROC_REVIEW_LOCK_SECONDS = env_int("DOCPROC_REVIEW_LOCK_SECONDS", 900)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -17,6 +18,16 @@ from workers import observability  # noqa: F401  (heartbeat and log context sign
 log = logging.getLogger(__name__)
 
 RETRY_ON = (OperationalError, InterfaceError, ConnectionError, *STORAGE_UNAVAILABLE)
+
+
+@worker_init.connect
+def _yield_cpu_to_the_web(**_: object) -> None:
+    """Lower this worker's CPU priority to DOCPROC_WORKER_NICE before its pool starts (children
+    inherit it), never raise it: requests on a shared host are served first, and the backlog
+    waits a few milliseconds instead."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if settings.DOCPROC_WORKER_NICE > current:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.DOCPROC_WORKER_NICE)
 
 
 @worker_process_init.connect

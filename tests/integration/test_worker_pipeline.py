@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -42,6 +44,8 @@ def test_uploaded_claim_is_processed_by_a_real_worker(api, claim_files, celery_w
     doc = Document.objects.get(pk=doc_id)
     page = doc.pages.get(number=1)
     assert page.source == "text-layer" and page.image
+    # The worker yields the CPU to the web server on a shared host (DOCPROC_WORKER_NICE, 10).
+    assert os.getpriority(os.PRIO_PROCESS, celery_worker_process.pid) == max(10, os.getpriority(os.PRIO_PROCESS, 0))
 
 
 def test_bad_file_fails_in_the_worker_with_a_code(api, claim_files, celery_worker_process):
