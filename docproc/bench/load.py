@@ -146,17 +146,42 @@ def _busy(broker) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in broker.hgetall(f"{PREFIX}:busy_seconds").items()}
 
 
+def _keep_model_busy(base: str, token: str, files: dict[str, list[bytes]], file_truth: dict[str, list[dict]],
+                     count: int, *, log: Callable[[str], None]) -> dict[str, dict]:
+    """Upload ``count`` receipts and wait until the model reads one; returns id -> truth."""
+    if not files["receipt"]:
+        raise ValueError("keeping the model busy needs receipts (--receipts DIR)")
+    out: dict[str, dict] = {}
+    for n in range(count):
+        index = n % len(files["receipt"])
+        status, body = upload_over_http(base, token, _unique(files["receipt"][index], "receipt", 10**8 + n),
+                                        f"busy-{n}.jpg", doc_type="receipt", timeout=60)
+        if status not in (200, 201):
+            raise RuntimeError(f"a receipt to keep the model busy was refused: {status} {body}")
+        out[str(body["id"])] = file_truth["receipt"][index]
+    log(f"{count} receipts uploaded; waiting for the model to read one ...")
+    wait_until(lambda: Document.objects.filter(pk__in=list(out), stage="extract").exists(), timeout=600,
+               interval=0.5, what="the model reading a receipt")
+    return out
+
+
 def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: float, workers: int,
                    web_workers: int, web_threads: int, drain_seconds: int, think_seconds: float, redis_url: str,
                    request_timeout: float, log: Callable[[str], None], pipeline: bool = True, ocr_workers: int = 1,
-                   documents: int = 0, receipts: Path | None = None, receipt_share: float = 0.0) -> dict:
+                   documents: int = 0, receipts: Path | None = None, receipt_share: float = 0.0,
+                   model_busy: int = 0) -> dict:
     """Run the load (the command checks the options' ranges), write ``load-report.json`` and
-    ``load-report.md`` to ``out`` and return the report; ``report["not_final"]`` must be 0."""
+    ``load-report.md`` to ``out`` and return the report; ``report["not_final"]`` must be 0.
+
+    ``model_busy`` receipts are uploaded before the load, which starts once the model reads one of
+    them: the upload latency is then measured while the LLM runs (they count as receipts in the
+    end states, not in the upload latency)."""
     out.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     log(f"generating files in {folder} ...")
     files, file_truth = _make_files(folder, digital=6, scanned=3 if scanned_share > 0 else 0,
-                                    receipts=receipts if receipt_share > 0 else None)
+                                    receipts=receipts if receipt_share > 0 or model_busy else None,
+                                    receipt_count=max(3, model_busy))
     truths: dict[str, dict] = {}  # document id -> its true field values
     plan = _kinds_plan(documents, scanned_share=scanned_share, receipt_share=receipt_share,
                        have_receipts=bool(files["receipt"])) if documents else []
@@ -195,6 +220,8 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
 
         broker = redis_lib.Redis.from_url(broker_url)
         busy_before = _busy(broker)
+        preloaded = _keep_model_busy(base, token, files, file_truth, model_busy, log=log) if model_busy else {}
+        truths.update(preloaded)
         t0 = time.monotonic()
         deadline = t0 + seconds
         counter = iter(range(10**9))
@@ -254,6 +281,7 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
             t.join(timeout=seconds + request_timeout + 30)
         load_end = time.monotonic()
         accepted = {u.document: u.kind for u in uploads if u.document}
+        accepted.update({doc_id: "receipt" for doc_id in preloaded})
         log(f"{len(uploads)} uploads, {len(accepted)} accepted; draining ...")
 
         def pending() -> int:
@@ -275,6 +303,7 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
                           options={"concurrency": concurrency, "seconds": seconds, "scanned_share": scanned_share,
                                    "receipt_share": receipt_share if files["receipt"] else 0.0,
                                    "documents": documents, "pipeline": "on" if pipeline else "off",
+                                   "model_busy": len(preloaded),
                                    "workers": [f"{name}:{queues}" for name, queues in topology],
                                    "extractor": settings.DOCPROC_EXTRACT_ENGINE,
                                    "web_workers": web_workers, "web_threads": web_threads,
@@ -356,7 +385,9 @@ def markdown(r: dict) -> str:
         f"{o['concurrency']} uploaders for {what} ({o['scanned_share']:.0%} scanned claims, "
         f"{o.get('receipt_share', 0):.0%} receipts); pipeline {o.get('pipeline', 'on')}, extractor "
         f"{o.get('extractor', '')}; gunicorn {o['web_workers']}x{o['web_threads']}, Celery workers "
-        f"{o['workers']}; database {o['database']}.", "",
+        f"{o['workers']}; database {o['database']}."
+        + (f" The load started once the model was reading the first of {o['model_busy']} receipts uploaded before it."
+           if o.get("model_busy") else ""), "",
         f"- documents per minute end to end (first upload to last final state): **{r.get('documents_per_minute')}**",
         f"- failed with a code: {r.get('errors') or 'none'}",
         "- auto-accepted wrong values: " + (", ".join(
