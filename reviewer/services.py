@@ -20,7 +20,7 @@ from docproc.audit.service import Actor, record
 from docproc.doctypes import UnknownDocType, get_doctype
 from docproc.lifecycle import document_transition
 from docproc.models import Document, DocumentStatus, Field, FieldStatus, SenderMemory
-from docproc.pipeline.runner import blocking
+from docproc.pipeline.runner import blocking, doubts
 from docproc.results import jsonable
 from docproc.selectors import document_latest_run
 from docproc.webhooks import webhook_enqueue
@@ -397,9 +397,10 @@ def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: s
 
 def field_is_confident(field: Field, threshold: float) -> bool:
     """Whether "Accept all confident" may accept ``field``: its confidence reaches ``threshold``,
-    no check fails, and it was not read by the fallback rules."""
+    no check fails, nothing in its evidence is doubtful (``runner.doubts``), and it was not read by
+    the fallback rules."""
     return (field.confidence >= threshold and field.source != "fallback" and field.valid
-            and not _failed_checks(field))
+            and not _failed_checks(field) and not doubts(field.signals or {}))
 
 
 def fields_accept_confident(*, document_id, user) -> list[str]:

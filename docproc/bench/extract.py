@@ -35,6 +35,7 @@ from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.runner import (
     Timings,
     blocking,
+    doubts,
     extraction_tokens,
     finish_fields,
     read_page,
@@ -181,7 +182,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
             rows.append({"doc": doc["id"], "split": doc["split"], "doctype": doctype.name, "field": f.name,
                          "value": f.value, "truth": doc["truth"].get(f.name), "correct": ok, "correct_loose": loose,
                          "signals": f.signals, "raw_confidence": f.confidence,
-                         "eligible": not extraction.fallback_reason and not blocking(f.messages),
+                         "eligible": not extraction.fallback_reason and not blocking(f.messages) and not doubts(f.signals),
                          "fallback": extraction.fallback_reason})
         log(f"{backend} {doc['id']} {elapsed:.1f}s")
     # Two-fold cross-fitting: each half is scored with the calibration and thresholds fitted

@@ -410,6 +410,19 @@ def blocking(messages: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(m for m in messages if not m.startswith("warning:"))
 
 
+def doubts(signals: dict[str, float]) -> tuple[str, ...]:
+    """What in a value's evidence says a person must choose, whatever its confidence: the OCR
+    engine doubts its words (below ``LOW_OCR``), or the field's check only half supports it (an
+    amount that is one of several printed totals but not the one paid, a date that is one of
+    several printed without its label). A valid value may still be doubtful; it waits for a person."""
+    out = []
+    if signals.get("ocr", 1.0) < LOW_OCR:
+        out.append(f"low OCR confidence of its words ({signals['ocr']:.2f})")
+    if signals.get("check") == 0.5:
+        out.append("one of several values the document prints for this field: a person chooses")
+    return tuple(out)
+
+
 def template_labels(doctype: DocType) -> tuple[str, ...]:
     if not doctype.template:
         return ()
@@ -430,8 +443,8 @@ def _reasons(*, cand: Candidate, confidence: float, threshold: float, messages: 
     reasons.extend(m for m in blocking(messages) if not m.startswith("missing:"))
     if cand.value is not None and signals.get("grounding", 1.0) == 0.0:
         reasons.append("not found in the document's words")
-    if cand.value is not None and signals.get("ocr", 1.0) < LOW_OCR:
-        reasons.append(f"low OCR confidence of its words ({signals['ocr']:.2f})")
+    if cand.value is not None:
+        reasons.extend(doubts(signals))
     if confidence < threshold:
         reasons.append(f"confidence {confidence:.2f} is below its threshold {threshold:.2f}")
     return tuple(dict.fromkeys(reasons))
@@ -479,7 +492,8 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
             # trusted absent when the extractor says so with confidence.
             confidence = 0.0 if spec.required else round(cand.model_confidence, 4)
         fallback = bool(extraction.fallback_reason)
-        accepted = not fallback and confidence >= threshold and not blocking(messages[spec.name])
+        accepted = (not fallback and confidence >= threshold and not blocking(messages[spec.name])
+                    and not (cand.value is not None and doubts(signals)))
         value = cand.value
         if isinstance(value, list):
             printed: Any = value

@@ -27,6 +27,7 @@ from docproc.audit.service import SYSTEM, Actor, record
 from docproc.models import CalibrationProposal, Document, ExtractionRun, Field, FieldOutcome, FieldStatus
 from docproc.pipeline.calibration_fit import NEVER, OutcomeSample, propose, wilson_interval
 from docproc.pipeline.confidence import Calibration, calibration_for
+from docproc.pipeline.runner import doubts
 from docproc.results import jsonable
 from reviewer.queue import machine_confidences
 
@@ -153,7 +154,7 @@ def calibration_lookup(*, client_id, doc_type: str) -> Callable[[str, str, str],
 def _samples(rows: list[FieldOutcome]) -> list[OutcomeSample]:
     return [OutcomeSample(key=f"{o.doc_type}.{o.field_name}", group=str(o.document_id or o.pk),
                           signals={k: float(v) for k, v in (o.signals or {}).items()}, correct=o.correct,
-                          has_value=o.has_value, eligible=o.has_value and o.valid, confidence=o.confidence,
+                          has_value=o.has_value, eligible=o.has_value and o.valid and not doubts(o.signals or {}), confidence=o.confidence,
                           threshold=o.threshold, weight=float(o.weight))
             for o in rows]
 

@@ -41,7 +41,7 @@ from docproc.pipeline.extract.prompts import numbered_text
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.labels import LABEL_MESSAGE, label_text
 from docproc.pipeline.render import page_image
-from docproc.pipeline.runner import DocumentResult, extract_document, read_document, template_labels
+from docproc.pipeline.runner import DocumentResult, doubts, extract_document, read_document, template_labels
 from docproc.pipeline.types import DocumentRead, DocumentText, PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
 from docproc.pipeline.visual_lines import reline
@@ -398,7 +398,8 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
             valid = f.valid if not corrected else not messages
             if corrected:
                 messages.append("A reviewer corrected this value on the original document.")
-            accepted = not corrected and not source.fallback_reason and f.confidence >= threshold and not messages
+            accepted = (not corrected and not source.fallback_reason and f.confidence >= threshold and not messages
+                        and not doubts(f.signals or {}))
             fields.append(Field(
                 document=doc, run=run, name=f.name, value=f.original_value, normalized=normalized,
                 confidence=f.confidence, status=FieldStatus.AUTO_ACCEPTED if accepted else FieldStatus.NEEDS_REVIEW,

@@ -260,6 +260,22 @@ def test_accept_all_confident_accepts_only_valid_fields_at_their_threshold(make_
     assert actions(doc).count("field.accepted") == len(accepted)
 
 
+def test_a_doubtful_value_is_never_accepted_in_bulk(make_user, review_doc):
+    """A confident, valid field whose words the OCR engine doubted waits for a person's own
+    decision: "Accept all confident" leaves it, and says nothing of it as accepted."""
+    sup = make_user("supervisor")
+    _strict_thresholds(sup, ("claim_number", "policy_number"))
+    doc = review_doc()
+    _strict_thresholds(sup, ("claim_number", "policy_number"), 0.5)
+    doubted = Field.objects.get(document=doc, name="policy_number")
+    Field.objects.filter(pk=doubted.pk).update(signals={**doubted.signals, "ocr": 0.42})
+    ana = make_user("reviewer")
+    services.review_task_claim_next(user=ana)
+    accepted = services.fields_accept_confident(document_id=doc.pk, user=ana)
+    assert "claim_number" in accepted and "policy_number" not in accepted
+    assert Field.objects.get(pk=doubted.pk).status == "needs_review"
+
+
 def test_fallback_values_are_never_accepted_in_bulk(client, make_user, review_doc):
     """The LLM was down: every field waits, carries the backup rules as its reason, and "Accept
     all confident" accepts none of them; the raw cause is in the run, not in the fields."""

@@ -1,0 +1,62 @@
+"""Evidence that makes a value doubtful keeps it from auto-acceptance whatever its confidence:
+words the OCR engine itself doubts, and a total that is one of several printed but not the
+one paid. Both were auto-accepted wrong on the shared receipts (a company read at OCR
+confidence 0.42; 181.98 taken where the receipt's rounded total, 182.00, is the one paid)."""
+
+from __future__ import annotations
+
+from docproc.doctypes import get_doctype
+from docproc.pipeline.confidence import FEATURES, Calibration
+from docproc.pipeline.runner import doubts, finish_fields
+from docproc.pipeline.types import Candidate, DocumentText, ExtractionOutput, PageWords, Word
+
+RECEIPT = get_doctype("receipt")
+LINES = ["KEDAI RUNCIT MAJU JAYA SDN BHD", "NO 12, JALAN MERANTI 3,", "43000 KAJANG, SELANGOR.",
+         "DATE: 05/03/2018", "MILO 1KG 181.98", "TOTAL 181.98", "ROUNDING ADJ 0.02", "TOTAL ROUNDED 182.00",
+         "CASH 200.00"]
+
+
+def page(lines: list[str], confidence: dict[str, float] | None = None) -> PageWords:
+    words = []
+    for li, line in enumerate(lines):
+        tokens = line.split()
+        for ti, tok in enumerate(tokens):
+            x0 = 0.05 + 0.9 * ti / len(tokens)
+            words.append(Word(f"p1-w{len(words)}", tok, (x0, 0.03 * li, x0 + 0.8 / len(tokens), 0.03 * li + 0.02),
+                              (confidence or {}).get(tok, 0.99), line=li))
+    return PageWords(1, 600, 1000, tuple(words), "ocr", "test", "1")
+
+
+# A calibration that believes the model alone: the confidence is high whatever the OCR says, so
+# only the doubt can hold a field back.
+MODEL_ONLY = Calibration("test", "test", "m", "receipt-v0",
+                         {f"receipt.{n}": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES] for n in RECEIPT.field_names})
+
+
+def fields(doc: DocumentText, **values: str) -> dict:
+    out = ExtractionOutput(tuple(Candidate(n, v, 0.999, extra={"p_mean": 0.999, "p_min": 0.999})
+                                 for n, v in values.items()), "test", "1:m", "receipt-v0")
+    return {f.name: f for f in finish_fields(doc, RECEIPT, out, MODEL_ONLY)}
+
+
+def test_a_value_whose_words_the_ocr_doubts_waits_for_a_person():
+    sure = fields(DocumentText((page(LINES),)), date="05/03/2018")["date"]
+    assert sure.status == "auto_accepted", sure.reasons
+    doubted = fields(DocumentText((page(LINES, {"DATE:": 0.99, "05/03/2018": 0.42}),)), date="05/03/2018")["date"]
+    assert doubted.status == "needs_review" and doubted.confidence >= doubted.threshold  # confident, still doubtful
+    assert "low OCR confidence of its words (0.42)" in doubted.reasons
+
+
+def test_a_total_that_is_not_the_one_paid_waits_for_a_person():
+    doc = DocumentText((page(LINES),))
+    paid = fields(doc, total="182.00")["total"]
+    assert paid.status == "auto_accepted", paid.reasons
+    before_rounding = fields(doc, total="181.98")["total"]
+    assert before_rounding.signals["check"] == 0.5 and before_rounding.status == "needs_review"
+    assert any("one of several values" in r for r in before_rounding.reasons)
+
+
+def test_doubts_name_each_cause_and_are_empty_for_clean_evidence():
+    assert doubts({"ocr": 0.99, "check": 1.0}) == ()
+    assert doubts({}) == ()
+    assert len(doubts({"ocr": 0.5, "check": 0.5})) == 2
