@@ -35,3 +35,18 @@ def test_every_shipped_calibration_version_and_a_long_model_name_fit_a_run():
     outcome.save()
     outcome.refresh_from_db()
     assert outcome.calibration_version == versions[-1]
+
+
+def test_each_shipped_calibration_is_the_only_one_for_its_engine_model_and_prompt():
+    """The pipeline takes the first calibration that applies: a second file for the same
+    (engine, model, prompt version), such as an older fit left beside a refit, would shadow one
+    of them. Each file is named after what it applies to, as ``bench_extract`` installs it."""
+    from docproc.pipeline.confidence import Calibration
+
+    seen: dict[tuple[str, str, str], str] = {}
+    for path in sorted(Path(CALIBRATION_DIR).glob("*.json")):
+        cal = Calibration.from_json(json.loads(path.read_text()))
+        key = (cal.engine, cal.model, cal.prompt_version)
+        assert key not in seen, f"{path.name} and {seen[key]} both calibrate {key}"
+        seen[key] = path.name
+        assert path.name == f"{cal.engine}-{cal.model}-{cal.prompt_version}.json"
