@@ -139,15 +139,14 @@ def test_worked_examples_go_before_the_document_and_are_recorded():
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[0]["content"] == build_prompt(RECEIPT).system  # the cached prefix is unchanged
     assert messages[1]["content"].startswith(FENCE_OPEN) and "L1|SYARIKAT PERNIAGAAN GIN KEE" in messages[1]["content"]
-    # The example answers what this call asks: the fields the label rules left open, the company
-    # and the address by the lines of the example that print them (the receipt answers them by line).
-    verified = {"company": "L1", "date": "02/01/2018", "address": "L3-L4", "total": "18.55"}
+    # The example answers what this call asks: the fields the label rules left open.
+    verified = {"company": NAME, "date": "02/01/2018", "address": ADDRESS, "total": "18.55"}
     asked = out.calls[0]["fields"]
     assert {"company", "address"} <= set(asked)
     assert json.loads(messages[2]["content"]) == {name: verified[name] for name in asked}
     assert "GlN KEE" in messages[-1]["content"]
     assert out.examples == ("doc-1", "doc-2") and out.calls[0]["examples"] == ["doc-1", "doc-2"]
-    assert out.prompt_version == "receipt-v6"
+    assert out.prompt_version == "receipt-v5"
 
     # The same document without examples is another question: not answered from that cache entry.
     plain = run_extractor(document, RECEIPT, model)

@@ -261,8 +261,13 @@ def build_prompt(doctype: DocType) -> Prompt:
 LINES_RULE = (
     "A field that says 'answer with its line numbers' is not copied: answer with the row number of the line "
     "that holds it, like \"L3\", or with its first and last row when it runs over consecutive lines, like "
-    "\"L3-L5\"; name only rows that hold the value itself.\n"
+    "\"L3-L5\"; name only rows that hold the value itself. Every other field is copied as printed, never "
+    "answered with a row number.\n"
 )
+# In a type with fields answered by line, the copied fields cannot be a row number either: a small
+# model that has just named a line for one field would otherwise answer "L21" for a total.
+NOT_A_LINE_REF = r"^(?:[^L].*|L[^0-9].*|L)$"
+NOT_A_NUMBER_OF_LINE = r"^[^L].*$"  # a date or an amount never starts with an L
 
 
 def output_schema(doctype: DocType, names: tuple[str, ...] | None = None, *,
@@ -272,9 +277,12 @@ def output_schema(doctype: DocType, names: tuple[str, ...] | None = None, *,
     lines of this call), or a line reference of any number when ``shown`` is not given."""
     # Bounded strings and lists, and no free whitespace between tokens: a small model that
     # starts to repeat itself is stopped by the grammar, not by the token limit.
-    string = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
+    string: dict[str, Any] = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
+    by_line = any(f.answer == "lines" for f in doctype.fields)
     props: dict[str, Any] = {}
-    for spec in doctype.fields:
+    # The fields answered by line come last: a small model that has just named a line for one
+    # field goes on naming lines ("L21" for a total) whatever the instructions say.
+    for spec in sorted(doctype.fields, key=lambda f: f.answer == "lines"):
         if names is not None and spec.name not in names:
             continue
         if spec.type == "list":
@@ -288,14 +296,13 @@ def output_schema(doctype: DocType, names: tuple[str, ...] | None = None, *,
         elif spec.answer == "lines":
             props[spec.name] = ({"enum": [*line_refs(shown), None]} if shown is not None else
                                 {"type": ["string", "null"], "pattern": LINE_REF.pattern, "maxLength": 16})
+        elif by_line:
+            props[spec.name] = {**string, "pattern": NOT_A_NUMBER_OF_LINE if spec.type in ("date", "amount")
+                                else NOT_A_LINE_REF}
         else:
             props[spec.name] = dict(string)
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False,
             "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}
-
-
-def schema_key(doctype: DocType, names: tuple[str, ...] | None = None) -> str:
-    return json.dumps(output_schema(doctype, names), sort_keys=True)
 
 
 def numbered_text(pages: tuple[PageWords, ...], keep: set[int] | None = None) -> tuple[str, list[tuple[int, tuple[str, ...]]]]:
