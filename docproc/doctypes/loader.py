@@ -33,7 +33,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DOCTYPE_KEYS = ("name", "title", "description", "date_order", "charset", "template", "prompt_version", "words",
                 "fields", "checks")
 FIELD_KEYS = ("name", "type", "description", "labels", "threshold", "required", "prompt_hint", "validators",
-              "memory", "position", "fields")
+              "memory", "position", "answer", "fields")
 WORD_KEYS = tuple(f.name for f in dataclass_fields(Vocabulary))
 
 
@@ -164,6 +164,11 @@ def _field(r: _Reader, node: _Node, where: str, *, in_list: bool) -> FieldSpec:
         _unique(r, items, data["fields"].value, f"items of {name!r}")
     elif "fields" in data:
         raise r.fail(data["fields"], f"{what}: only a field of type list has 'fields'")
+    answer = r.choice(data, "answer", what, ("text", "lines"), "text")
+    if answer == "lines" and (kind not in ("text", "name", "address") or in_list):
+        shown = "a list item" if in_list else f"a {kind} field"
+        raise r.fail(data["answer"], f"{what}: 'answer: lines' is for text, name and address fields printed as "
+                                     f"whole lines, not for {shown}")
     return FieldSpec(
         name=name,
         type=kind,  # type: ignore[arg-type]
@@ -175,6 +180,7 @@ def _field(r: _Reader, node: _Node, where: str, *, in_list: bool) -> FieldSpec:
         prompt_hint=r.text(data, "prompt_hint", what, ""),
         memory=r.choice(data, "memory", what, ("sender", "none"), "none"),  # type: ignore[arg-type]
         position=r.choice(data, "position", what, ("any", "top"), "any"),  # type: ignore[arg-type]
+        answer=answer,  # type: ignore[arg-type]
         item_fields=items,
     )
 

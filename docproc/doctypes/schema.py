@@ -21,6 +21,7 @@ DateOrder = Literal["day_first", "month_first"]
 Charset = Literal["latin", "ascii", "all"]
 Memory = Literal["sender", "none"]
 Position = Literal["any", "top"]
+Answer = Literal["text", "lines"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,11 @@ class FieldSpec:
     # name: an unlabelled guess takes the first line, the evidence looks in the first lines, and
     # a model's value snaps to whole lines the way a company name is printed.
     position: Position = "any"
+    # "lines": the model answers with the numbers of the lines that hold the value ("L3" or
+    # "L3-L5"), constrained to lines it was shown, and the value is those lines' words as read:
+    # for values printed as whole lines (a sender's name and address), a few tokens instead of a
+    # copy that the model may misspell. "text": the model writes the value.
+    answer: Answer = "text"
     # For "list" fields: the item's sub-fields.
     item_fields: tuple[FieldSpec, ...] = ()
 

@@ -83,6 +83,23 @@ def test_instructions_inside_a_document_do_not_change_what_is_extracted(llamacpp
     assert fields["claim_number"].value == truth.claim_number
 
 
+def answering_by_line(doctype, *names):
+    """A variant of ``doctype`` that answers ``names`` by line (``answer: lines``)."""
+    return dataclasses.replace(doctype, name=f"{doctype.name}_lines", fields=tuple(
+        dataclasses.replace(f, answer="lines") if f.name in names else f for f in doctype.fields))
+
+
+def assert_answered_by_line(candidate, pages) -> None:
+    """The model named lines it was shown, and the value is made of the words read there."""
+    from docproc.pipeline.extract.prompts import numbered_text, parse_line_ref
+
+    first, last = parse_line_ref(candidate.extra["lines"])
+    _, rows = numbered_text(pages)
+    assert 1 <= first <= last <= len(rows)
+    words = {w.id: w.text for p in pages for w in p.words}
+    assert candidate.word_ids and " ".join(words[i] for i in candidate.word_ids) == candidate.value
+
+
 SHOP = ["KEDAI RUNCIT MAJU JAYA SDN BHD", "NO 12, JALAN MERANTI 3,", "43000 KAJANG, SELANGOR.", "TEL: 03-8736 1122",
         "DATE: 05/03/2018", "MILO 1KG 19.90", "SUB TOTAL 19.90", "TOTAL 19.90", "CASH 20.00", "CHANGE 0.10"]
 
@@ -94,7 +111,7 @@ def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_options):
     from docproc.pipeline.extract.hf import TransformersExtractor
     from tests.extract.test_llm_units import page
 
-    receipt = get_doctype("receipt")
+    receipt = answering_by_line(get_doctype("receipt"), "address")  # the decoder walks the lines' options too
     from docproc.pipeline.extract.options import TransformersOptions
 
     extractor = TransformersExtractor(TransformersOptions(model=llm_options.model, cache_dir=llm_options.cache_dir,
@@ -110,8 +127,26 @@ def test_transformers_on_cpu_decodes_valid_json_for_the_schema(llm_options):
     assert by["date"].normalized == "2018-03-05"
     assert by["total"].normalized == Decimal("19.90")
     assert by["total"].bbox is not None and "model" in by["total"].signals
+    address = next(c for c in out.candidates if c.name == "address")
+    assert_answered_by_line(address, doc.pages)
     (call,) = out.calls
     assert call["backend"] == "transformers" and call["tokens_out"] > 5 and call["cached_tokens"] > 100  # system prefix reused
+
+
+@pytest.mark.slow
+def test_llamacpp_answers_by_line_with_a_grammar_of_the_lines_shown(llamacpp):
+    """Given a type whose address is answered by line, the model names lines (a few tokens, not a
+    copy of the address), and the value is those lines' words as read."""
+    from tests.extract.test_llm_units import page
+
+    receipt = answering_by_line(get_doctype("receipt"), "address")
+    doc = DocumentText((page(SHOP),))
+    out = run_extractor(doc, receipt, llamacpp)
+    assert out.engine == "llamacpp" and not out.fallback_reason and out.prompt_version == "receipt_lines-v6"
+    address = next(c for c in out.candidates if c.name == "address")
+    assert_answered_by_line(address, doc.pages)
+    (call,) = out.calls
+    assert 0 < call["answer_tokens_by_field"]["address"] <= 6
 
 
 def _free_port() -> int:

@@ -170,6 +170,8 @@ class _Decoder:
             prop = schema["properties"][name]
             if prop.get("type") == "array":
                 self._array(prop["items"])
+            elif "enum" in prop:
+                self._one_of(prop["enum"])
             else:
                 self._string_or_null()
         self.out += "}"
@@ -190,6 +192,36 @@ class _Decoder:
             self._write("}")
             count += 1
         self._write("]")
+
+    def _one_of(self, options: list[str | None]) -> None:
+        """One of ``options`` (an answer by line: "L3", "L3-L5", or null), token by token along
+        the options' own tokens, each step the likeliest token that keeps an option possible."""
+        if None in options:
+            choice, lp = self._choose([' "', " null"])
+            if choice == " null":
+                self._write(" null", lp)
+                return
+        self._write(' "')
+        spelled = {o: self.tok(o, add_special_tokens=False)["input_ids"] for o in options if o is not None}
+        quote = self.tok('"', add_special_tokens=False)["input_ids"][0]
+        chosen: list[int] = []
+        while True:
+            live = [ids for ids in spelled.values() if ids[:len(chosen)] == chosen]
+            complete = any(len(ids) == len(chosen) for ids in live)
+            following = {ids[len(chosen)] for ids in live if len(ids) > len(chosen)}
+            if not following:
+                break
+            best = max(following, key=lambda t: float(self.logits[t]))
+            if complete and float(self.logits[quote]) >= float(self.logits[best]):
+                break
+            lp = float(self.logits[best])
+            piece = self.pieces[best]
+            self.out += piece
+            self.tokens.append((piece, lp))
+            self.tokens_out += 1
+            chosen.append(best)
+            self._feed([best])
+        self._write('"')
 
     def _string_or_null(self) -> None:
         # The separator's space goes with the value's first token, as the tokenizer writes JSON.

@@ -75,13 +75,16 @@ class LlamaCppExtractor(LlmExtractor):
         return self._server
 
     def grammar(self, prompt: Prompt) -> str:
-        # One grammar per schema: a call that asks only some fields gets a grammar of those.
-        key = prompt.version + ("|" + ",".join(prompt.fields) if prompt.fields else "")
+        # One grammar per schema: a call that asks only some fields gets a grammar of those, and
+        # a call with fields answered by line one of the lines it shows (so a few are kept).
+        key = prompt.version + "|" + prompt.schema_key
         if key not in self._grammars:
             import json
 
             import xllamacpp as xlc
 
+            if len(self._grammars) >= 64:
+                self._grammars.clear()
             self._grammars[key] = xlc.json_schema_to_grammar(json.dumps(prompt.schema))
         return self._grammars[key]
 

@@ -28,7 +28,7 @@ from ..types import Candidate, DocumentText, EngineUnavailable, ExtractionOutput
 from ..visual_lines import reline
 from .focus import focus_rows
 from .options import LlmOptions
-from .prompts import EXAMPLES_VERSION, Prompt, build_prompt, numbered_text, schema_key, with_examples
+from .prompts import EXAMPLES_VERSION, Prompt, build_prompt, numbered_text, parse_line_ref, with_examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +287,21 @@ def chunk_pages(pages: tuple[PageWords, ...], max_chars: int) -> list[tuple[Page
     return [tuple(g) for g in groups]
 
 
+def lines_value(answer: str, rows: list[tuple[int, tuple[str, ...]]], pages: tuple[PageWords, ...]) -> tuple[str | None, str]:
+    """The value an answer by line names: the words of its lines as read, one space apart, and
+    the reference itself. An answer that is not a reference of existing lines (a server that
+    ignored the schema wrote the text) is taken as the value written."""
+    span = parse_line_ref(answer)
+    if span is None:
+        return answer, ""
+    first, last = span
+    if not 1 <= first <= last <= len(rows):
+        return None, answer
+    words = {w.id: w for page in pages for w in page.words}
+    text = " ".join(words[i].text for _, ids in rows[first - 1:last] for i in ids if i in words)
+    return (text or None), answer
+
+
 class LlmExtractor:
     """Base of the LLM backends. Subclasses set ``name``, ``version``, ``model`` and implement
     ``_complete``; they raise ``EngineUnavailable`` when the model cannot answer."""
@@ -346,7 +361,8 @@ class LlmExtractor:
             return ExtractionOutput(candidates=(), engine=self.name, engine_version=f"{self.version}:{self.model}",
                                     prompt_version=prompt.version)
         if examples and self.example_tokens > 0:
-            prompt = with_examples(prompt, examples, budget_tokens=self.example_tokens)
+            prompt = with_examples(prompt, examples, budget_tokens=self.example_tokens,
+                                   by_line=tuple(f.name for f in doctype.fields if f.answer == "lines"))
         document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
         calls: list[dict[str, Any]] = []
         parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []
@@ -363,7 +379,8 @@ class LlmExtractor:
             keep = (focus_rows(pages, doctype, names, budget_chars=self.prompt_budget_chars)
                     if fields is not None else None)
             text, rows = numbered_text(pages, keep)
-            answer, probs = self._answer(prompt, doctype, text, calls)
+            shown = tuple(sorted(i + 1 for i in keep)) if keep is not None else tuple(range(1, len(rows) + 1))
+            answer, probs = self._answer(prompt.for_lines(doctype, shown), doctype, text, calls)
             calls[-1]["fields"] = list(names)
             calls[-1]["lines_sent"] = len(keep) if keep is not None else len(rows)
             calls[-1]["lines"] = len(rows)
@@ -378,7 +395,7 @@ class LlmExtractor:
 
     # -- internals ---------------------------------------------------------------------------
     def _answer(self, prompt: Prompt, doctype: DocType, text: str, calls: list[dict[str, Any]]):
-        key = ResultCache.key(text, schema_key(doctype, prompt.fields or None) + prompt.examples_key, prompt.version,
+        key = ResultCache.key(text, prompt.schema_key + prompt.examples_key, prompt.version,
                               self.model, self.name)
         start = time.perf_counter()
         hit = self.cache.get(key)
@@ -436,11 +453,13 @@ class LlmExtractor:
                                      extra={"p_mean": conf}))
                 continue
             best: Candidate | None = None
-            for pages, answer, probs, _ in parts:
+            for pages, answer, probs, rows in parts:
                 value = answer.get(spec.name)
                 p = probs.get(spec.name, {})
-                cand = Candidate(spec.name, value, p.get("p_mean", 0.8 if value else 0.5),
-                                 extra={**p, "model_value": value, "pages": [pg.page for pg in pages]})
+                extra: dict[str, Any] = {**p, "model_value": value, "pages": [pg.page for pg in pages]}
+                if spec.answer == "lines" and value is not None:
+                    value, extra["lines"] = lines_value(value, rows, pages)
+                cand = Candidate(spec.name, value, p.get("p_mean", 0.8 if value else 0.5), extra=extra)
                 if value is not None:
                     cand = snap_candidate(cand, spec, DocumentText(pages), vocabulary=doctype.words)
                 if best is None or (best.value is None and cand.value is not None) or (

@@ -28,7 +28,10 @@ from ..types import PageWords
 # 5: the model is asked only the fields the label rules and form template left open, over the
 # lines that can hold them (``focus``); the request names the fields after the fixed prefix.
 VERSION = "5"
-# How worked examples are laid out (one user turn of the example's fenced lines, one assistant
+# 6: fields whose document type answers them by line (``answer: lines``) are answered with the
+# numbers of the lines that hold them ("L3", "L3-L5"), constrained to the lines shown.
+LINES_VERSION = "6"
+MAX_LINE_SPAN = 4  # lines one answer by line may cover# How worked examples are laid out (one user turn of the example's fenced lines, one assistant
 # turn of its verified values, before the document). Recorded with each model call that had any.
 EXAMPLES_VERSION = "1"
 CHARS_PER_TOKEN = 3.5  # a conservative estimate for budgeting prompt text without the tokenizer
@@ -75,6 +78,18 @@ class Prompt:
             return self
         return replace(self, schema=output_schema(doctype, names), fields=tuple(names))
 
+    def for_lines(self, doctype: DocType, shown: tuple[int, ...]) -> Prompt:
+        """This prompt for one call that shows the lines numbered ``shown``: a field answered by
+        line may name only those (``line_refs``). Unchanged for a type that answers no field by line."""
+        if not any(f.answer == "lines" for f in doctype.fields):
+            return self
+        return replace(self, schema=output_schema(doctype, self.fields or None, shown=shown))
+
+    @property
+    def schema_key(self) -> str:
+        """Part of an answer's cache key: the same text asked under another schema is another question."""
+        return json.dumps(self.schema, sort_keys=True)
+
 
 def _fenced(text: str) -> str:
     return f"{FENCE_OPEN}\n{_defang(text)}\n{FENCE_CLOSE}"
@@ -85,11 +100,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def with_examples(prompt: Prompt, examples: tuple[WorkedExample, ...], *, budget_tokens: int,
-                  max_examples: int = 2) -> Prompt:
+                  max_examples: int = 2, by_line: tuple[str, ...] = ()) -> Prompt:
     """``prompt`` with at most ``max_examples`` worked examples whose lines and values together
     fit ``budget_tokens`` (estimated). An example too long for what is left is cut to its first
     lines (a sender's header, where its name and address are printed, comes first); one whose
-    first lines do not fit is left out. Only the type's fields are shown, as the schema asks."""
+    first lines do not fit is left out. Only the type's fields are shown, as the schema asks; a
+    field answered by line (``by_line``) shows the lines that print its verified value (all of
+    them, or most of them), and an example whose value is not printed so is left out."""
     fields = tuple(prompt.schema.get("properties", {}))
     left = budget_tokens
     chosen: list[WorkedExample] = []
@@ -102,9 +119,45 @@ def with_examples(prompt: Prompt, examples: tuple[WorkedExample, ...], *, budget
         if len(lines) < 3:
             continue
         text = "\n".join(lines)
+        answered = _answered_by_line(text, values, by_line)
+        if answered is None:
+            continue
         left -= estimate_tokens(text) + cost_values
-        chosen.append(WorkedExample(example.document, text, values))
+        chosen.append(WorkedExample(example.document, text, answered))
     return replace(prompt, examples=tuple(chosen))
+
+
+def _answered_by_line(text: str, values: dict[str, Any], by_line: tuple[str, ...]) -> dict[str, Any] | None:
+    """``values`` with each field answered by line replaced by the reference of the lines of
+    ``text`` (numbered 'L3|...') that print it; None when one of them is not printed so."""
+    out = dict(values)
+    numbered = [(int(m.group(1)), m.group(2)) for m in (re.match(r"L(\d+)\|(.*)", line) for line in text.split("\n")) if m]
+    for name in by_line:
+        if name not in out or out[name] in (None, ""):
+            continue
+        target = _alnum(str(out[name]))
+        # The lines that print exactly the value, else the shortest run that holds most of it.
+        found, best = None, (2, 0)
+        for i, (first, _) in enumerate(numbered):
+            printed: list[str] = []
+            for j in range(i, min(i + MAX_LINE_SPAN, len(numbered))):
+                number, content = numbered[j]
+                if number != first + (j - i):
+                    break  # the lines shown are not consecutive here
+                printed.append(content)
+                run = _alnum(" ".join(printed))
+                rank = (0, len(run)) if run == target else (
+                    (1, len(run)) if target in run and len(target) >= 0.6 * len(run) else None)
+                if rank is not None and rank < best:
+                    found, best = (f"L{first}" if number == first else f"L{first}-L{number}"), rank
+        if found is None:
+            return None
+        out[name] = found
+    return out
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def fields_request(names: tuple[str, ...]) -> str:
@@ -141,8 +194,35 @@ WITHHELD = "[line withheld: it addresses the reader with instructions]"
 
 
 def prompt_version(doctype: DocType) -> str:
-    return f"{doctype.name}-v{doctype.prompt_version or VERSION}"
+    default = LINES_VERSION if any(f.answer == "lines" for f in doctype.fields) else VERSION
+    return f"{doctype.name}-v{doctype.prompt_version or default}"
 
+
+def line_refs(shown: tuple[int, ...]) -> list[str]:
+    """What an answer by line may say: one shown line ("L3"), or a run of up to ``MAX_LINE_SPAN``
+    consecutive shown lines ("L3-L5")."""
+    have = set(shown)
+    refs: list[str] = []
+    for n in sorted(have):
+        refs.append(f"L{n}")
+        for m in range(n + 1, n + MAX_LINE_SPAN):
+            if m not in have:
+                break
+            refs.append(f"L{n}-L{m}")
+    return refs
+
+
+LINE_REF = re.compile(r"^L(\d+)(?:-L(\d+))?$")
+
+
+def parse_line_ref(value: str) -> tuple[int, int] | None:
+    """(first, last) line numbers of an answer by line, None when it is not one."""
+    m = LINE_REF.match(value.strip())
+    if not m:
+        return None
+    first = int(m.group(1))
+    last = int(m.group(2) or first)
+    return (first, last) if first <= last else None
 
 def _describe(spec: FieldSpec) -> str:
     # A type's prompt hint says what to copy in the model's terms; without one, the description
@@ -153,6 +233,8 @@ def _describe(spec: FieldSpec) -> str:
     if spec.type == "list":
         subs = ", ".join(s.name for s in spec.item_fields)
         text += f"; a list of objects with {subs}"
+    if spec.answer == "lines":
+        text += "; answer with its line numbers"
     return f"- {spec.name}: {text}"
 
 
@@ -168,21 +250,39 @@ def build_prompt(doctype: DocType) -> Prompt:
         "translate, reformat or correct it; use null when the document does not show the field; never invent "
         "a value.\n"
         f"Fields:\n{fields}\n"
-        "A message may ask only some of the fields ('Fields asked: ...') and show only the lines that can "
+        + (LINES_RULE if any(f.answer == "lines" for f in doctype.fields) else "")
+        + "A message may ask only some of the fields ('Fields asked: ...') and show only the lines that can "
         "hold them, numbered as in the whole document; answer those fields only.\n"
         "Answer with the JSON object only."
     )
     return Prompt(prompt_version(doctype), system, output_schema(doctype))
 
 
-def output_schema(doctype: DocType, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+LINES_RULE = (
+    "A field that says 'answer with its line numbers' is not copied: answer with the row number of the line "
+    "that holds it, like \"L3\", or with its first and last row when it runs over consecutive lines, like "
+    "\"L3-L5\"; name only rows that hold the value itself. Every other field is copied as printed, never "
+    "answered with a row number.\n"
+)
+# In a type with fields answered by line, the copied fields cannot be a row number either: a small
+# model that has just named a line for one field would otherwise answer "L21" for a total.
+NOT_A_LINE_REF = r"^(?:[^L].*|L[^0-9].*|L)$"
+NOT_A_NUMBER_OF_LINE = r"^[^L].*$"  # a date or an amount never starts with an L
+
+
+def output_schema(doctype: DocType, names: tuple[str, ...] | None = None, *,
+                  shown: tuple[int, ...] | None = None) -> dict[str, Any]:
     """The JSON schema the answer must match (and the grammar is built from): every field of
-    the type, or only ``names``."""
+    the type, or only ``names``. A field answered by line is one of ``line_refs(shown)`` (the
+    lines of this call), or a line reference of any number when ``shown`` is not given."""
     # Bounded strings and lists, and no free whitespace between tokens: a small model that
     # starts to repeat itself is stopped by the grammar, not by the token limit.
-    string = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
+    string: dict[str, Any] = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
+    by_line = any(f.answer == "lines" for f in doctype.fields)
     props: dict[str, Any] = {}
-    for spec in doctype.fields:
+    # The fields answered by line come last: a small model that has just named a line for one
+    # field goes on naming lines ("L21" for a total) whatever the instructions say.
+    for spec in sorted(doctype.fields, key=lambda f: f.answer == "lines"):
         if names is not None and spec.name not in names:
             continue
         if spec.type == "list":
@@ -193,14 +293,16 @@ def output_schema(doctype: DocType, names: tuple[str, ...] | None = None) -> dic
                 "additionalProperties": False,
             }
             props[spec.name] = {"type": "array", "items": item, "maxItems": MAX_ITEMS}
+        elif spec.answer == "lines":
+            props[spec.name] = ({"enum": [*line_refs(shown), None]} if shown is not None else
+                                {"type": ["string", "null"], "pattern": LINE_REF.pattern, "maxLength": 16})
+        elif by_line:
+            props[spec.name] = {**string, "pattern": NOT_A_NUMBER_OF_LINE if spec.type in ("date", "amount")
+                                else NOT_A_LINE_REF}
         else:
             props[spec.name] = dict(string)
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False,
             "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}
-
-
-def schema_key(doctype: DocType, names: tuple[str, ...] | None = None) -> str:
-    return json.dumps(output_schema(doctype, names), sort_keys=True)
 
 
 def numbered_text(pages: tuple[PageWords, ...], keep: set[int] | None = None) -> tuple[str, list[tuple[int, tuple[str, ...]]]]:
