@@ -33,7 +33,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DOCTYPE_KEYS = ("name", "title", "description", "date_order", "charset", "template", "prompt_version", "words",
                 "fields", "checks")
 FIELD_KEYS = ("name", "type", "description", "labels", "threshold", "required", "prompt_hint", "validators",
-              "memory", "position", "answer", "fields")
+              "memory", "position", "answer", "snap", "fields")
 WORD_KEYS = tuple(f.name for f in dataclass_fields(Vocabulary))
 
 
@@ -181,6 +181,7 @@ def _field(r: _Reader, node: _Node, where: str, *, in_list: bool) -> FieldSpec:
         memory=r.choice(data, "memory", what, ("sender", "none"), "none"),  # type: ignore[arg-type]
         position=r.choice(data, "position", what, ("any", "top"), "any"),  # type: ignore[arg-type]
         answer=answer,  # type: ignore[arg-type]
+        snap=r.choice(data, "snap", what, ("lines", "words"), "lines"),  # type: ignore[arg-type]
         item_fields=items,
     )
 

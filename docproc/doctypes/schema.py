@@ -22,6 +22,7 @@ Charset = Literal["latin", "ascii", "all"]
 Memory = Literal["sender", "none"]
 Position = Literal["any", "top"]
 Answer = Literal["text", "lines"]
+Snap = Literal["lines", "words"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,11 @@ class FieldSpec:
     # for values printed as whole lines (a sender's name and address), a few tokens instead of a
     # copy that the model may misspell. "text": the model writes the value.
     answer: Answer = "text"
+    # How an unlabelled text value the model copied is tied to the page: "lines" widens it to the
+    # whole OCR lines it covers most of (a receipt's company and address are printed as lines of
+    # their own); "words" keeps the words it matches (an invoice's issuer shares its line with
+    # "Invoice", an address or a legal notice).
+    snap: Snap = "lines"
     # For "list" fields: the item's sub-fields.
     item_fields: tuple[FieldSpec, ...] = ()
 

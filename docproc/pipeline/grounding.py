@@ -194,7 +194,7 @@ def snap_candidate(candidate: Candidate, spec: FieldSpec, document: DocumentText
              "snap_score": found.score}
     if not found.word_ids:
         return replace(candidate, extra={**extra, "snap": "none"})
-    if spec.type not in ("text", "name", "address") or spec.labels:
+    if spec.type not in ("text", "name", "address") or spec.labels or spec.snap == "words":
         return replace(candidate, word_ids=found.word_ids, extra={**extra, "snap": "words"})
     top = spec.position == "top"
     if top and REG_NUMBER.match(str(candidate.value).strip().replace(" ", "")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -117,6 +118,18 @@ def test_snap_extends_a_shortened_company_to_its_whole_line():
     assert cand.value == "HOME MASTER HARDWARE & ELECTRICAL"
     assert cand.extra["snap"] == "lines" and cand.extra["model_value"] == "HOME MASTER HARDWARE"
     assert len(cand.word_ids) == 5
+
+
+def test_an_issuer_that_shares_its_line_keeps_the_models_words():
+    """The invoice's issuer snaps to words, not lines: its line also prints "Invoice"."""
+    invoice = get_doctype("invoice")
+    doc = DocumentText((page(["Amazon Web Services Invoice", "Invoice Number: 1234"]),))
+    cand = snap_candidate(Candidate("issuer", "Amazon Web Services", 0.9), invoice.field("issuer"), doc,
+                          vocabulary=invoice.words)
+    assert cand.value == "Amazon Web Services" and cand.extra["snap"] == "words" and len(cand.word_ids) == 3
+    whole = replace(invoice.field("issuer"), snap="lines")
+    assert snap_candidate(Candidate("issuer", "Amazon Web Services", 0.9), whole, doc,
+                          vocabulary=invoice.words).value == "Amazon Web Services Invoice"
 
 
 def test_snap_leaves_a_registration_number_run_into_the_company_name_out():
