@@ -198,7 +198,12 @@ def run_load_bench(*, concurrency: int, seconds: int, out: Path, scanned_share: 
         redis = RedisServer(folder / "redis").start()
     broker_url = redis.url
     stack = Stack(folder=folder, database_url=_database_url(), redis=redis,
+                  # The stack's data folder is its own; the key file and the models stay this
+                  # installation's (without them gunicorn refuses to start and the workers
+                  # have no model to extract with).
                   extra_env={"DOCPROC_MEDIA_ROOT": str(settings.MEDIA_ROOT), "DOCPROC_LOG_LEVEL": "WARNING",
+                             "DOCPROC_SECRET_KEY_FILE": str(settings.DOCPROC_SECRET_KEY_FILE),
+                             "DOCPROC_MODELS_DIR": str(settings.DOCPROC_MODELS_DIR),
                              "DOCPROC_PIPELINE_STAGES": "1" if pipeline else "0"})
     # Which worker processes consume each queue (for its utilisation).
     if pipeline:
