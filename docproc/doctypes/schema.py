@@ -137,3 +137,8 @@ class DocType:
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @property
+    def by_line(self) -> tuple[str, ...]:
+        """The fields the model answers by line (``answer: lines``)."""
+        return tuple(f.name for f in self.fields if f.answer == "lines")

@@ -152,7 +152,8 @@ def fingerprint_similarity(a: SenderFingerprint, b: SenderFingerprint) -> float:
 
 # --- grounding a remembered value in this document ------------------------------------------------
 
-def _key(text: str) -> str:
+def value_key(text: str) -> str:
+    """A value as matched against what a document prints: letters and digits, accents folded, lower case."""
     return re.sub(r"[^0-9a-z]", "", fold_accents(str(text)).lower())
 
 
@@ -179,7 +180,7 @@ def allowed_slips(spec: FieldSpec, value: str, ratio: float) -> int:
     digit off is another number."""
     if spec.type not in ("text", "name", "address"):
         return 0
-    return max(1, int(len(_key(value)) * ratio))
+    return max(1, int(len(value_key(value)) * ratio))
 
 
 def ground_remembered(spec: FieldSpec, value: Any, document: DocumentText, *,
@@ -187,14 +188,14 @@ def ground_remembered(spec: FieldSpec, value: Any, document: DocumentText, *,
     """Where ``document`` prints the remembered ``value``: the grounding and its character
     slips, or None when it is printed nowhere within ``allowed_slips`` (on OCR'd pages; a text
     layer must print it exactly, spacing, case and punctuation aside)."""
-    if value is None or isinstance(value, (list, dict)) or not _key(value):
+    if value is None or isinstance(value, (list, dict)) or not value_key(value):
         return None
     grounding = ground(Candidate(spec.name, str(value), 1.0), document)
     if not grounding.word_ids:
         return None
     by_id = {w.id: w for w in document.words()}
-    printed = _key(" ".join(by_id[i].text for i in grounding.word_ids))
-    slips = edit_distance(printed, _key(value))
+    printed = value_key(" ".join(by_id[i].text for i in grounding.word_ids))
+    slips = edit_distance(printed, value_key(value))
     # A PDF's text layer has no OCR slips: there a difference is another value.
     read = {p.page: p.source for p in document.pages}
     exact = all(read.get(document.page_of(i)) == "text-layer" for i in grounding.word_ids)
@@ -248,7 +249,7 @@ def memory_apply(document: DocumentText, doctype: DocType, fields: tuple[FieldRe
         blocking = tuple(m for m in messages if not m.startswith("warning:"))
         confidence = 1.0 if r.documents >= options.min_documents else max(f.confidence, 0.0)
         accepted = not fallback and not blocking and confidence >= spec.review_threshold
-        same = f.value is not None and _key(f.value) == _key(r.value)
+        same = f.value is not None and value_key(f.value) == value_key(r.value)
         outcome[f.name] = "same" if same else "used"
         reasons: tuple[str, ...] = ()
         if not accepted:

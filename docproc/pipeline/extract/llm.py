@@ -362,7 +362,7 @@ class LlmExtractor:
                                     prompt_version=prompt.version)
         if examples and self.example_tokens > 0:
             prompt = with_examples(prompt, examples, budget_tokens=self.example_tokens,
-                                   by_line=tuple(f.name for f in doctype.fields if f.answer == "lines"))
+                                   by_line=doctype.by_line)
         document = reline(document)  # OCR lines rebuilt from geometry: whole header lines for the model
         calls: list[dict[str, Any]] = []
         parts: list[tuple[tuple[PageWords, ...], dict[str, Any], dict[str, dict[str, float]], list]] = []

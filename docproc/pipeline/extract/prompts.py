@@ -22,7 +22,7 @@ from typing import Any
 
 from docproc.doctypes import DocType, FieldSpec
 
-from ..memory import WorkedExample
+from ..memory import WorkedExample, value_key
 from ..types import PageWords
 
 # 5: the model is asked only the fields the label rules and form template left open, over the
@@ -31,7 +31,8 @@ VERSION = "5"
 # 6: fields whose document type answers them by line (``answer: lines``) are answered with the
 # numbers of the lines that hold them ("L3", "L3-L5"), constrained to the lines shown.
 LINES_VERSION = "6"
-MAX_LINE_SPAN = 4  # lines one answer by line may cover# How worked examples are laid out (one user turn of the example's fenced lines, one assistant
+MAX_LINE_SPAN = 4  # lines one answer by line may cover
+# How worked examples are laid out (one user turn of the example's fenced lines, one assistant
 # turn of its verified values, before the document). Recorded with each model call that had any.
 EXAMPLES_VERSION = "1"
 CHARS_PER_TOKEN = 3.5  # a conservative estimate for budgeting prompt text without the tokenizer
@@ -81,7 +82,7 @@ class Prompt:
     def for_lines(self, doctype: DocType, shown: tuple[int, ...]) -> Prompt:
         """This prompt for one call that shows the lines numbered ``shown``: a field answered by
         line may name only those (``line_refs``). Unchanged for a type that answers no field by line."""
-        if not any(f.answer == "lines" for f in doctype.fields):
+        if not doctype.by_line:
             return self
         return replace(self, schema=output_schema(doctype, self.fields or None, shown=shown))
 
@@ -133,31 +134,30 @@ def _answered_by_line(text: str, values: dict[str, Any], by_line: tuple[str, ...
     out = dict(values)
     numbered = [(int(m.group(1)), m.group(2)) for m in (re.match(r"L(\d+)\|(.*)", line) for line in text.split("\n")) if m]
     for name in by_line:
-        if name not in out or out[name] in (None, ""):
+        if out.get(name) in (None, ""):
             continue
-        target = _alnum(str(out[name]))
-        # The lines that print exactly the value, else the shortest run that holds most of it.
-        found, best = None, (2, 0)
-        for i, (first, _) in enumerate(numbered):
-            printed: list[str] = []
-            for j in range(i, min(i + MAX_LINE_SPAN, len(numbered))):
-                number, content = numbered[j]
-                if number != first + (j - i):
-                    break  # the lines shown are not consecutive here
-                printed.append(content)
-                run = _alnum(" ".join(printed))
-                rank = (0, len(run)) if run == target else (
-                    (1, len(run)) if target in run and len(target) >= 0.6 * len(run) else None)
-                if rank is not None and rank < best:
-                    found, best = (f"L{first}" if number == first else f"L{first}-L{number}"), rank
-        if found is None:
+        ref = _lines_printing(numbered, value_key(str(out[name])))
+        if ref is None:
             return None
-        out[name] = found
+        out[name] = ref
     return out
 
 
-def _alnum(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
+def _lines_printing(numbered: list[tuple[int, str]], target: str) -> str | None:
+    """The reference of the consecutive lines that print exactly ``target`` (a ``value_key``),
+    else of the shortest run that holds it and is mostly it (a phone number printed after it)."""
+    found, best = None, (2, 0)
+    for i, (first, _) in enumerate(numbered):
+        run = ""
+        for j in range(i, min(i + MAX_LINE_SPAN, len(numbered))):
+            number, content = numbered[j]
+            if number != first + (j - i):
+                break  # the lines shown are not consecutive here
+            run += value_key(content)
+            rank = (0, len(run)) if run == target else (1, len(run)) if target in run and len(target) >= 0.6 * len(run) else None
+            if rank is not None and rank < best:
+                found, best = (f"L{first}" if number == first else f"L{first}-L{number}"), rank
+    return found
 
 
 def fields_request(names: tuple[str, ...]) -> str:
@@ -194,7 +194,7 @@ WITHHELD = "[line withheld: it addresses the reader with instructions]"
 
 
 def prompt_version(doctype: DocType) -> str:
-    default = LINES_VERSION if any(f.answer == "lines" for f in doctype.fields) else VERSION
+    default = LINES_VERSION if doctype.by_line else VERSION
     return f"{doctype.name}-v{doctype.prompt_version or default}"
 
 
@@ -250,7 +250,7 @@ def build_prompt(doctype: DocType) -> Prompt:
         "translate, reformat or correct it; use null when the document does not show the field; never invent "
         "a value.\n"
         f"Fields:\n{fields}\n"
-        + (LINES_RULE if any(f.answer == "lines" for f in doctype.fields) else "")
+        + (LINES_RULE if doctype.by_line else "")
         + "A message may ask only some of the fields ('Fields asked: ...') and show only the lines that can "
         "hold them, numbered as in the whole document; answer those fields only.\n"
         "Answer with the JSON object only."
@@ -278,7 +278,7 @@ def output_schema(doctype: DocType, names: tuple[str, ...] | None = None, *,
     # Bounded strings and lists, and no free whitespace between tokens: a small model that
     # starts to repeat itself is stopped by the grammar, not by the token limit.
     string: dict[str, Any] = {"type": ["string", "null"], "maxLength": MAX_VALUE_CHARS}
-    by_line = any(f.answer == "lines" for f in doctype.fields)
+    by_line = bool(doctype.by_line)
     props: dict[str, Any] = {}
     # The fields answered by line come last: a small model that has just named a line for one
     # field goes on naming lines ("L21" for a total) whatever the instructions say.
