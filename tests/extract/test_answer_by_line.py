@@ -17,9 +17,16 @@ from docproc.pipeline.memory import WorkedExample
 from docproc.pipeline.types import DocumentText
 from tests.extract.test_llm_units import RECEIPT_LINES, FakeModel, page
 
+
+
+def answering_by_line(doctype, *names):
+    """A variant of ``doctype`` that answers ``names`` by line (``answer: lines``)."""
+    return replace(doctype, name=f"{doctype.name}_lines", fields=tuple(
+        replace(f, answer="lines") if f.name in names else f for f in doctype.fields))
+
+
 # The shipped receipt copies its address; this variant answers it by line.
-RECEIPT = replace(get_doctype("receipt"), name="receipt_lines", fields=tuple(
-    replace(f, answer="lines") if f.name == "address" else f for f in get_doctype("receipt").fields))
+RECEIPT = answering_by_line(get_doctype("receipt"), "address")
 
 
 def test_a_type_answering_by_line_has_its_own_prompt_version_and_a_schema_of_the_lines_shown():

@@ -20,6 +20,7 @@ from docproc.doctypes import get_doctype
 from docproc.pipeline.runner import Limits, finish_fields, process_file, run_extractor
 from docproc.pipeline.textlayer import read_text_layer
 from docproc.pipeline.types import DocumentText
+from tests.extract.test_answer_by_line import answering_by_line
 
 CLAIM = get_doctype("claim")
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,12 +82,6 @@ def test_instructions_inside_a_document_do_not_change_what_is_extracted(llamacpp
     assert "MALLORY" not in str(fields["claimant_name"].value).upper()
     assert fields["amount_claimed"].normalized == Decimal(truth.amount_claimed.replace(",", ""))
     assert fields["claim_number"].value == truth.claim_number
-
-
-def answering_by_line(doctype, *names):
-    """A variant of ``doctype`` that answers ``names`` by line (``answer: lines``)."""
-    return dataclasses.replace(doctype, name=f"{doctype.name}_lines", fields=tuple(
-        dataclasses.replace(f, answer="lines") if f.name in names else f for f in doctype.fields))
 
 
 def assert_answered_by_line(candidate, pages) -> None:

@@ -8,23 +8,13 @@ from __future__ import annotations
 from docproc.doctypes import get_doctype
 from docproc.pipeline.confidence import FEATURES, Calibration
 from docproc.pipeline.runner import doubts, finish_fields
-from docproc.pipeline.types import Candidate, DocumentText, ExtractionOutput, PageWords, Word
+from docproc.pipeline.types import Candidate, DocumentText, ExtractionOutput
+from tests.extract.test_llm_units import page
 
 RECEIPT = get_doctype("receipt")
 LINES = ["KEDAI RUNCIT MAJU JAYA SDN BHD", "NO 12, JALAN MERANTI 3,", "43000 KAJANG, SELANGOR.",
          "DATE: 05/03/2018", "MILO 1KG 181.98", "TOTAL 181.98", "ROUNDING ADJ 0.02", "TOTAL ROUNDED 182.00",
          "CASH 200.00"]
-
-
-def page(lines: list[str], confidence: dict[str, float] | None = None) -> PageWords:
-    words = []
-    for li, line in enumerate(lines):
-        tokens = line.split()
-        for ti, tok in enumerate(tokens):
-            x0 = 0.05 + 0.9 * ti / len(tokens)
-            words.append(Word(f"p1-w{len(words)}", tok, (x0, 0.03 * li, x0 + 0.8 / len(tokens), 0.03 * li + 0.02),
-                              (confidence or {}).get(tok, 0.99), line=li))
-    return PageWords(1, 600, 1000, tuple(words), "ocr", "test", "1")
 
 
 # A calibration that believes the model alone: the confidence is high whatever the OCR says, so
@@ -42,7 +32,7 @@ def fields(doc: DocumentText, **values: str) -> dict:
 def test_a_value_whose_words_the_ocr_doubts_waits_for_a_person():
     sure = fields(DocumentText((page(LINES),)), date="05/03/2018")["date"]
     assert sure.status == "auto_accepted", sure.reasons
-    doubted = fields(DocumentText((page(LINES, {"DATE:": 0.99, "05/03/2018": 0.42}),)), date="05/03/2018")["date"]
+    doubted = fields(DocumentText((page(LINES, confidence={"05/03/2018": 0.42}),)), date="05/03/2018")["date"]
     assert doubted.status == "needs_review" and doubted.confidence >= doubted.threshold  # confident, still doubtful
     assert "low OCR confidence of its words (0.42)" in doubted.reasons
 
