@@ -42,12 +42,14 @@ def _extractor(engine: str, model: str) -> Any:
     return registry.build_engine("extract", engine, engines.engine_options("extract", engine, model=model or None))
 
 
-def _fields(document: DocumentText, doctype: DocType, extractor: Any) -> tuple[tuple[FieldResult, ...], str]:
-    """The routed fields and the extraction's fallback reason ("" when the extractor answered)."""
+def _fields(document: DocumentText, doctype: DocType, extractor: Any, *,
+            reread: Any = None) -> tuple[tuple[FieldResult, ...], str]:
+    """The routed fields and the extraction's fallback reason ("" when the extractor answered);
+    ``reread``: the document's second reading (``bench.extract.documents_read``)."""
     extraction = run_extractor(document, doctype, extractor)
     calibration = None if extraction.fallback_reason else calibration_for(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
-    return finish_fields(document, doctype, extraction, calibration), extraction.fallback_reason
+    return finish_fields(document, doctype, extraction, calibration, reread=reread), extraction.fallback_reason
 
 
 def _from_dataset(dataset: Path, opts: dict[str, Any], new: Any, log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
@@ -57,9 +59,9 @@ def _from_dataset(dataset: Path, opts: dict[str, Any], new: Any, log: Callable[[
     baseline = _extractor(opts["baseline_engine"] or settings.DOCPROC_EXTRACT_ENGINE, opts["baseline_model"])
     for doc in documents_read(dataset, entries, Path(settings.DATA_DIR) / "bench-ocr" / dataset.name, log=log):
         doctype = get_doctype(doc["doc_type"])
-        old_fields, _ = _fields(doc["document"], doctype, baseline)
+        old_fields, _ = _fields(doc["document"], doctype, baseline, reread=doc["reread"])
         before = {f.name: f for f in old_fields}
-        new_fields, fallback = _fields(doc["document"], doctype, new)
+        new_fields, fallback = _fields(doc["document"], doctype, new, reread=doc["reread"])
         for f in new_fields:
             if f.name not in doc["truth"]:
                 continue  # unknown to the data set: not scored
@@ -83,7 +85,8 @@ def _from_reviewed(doc_type: str, opts: dict[str, Any], new: Any, log: Callable[
             with local_copy(doc.file) as path:  # the files may be in a bucket
                 result = process_file(path, doctype, ocr=engines.get_ocr, extractor=new,
                                       limits=engines.limits(), cache=DbStageCache(doc.id),
-                                      calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type))
+                                      calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type),
+                                      second_reader=engines.get_second_reader)
         except (PipelineError, OSError) as exc:
             log(f"{doc.pk}: {getattr(exc, 'code', type(exc).__name__)}")
             continue

@@ -20,6 +20,7 @@ from typing import Any
 from docproc.doctypes import DocType, FieldSpec
 
 from .grounding import Grounding, ground
+from .ocr.second_reading import SIGNAL as SECOND_READING
 from .types import Candidate, DocumentText, FieldResult, PageWords
 from .validate import fold_accents, normalize_field
 
@@ -264,7 +265,9 @@ def memory_apply(document: DocumentText, doctype: DocType, fields: tuple[FieldRe
             status="auto_accepted" if accepted else "needs_review",
             page=grounding.page, bbox=grounding.bbox, word_ids=grounding.word_ids,
             source=tuple(by_id[i].text for i in grounding.word_ids), messages=messages,
-            signals={**f.signals, "memory_documents": float(r.documents), "memory_similarity": recall.similarity,
+            # The second reading was of the extracted value's words, not of these: read again later.
+            signals={**{k: v for k, v in f.signals.items() if k != SECOND_READING},
+                     "memory_documents": float(r.documents), "memory_similarity": recall.similarity,
                      "memory_slips": float(slips)},
             provenance="memory", valid=not blocking, reasons=reasons,
             evidence=(evidence_text(r.documents),),

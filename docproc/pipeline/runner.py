@@ -39,7 +39,8 @@ from .memory import (
     sender_fingerprint,
 )
 from .ocr import OcrEngine
-from .ocr.second_reading import LineReader, second_readings
+from .ocr.second_reading import SIGNAL as SECOND_READING
+from .ocr.second_reading import LineReader, SecondReading, rereader, second_readings
 from .preprocess import apply_transform, prepare_page
 from .reading_order import order_words, renumber
 from .render import page_image
@@ -93,6 +94,14 @@ class Timings:
             yield
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 6)
+
+
+def timed(function: Callable[..., Any], timings: Timings, stage: str) -> Callable[..., Any]:
+    """``function``, each call's time added to ``timings``' ``stage``."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with timings.stage(stage):
+            return function(*args, **kwargs)
+    return run
 
 
 @dataclass(slots=True)
@@ -451,9 +460,15 @@ def _reasons(*, cand: Candidate, confidence: float, threshold: float, messages: 
 
 
 def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput,
-                  calibration: Calibration | None = None) -> tuple[FieldResult, ...]:
+                  calibration: Calibration | None = None, *,
+                  reread: Callable[[tuple[str, ...]], SecondReading | None] | None = None) -> tuple[FieldResult, ...]:
     """Normalise, validate, ground, score and route each candidate. With a ``calibration``
     the confidence is its probability that the value is right; else the uncalibrated combination.
+
+    With ``reread`` (``ocr.second_reading.rereader``: the value's word ids -> a second reading of
+    their lines, None for words it cannot read again), each value read by OCR is read again
+    before it is scored: the agreement is its signal ``second_reading``, which the calibration
+    weighs, and where the readings differ a warning names the characters in doubt.
 
     A value that is printed label text (``labels``) is invalid: normalised to None, with
     ``LABEL_MESSAGE``. A field is auto-accepted only when its confidence reaches its threshold,
@@ -481,6 +496,12 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
         check = field_check(doctype, spec, cand.value, normalized[spec.name], document)
         plausible = text_plausibility(cand.value) if spec.type in ("text", "name", "address") else None
         signals = field_signals(cand, grounding, document, blocking(messages[spec.name]), check, plausible)
+        reading = (reread(grounding.word_ids) if reread is not None and grounding.word_ids and cand.value is not None
+                   and not isinstance(cand.value, list) and not cand.extra.get("form_field") else None)
+        if reading is not None:
+            signals[SECOND_READING] = reading.agreement
+            if reading.doubtful:
+                messages[spec.name] = (*messages[spec.name], reading.message())
         # A calibration fitted to the configured extractor says nothing about a template's values.
         calibrated = (calibration.score(doctype.name, spec.name, signals)
                       if calibration and cand.value is not None and cand.extra.get("source") != "template" else None)
@@ -622,8 +643,13 @@ def extract_document(
         extraction.engine, extraction.engine_version, extraction.prompt_version)
     if calibration is not None:
         extraction = replace(extraction, calibration_version=calibration.version)
+    reread = (timed(rereader(pages, read.images, reader, text_share=text_share), timings, "second_reading")
+              if reader is not None else None)
     with timings.stage("postprocess"):
-        fields = finish_fields(document, doctype, extraction, calibration)
+        fields = finish_fields(document, doctype, extraction, calibration, reread=reread)
+    # The second reading ran inside the postprocessing: its seconds are counted once, as its own.
+    timings.seconds["postprocess"] = round(timings.seconds["postprocess"] - timings.seconds.get("second_reading", 0.0), 6)
+    with timings.stage("postprocess"):
         memory = None
         if fingerprint is not None:
             fields, outcome = memory_apply(document, doctype, fields, recalled, options=memory_options or MemoryOptions(),

@@ -11,7 +11,7 @@ reviewer should look at.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -135,19 +135,49 @@ def field_with_second_reading(field: FieldResult, image: PageImage, page: PageWo
     return replace(field, signals={**field.signals, SIGNAL: reading.agreement}, messages=messages)
 
 
+def rereader(pages: Sequence[PageWords], images: dict[int, PageImage], reader: LineReader, *,
+             text_share: float = 1.0) -> Callable[[Sequence[str]], SecondReading | None]:
+    """A function from a value's word ids to their second reading by ``reader`` (``read_again``),
+    for the words of an OCR'd page with an image in ``images`` (page number -> the upright image
+    that page's boxes refer to); None for words of a text layer, of a page without its image, or
+    spread over pages. Each set of words is read once."""
+    page_of: dict[str, PageWords] = {}
+    for page in pages:
+        if page.source == "ocr" and page.page in images:
+            for word in page.words:
+                page_of[word.id] = page
+    done: dict[tuple[str, ...], SecondReading | None] = {}
+
+    def read(word_ids: Sequence[str]) -> SecondReading | None:
+        key = tuple(word_ids)
+        if key not in done:
+            found = {page_of[i].page for i in key if i in page_of}
+            if not key or len(found) != 1 or any(i not in page_of for i in key):
+                done[key] = None
+            else:
+                page = page_of[key[0]]
+                wanted = set(key)
+                words = [w for w in page.words if w.id in wanted]
+                done[key] = read_again(images[page.page], words, reader, text_share=text_share)
+        return done[key]
+
+    return read
+
+
 def second_readings(fields: Sequence[FieldResult], pages: Sequence[PageWords], images: dict[int, PageImage],
                     reader: LineReader, *, text_share: float = 1.0) -> tuple[FieldResult, ...]:
     """Each field whose value was read by OCR (its words on a page of ``images``: page number ->
     the upright image that page's boxes refer to) read again by ``reader``
     (``field_with_second_reading``); the others (no value, a list, a typed form value, a page
-    from a text layer) unchanged. Only the lines of chosen values are read: a few crops."""
+    from a text layer, a field that already carries its second reading) unchanged. Only the
+    lines of chosen values are read: a few crops."""
     by_page = {p.page: p for p in pages if p.source == "ocr"}
     out = []
     for f in fields:
         page = by_page.get(f.page) if f.page is not None else None
         image = images.get(f.page) if f.page is not None else None
         if (page is None or image is None or f.value is None or isinstance(f.value, list) or not f.word_ids
-                or f.provenance == "form_field"):
+                or f.provenance == "form_field" or SIGNAL in f.signals):
             out.append(f)
             continue
         out.append(field_with_second_reading(f, image, page, reader, text_share=text_share))
