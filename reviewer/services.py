@@ -367,7 +367,8 @@ def field_correct(*, document_id, field_id: int, user, raw_value: str, reason: s
         if value == field.value:
             _accept(field, task, user, now, confirmed=as_printed)
             return field
-        normalized, messages = document_services.field_value_check(task.document.doc_type, field.name, value)
+        normalized, messages = document_services.field_value_check(
+            task.document.doc_type, field.name, value, date_order=document_services.run_date_order(field.run))
         failed = [m for m in blocking(tuple(messages)) if not m.startswith("missing:")]
         if failed and not as_printed:
             raise ReviewError("invalid_value", f"{'; '.join(failed)}. Correct the value, or choose "

@@ -264,7 +264,7 @@ def parse_doctype(text: str, path: Path | str = "<text>") -> DocType:
         name=name,
         title=r.text(data, "title", "the document type", name.replace("_", " ").capitalize()),
         description=r.text(data, "description", "the document type", ""),
-        date_order=r.choice(data, "date_order", "the document type", ("day_first", "month_first"),  # type: ignore[arg-type]
+        date_order=r.choice(data, "date_order", "the document type", ("day_first", "month_first", "auto"),  # type: ignore[arg-type]
                             "month_first"),
         charset=r.choice(data, "charset", "the document type", ("latin", "ascii", "all"), "all"),  # type: ignore[arg-type]
         template=template,

@@ -17,7 +17,8 @@ FIELD_TYPES: tuple[str, ...] = ("text", "name", "address", "date", "amount", "ph
                                 "currency", "list")
 # Named validity checks of one value, implemented in docproc.pipeline.validate.VALIDATORS.
 VALIDATOR_NAMES: tuple[str, ...] = ("npi", "icd10", "zip", "phone", "email", "ein_or_ssn", "currency", "claim_number")
-DateOrder = Literal["day_first", "month_first"]
+# "auto": each document decides, by its unambiguous dates, else its language (pipeline.date_order).
+DateOrder = Literal["day_first", "month_first", "auto"]
 Charset = Literal["latin", "ascii", "all"]
 Memory = Literal["sender", "none"]
 Position = Literal["any", "top"]

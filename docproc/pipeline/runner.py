@@ -19,6 +19,7 @@ from docproc.doctypes.schema import ItemsSum
 
 from . import codec
 from .confidence import Calibration, calibration_for, combine, field_signals
+from .date_order import for_document
 from .evidence import field_check, printed_totals, text_plausibility
 from .extract import Extractor
 from .extract.rules import RulesExtractor
@@ -386,6 +387,7 @@ def run_extractor(document: DocumentText, doctype: DocType, extractor: Extractor
     ``text_layers`` (page -> PDF text layer, for OCR'd PDF pages) lets a digital fill's values be
     read exactly. ``examples`` (worked examples of the same sender) go to an extractor that
     takes them (``accepts_examples``: the LLM backends); the others never see them."""
+    doctype = for_document(doctype, document)
     settled: dict[str, Candidate] | None = None
     given = {"examples": examples} if examples and getattr(extractor, "accepts_examples", False) else {}
     try:
@@ -473,7 +475,9 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
     A value that is printed label text (``labels``) is invalid: normalised to None, with
     ``LABEL_MESSAGE``. A field is auto-accepted only when its confidence reaches its threshold,
     no message but a warning stands, and the values do not come from the fallback extractor;
-    every other field carries its ``reasons``."""
+    every other field carries its ``reasons``. A type whose ``date_order`` is ``auto`` reads the
+    dates the way this document writes them (``date_order.for_document``)."""
+    doctype = for_document(doctype, document)
     day_first = doctype.day_first
     by_name = {c.name: c for c in extraction.candidates}
     labels = label_text(doctype, document, template_labels(doctype))
@@ -628,6 +632,7 @@ def extract_document(
     pages, ingested, layouts = read.pages, read.ingested, read.layouts
     reader = second_reader() if second_reader is not None and read.images else None
     document = DocumentText(pages)
+    doctype = for_document(doctype, document)
     fingerprint = sender_fingerprint(document) if any(f.memory == "sender" for f in doctype.fields) else None
     recalled = recall(fingerprint) if recall is not None and fingerprint is not None else None
     if on_stage:
@@ -670,6 +675,8 @@ def extract_document(
                     "prompt_version": extraction.prompt_version, "fallback_reason": extraction.fallback_reason,
                     "calibration_version": extraction.calibration_version,
                     "template_fields": list(template_fields(extraction)),
+                    # how this document's dates were read: a reviewer's date is read the same way
+                    "date_order": doctype.date_order,
                     "tokens": extraction_tokens(extraction),
                     **({"examples": list(extraction.examples)} if extraction.examples else {})},
     }

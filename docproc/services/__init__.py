@@ -43,6 +43,7 @@ from .processing import (
     documents_requeue_stuck,
     field_value_check,
     model_calls_record,
+    run_date_order,
 )
 from .reprocess import (
     REPROCESSABLE,
@@ -103,6 +104,7 @@ __all__ = (
     "rerun_changes",
     "rerun_fail",
     "review_sample_chosen",
+    "run_date_order",
     "sanitize_filename",
     "upload_refusal_record",
 )

@@ -393,7 +393,8 @@ def _document_reuse_run(document_id, source: ExtractionRun) -> str | None:
             except KeyError:
                 threshold = f.threshold
             corrected = f.status == FieldStatus.CORRECTED
-            normalized, messages = (field_value_check(doc.doc_type, f.name, f.original_value) if corrected
+            normalized, messages = (field_value_check(doc.doc_type, f.name, f.original_value,
+                                                      date_order=run_date_order(source)) if corrected
                                     else (f.normalized, list(f.messages)))
             valid = f.valid if not corrected else not messages
             if corrected:
@@ -615,15 +616,25 @@ def documents_requeue_stuck(*, now=None) -> list[str]:
     return requeued
 
 
-def field_value_check(doc_type: str, name: str, value: Any) -> tuple[Any, list[str]]:
+def run_date_order(run: Any) -> str:
+    """How a run read its document's dates ("day_first", "month_first"; "" when it did not say)."""
+    extract = (getattr(run, "engines", None) or {}).get("extract") or {}
+    order = extract.get("date_order", "")
+    return order if order in ("day_first", "month_first") else ""
+
+
+def field_value_check(doc_type: str, name: str, value: Any, *, date_order: str = "") -> tuple[Any, list[str]]:
     """(normalised value, messages) of a value a person gives or confirmed: the field's normalisers and
-    validators, and the label check against the type's and its form's printed labels."""
+    validators, and the label check against the type's and its form's printed labels. ``date_order``:
+    how the document's own dates were read (its run's ``engines["extract"]["date_order"]``), which a
+    type whose order is ``auto`` reads a person's date by too."""
     try:
         doctype = get_doctype(doc_type)
         spec = doctype.field(name)
     except (UnknownDocType, KeyError):
         return value, []
-    normalized, messages = normalize_field(spec, value, day_first=doctype.day_first)
+    day_first = date_order == "day_first" if doctype.date_order == "auto" and date_order else doctype.day_first
+    normalized, messages = normalize_field(spec, value, day_first=day_first)
     if label_text(doctype, None, template_labels(doctype)).is_label(value):
         return None, [LABEL_MESSAGE, *messages]
     return jsonable(normalized), list(messages)
