@@ -172,6 +172,44 @@ def _extend_down(words: list[Word], line_of: dict[str, LineKey], lines: dict[Lin
     return added
 
 
+# Look-alikes OCR reads in a short word's first letters: "Te1", "TEI", "Fax" as "F4x" is rarer.
+_LOOK_ALIKES = str.maketrans({"1": "l", "|": "l", "0": "o"})
+# A line that names who registered the business, not where it is: "Reg No: 1203194-W", "(CO. NO. JM0195368-D)".
+_REGISTRATION = re.compile(r"\b(?:co\.?\s*reg|reg(?:istration)?\.?\s*no|roc\s*no|company\s*(?:reg|no)|co\.?\s*no)\b",
+                           re.IGNORECASE)
+
+
+def _unslipped_start(text: str) -> str:
+    return text[:3].translate(_LOOK_ALIKES) + text[3:]
+
+
+def _without_header_lines(words: list[Word], line_of: dict[str, LineKey], v: _Words) -> tuple[list[Word], int]:
+    """An address without the header lines a model copied in front of it: the company's name (a
+    line with a legal suffix), its registration number, or a shop's or branch's name (a line with
+    no digit before the first line that has one: a street line carries its number; only where two
+    lines stay). Only while what stays holds the postcode; returns the words and how many lines
+    were dropped."""
+    keys = list(dict.fromkeys(line_of[w.id] for w in words))
+    by_line = {key: [w for w in words if line_of[w.id] == key] for key in keys}
+    dropped = 0
+    while len(keys) - dropped >= 2:
+        line = by_line[keys[dropped]]
+        text = " ".join(w.text for w in line)
+        rest = " ".join(w.text for key in keys[dropped + 1:] for w in by_line[key])
+        tokens = set(_name_tokens(line))
+        named = (bool(tokens & v.legal_suffixes) or bool(_REGISTRATION.search(text))
+                 or all(REG_NUMBER.match(w.text.strip(".,")) for w in line))
+        # a line without a digit goes only when two lines stay ("JALAN KAPAR" / "42100 KLANG" is one address)
+        unnumbered = not any(ch.isdigit() for ch in text) and len(keys) - dropped >= 3
+        if not (named or unnumbered) or not POSTCODE.search(rest):
+            break
+        dropped += 1
+    if not dropped:
+        return words, 0
+    kept = set(keys[dropped:])
+    return [w for w in words if line_of[w.id] in kept], dropped
+
+
 def snap_candidate(candidate: Candidate, spec: FieldSpec, document: DocumentText, *,
                    vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> Candidate:
     """The candidate tied to the printed words that best match it.
@@ -261,13 +299,17 @@ def snap_candidate(candidate: Candidate, spec: FieldSpec, document: DocumentText
 
         extended += _extend_down(words, line_of, lines, order, continues_address)
     if spec.type == "address":
-        # Not the address: a registration number printed before it, a phone or tax number after it.
+        # Not the address: a registration number printed before it, a phone or tax number after it
+        # (its word read with a look-alike: "Te1:03-7710 0302").
         while len(words) > 1 and LEADING_REG_NUMBER.match(words[0].text):
             words.pop(0)
         for i, w in enumerate(words[1:], start=1):
-            if v.contact_word.match(w.text) and i >= 2:
+            if v.contact_word.match(_unslipped_start(w.text)) and i >= 2:
                 words = words[:i]
                 break
+        words, dropped = _without_header_lines(words, line_of, v)
+        if dropped:
+            extra["header_lines_dropped"] = dropped
     value = " ".join(w.text for w in words)
     if top:
         value = TRAILING_REG_NUMBER.sub("", value) or value

@@ -167,6 +167,28 @@ def test_snap_keeps_an_address_to_its_own_lines():
     assert cand.value == "22, JALAN HIJAU 5, TAMAN HIJAU,"
 
 
+def test_snap_leaves_the_header_lines_a_model_copied_before_an_address_out():
+    """Given the lines above a shop's address (its company with a registration number, its
+    branch's name) copied into the address, the address starts at its street line; an address
+    whose first line has no number but is needed to keep two lines is left whole."""
+    head = ["TRI SHAAS SDN BHD (728515-M)", "MYDIN MART SRI MUDA", "4-20, Jalan Ria 25/62 Taman Sri Muda",
+            "Seksyen 25, 40400 Shah Alam Selangor", "Te1:03-51217970"]
+    doc = DocumentText((page(head),))
+    cand = snap_candidate(Candidate("address", " ".join(head), 0.9), RECEIPT.field("address"), doc,
+                          vocabulary=RECEIPT.words)
+    assert cand.value == "4-20, Jalan Ria 25/62 Taman Sri Muda Seksyen 25, 40400 Shah Alam Selangor"
+    assert cand.extra["header_lines_dropped"] == 2  # and the phone, behind its look-alike "Te1", is cut
+    registered = DocumentText((page(["WARAKUYA PERMAS CITY SDN BHD", "Reg No: 1203194-W", "JALAN PERMAS UTARA 1.",
+                                     "PERMAS JAYA 81750 MASAI JOHOR"]),))
+    cand = snap_candidate(Candidate("address", "Reg No: 1203194-W JALAN PERMAS UTARA 1. PERMAS JAYA 81750 MASAI JOHOR", 0.9),
+                          RECEIPT.field("address"), registered, vocabulary=RECEIPT.words)
+    assert cand.value == "JALAN PERMAS UTARA 1. PERMAS JAYA 81750 MASAI JOHOR"
+    street = DocumentText((page(["SHOP SDN BHD", "JALAN KAPAR, MUKIM KAPAR", "42100 KLANG, SELANGOR"]),))
+    cand = snap_candidate(Candidate("address", "JALAN KAPAR, MUKIM KAPAR 42100 KLANG, SELANGOR", 0.9),
+                          RECEIPT.field("address"), street, vocabulary=RECEIPT.words)
+    assert cand.value == "JALAN KAPAR, MUKIM KAPAR 42100 KLANG, SELANGOR" and "header_lines_dropped" not in cand.extra
+
+
 def test_snap_extends_an_address_to_its_postcode_line():
     doc = DocumentText((page(RECEIPT_LINES),))
     cand = snap_candidate(Candidate("address", "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM", 0.9),
