@@ -1,5 +1,6 @@
-"""Does an extracted value match the truth? Whitespace and case never matter; dates, amounts
-and phone numbers compare by value; tables compare row by row."""
+"""Does an extracted value match the truth? Case never matters, nor whitespace (in free text
+none at all, elsewhere its runs); dates, amounts and phone numbers compare by value; tables
+compare row by row."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from docproc.doctypes import FieldSpec
+from docproc.doctypes import DocType, FieldSpec
 from docproc.pipeline.validate import normalize_amount, normalize_date, normalize_phone
+
+FREE_TEXT = ("text", "name", "address")
 
 
 def _text(value: Any) -> str:
@@ -22,6 +25,14 @@ def _amount(value: Any) -> Decimal | None:
         except InvalidOperation:
             return None
     return normalize_amount(str(value)) if value is not None else None
+
+
+def reads_day_first(doctype: DocType, date_order: str = "") -> bool:
+    """Whether a document's dates are compared day first: its type's order, or, for a type whose
+    order is ``auto``, the order its run read it by (``engines["extract"]["date_order"]``)."""
+    if doctype.date_order == "auto" and date_order in ("day_first", "month_first"):
+        return date_order == "day_first"
+    return doctype.day_first
 
 
 def values_match(spec: FieldSpec, predicted: Any, truth: Any, *, day_first: bool) -> bool:
@@ -49,4 +60,9 @@ def values_match(spec: FieldSpec, predicted: Any, truth: Any, *, day_first: bool
         return p is not None and p == t
     if spec.type == "currency":
         return _text(predicted).upper() == _text(truth).upper() or _text(predicted) == _text(truth)
+    if spec.type in FREE_TEXT:
+        # Whitespace aside, as the OCR coverage ceiling is measured (bench_ocr --coverage): a
+        # space after a comma ("NO: 28,JALAN" / "No: 28, JALAN") is how the print was spaced
+        # or read, not another address.
+        return re.sub(r"\s+", "", _text(predicted)) == re.sub(r"\s+", "", _text(truth))
     return _text(predicted) == _text(truth)

@@ -31,6 +31,7 @@ from docproc.bench.compare import values_match
 from docproc.doctypes import get_doctype
 from docproc.pipeline import registry
 from docproc.pipeline.confidence import CALIBRATION_DIR, Calibration, fit_platt_pooled
+from docproc.pipeline.date_order import for_document
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.ocr.second_reading import rereader
 from docproc.pipeline.runner import (
@@ -186,6 +187,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
                                          "second_reading": round(reread_seconds, 3),
                                          "finish": round(time.perf_counter() - started_finish - reread_seconds, 3)},
                              "read_seconds": doc["read_seconds"]})
+        day_first = for_document(doctype, doc["document"]).day_first  # as this document's dates were read
         for f in fields:
             if f.name not in doc["truth"]:
                 # The data set does not say what this field holds (a key missing from its truth is
@@ -193,7 +195,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
                 unscored.append({"doc": doc["id"], "field": f.name, "value": f.value})
                 continue
             spec = doctype.field(f.name)
-            ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=doctype.day_first)
+            ok = values_match(spec, f.value, doc["truth"].get(f.name), day_first=day_first)
             loose = ok or (spec.type in ("text", "name", "address") and f.value is not None
                            and _alnum(f.value) == _alnum(doc["truth"].get(f.name)))
             rows.append({"doc": doc["id"], "split": doc["split"], "doctype": doctype.name, "field": f.name,

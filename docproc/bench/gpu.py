@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from docproc import engines
-from docproc.bench.compare import values_match
+from docproc.bench.compare import reads_day_first, values_match
 from docproc.doctypes import get_doctype
 from docproc.pipeline import registry
 from docproc.pipeline.runner import extract_document, read_document
@@ -100,7 +100,8 @@ def _device_run(device: str, entries: list[dict[str, Any]], dataset: Path, *, ex
         for f in result.fields:
             if f.name not in entry["fields"]:
                 continue
-            ok = values_match(doctype.field(f.name), f.value, entry["fields"][f.name], day_first=doctype.day_first)
+            day_first = reads_day_first(doctype, result.engines.get("extract", {}).get("date_order", ""))
+            ok = values_match(doctype.field(f.name), f.value, entry["fields"][f.name], day_first=day_first)
             total += 1
             correct += ok
             auto_wrong += f.status == "auto_accepted" and not ok

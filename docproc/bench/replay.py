@@ -30,6 +30,7 @@ from docproc.doctypes import DocType, get_doctype
 from docproc.models import Document, DocumentStatus, FieldStatus
 from docproc.pipeline import registry
 from docproc.pipeline.confidence import calibration_for
+from docproc.pipeline.date_order import for_document
 from docproc.pipeline.runner import finish_fields, process_file, run_extractor
 from docproc.pipeline.types import DocumentText, FieldResult, PipelineError
 from docproc.results import jsonable
@@ -66,7 +67,8 @@ def _from_dataset(dataset: Path, opts: dict[str, Any], new: Any, log: Callable[[
             if f.name not in doc["truth"]:
                 continue  # unknown to the data set: not scored
             b = before[f.name]
-            yield {"doc": doc["id"], "doctype": doctype, "field": f.name, "truth": doc["truth"].get(f.name),
+            yield {"doc": doc["id"], "doctype": for_document(doctype, doc["document"]), "field": f.name,
+                   "truth": doc["truth"].get(f.name),
                    "before": b.value, "before_auto": b.status == "auto_accepted",
                    "after": f.value, "after_auto": f.status == "auto_accepted", "fallback": fallback}
         log(f"replayed {doc['id']}" + (f" (the new extractor fell back to the rules: {fallback})" if fallback else ""))
@@ -94,7 +96,8 @@ def _from_reviewed(doc_type: str, opts: dict[str, Any], new: Any, log: Callable[
         fallback = result.extraction.fallback_reason
         for f in run.fields.all():
             a = after.get(f.name)
-            yield {"doc": str(doc.pk), "doctype": doctype, "field": f.name, "truth": f.value,
+            yield {"doc": str(doc.pk), "doctype": for_document(doctype, DocumentText(result.pages)), "field": f.name,
+                   "truth": f.value,
                    "before": f.original_value,
                    "before_auto": (f.routed_status or f.status) == FieldStatus.AUTO_ACCEPTED,
                    "after": a.value if a else None, "after_auto": bool(a and a.status == "auto_accepted"),

@@ -34,13 +34,13 @@ from django.db import transaction
 from django.test import override_settings
 
 from docproc import engines
-from docproc.bench.compare import values_match
+from docproc.bench.compare import reads_day_first, values_match
 from docproc.bench.extract import DiskStageCache
 from docproc.doctypes import get_doctype
 from docproc.models import ApiClient, Document, DocumentStatus, FieldStatus, SenderMemory, StageResult
 from docproc.pipeline.files import sha256_file
 from docproc.selectors import document_latest_run, document_result
-from docproc.services import document_extract, document_ingest
+from docproc.services import document_extract, document_ingest, run_date_order
 from reviewer import roles
 from reviewer import services as review
 from reviewer.models import CorrectionReason, ReviewTask
@@ -105,7 +105,8 @@ def review_to_truth(doc: Document, truth: dict[str, Any], user) -> dict[str, int
             review.field_accept(document_id=doc.pk, field_id=field.pk, user=user, confirm=True)
             counts["accepted"] += 1
             continue
-        if values_match(spec, field.value, expected, day_first=doctype.day_first) or (field.value is None and expected is None):
+        day_first = reads_day_first(doctype, run_date_order(run))
+        if values_match(spec, field.value, expected, day_first=day_first) or (field.value is None and expected is None):
             review.field_accept(document_id=doc.pk, field_id=field.pk, user=user, confirm=True)
             counts["accepted"] += 1
             continue
@@ -124,6 +125,7 @@ def review_to_truth(doc: Document, truth: dict[str, Any], user) -> dict[str, int
 
 def _score(result: dict[str, Any], doc_type: str, truth: dict[str, Any]) -> list[dict[str, Any]]:
     doctype = get_doctype(doc_type)
+    day_first = reads_day_first(doctype, ((result.get("engines") or {}).get("extract") or {}).get("date_order", ""))
     rows = []
     for name, f in result["fields"].items():
         if name not in truth:
@@ -131,7 +133,7 @@ def _score(result: dict[str, Any], doc_type: str, truth: dict[str, Any]) -> list
         spec = doctype.field(name)
         rows.append({"field": name, "value": f["value"], "truth": truth.get(name), "status": f["status"],
                      "source": f["source"], "auto": f["status"] == "auto_accepted",
-                     "correct": values_match(spec, f["value"], truth.get(name), day_first=doctype.day_first)})
+                     "correct": values_match(spec, f["value"], truth.get(name), day_first=day_first)})
     return rows
 
 

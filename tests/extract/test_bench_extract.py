@@ -70,6 +70,22 @@ def test_benchmark_compares_phone_numbers_dates_and_amounts_by_value():
     assert values_match(claim.field("date_of_loss"), "March 3, 2024", "2024-03-03", day_first=False)
     assert values_match(claim.field("amount_claimed"), "$1,421.64", "1421.64", day_first=False)
     assert values_match(claim.field("claimant_name"), "Rahul  tanaka ", "Rahul Tanaka", day_first=False)  # spacing, case
+    receipt = get_doctype("receipt")
+    # free text, whitespace aside (as the OCR coverage ceiling is measured); punctuation still counts
+    assert values_match(receipt.field("address"), "No: 28, JALAN ASTANA 1C", "NO: 28,JALAN ASTANA 1C", day_first=True)
+    assert not values_match(receipt.field("address"), "No: 28. JALAN ASTANA 1C", "NO: 28,JALAN ASTANA 1C", day_first=True)
+    invoice = get_doctype("invoice")
+    assert not values_match(invoice.field("invoice_number"), "INV 12", "INV12", day_first=False)  # a code keeps its spaces
+
+
+def test_an_auto_type_s_dates_are_compared_the_way_its_run_read_them():
+    from docproc.bench.compare import reads_day_first, values_match
+    from docproc.doctypes import get_doctype
+
+    invoice, receipt = get_doctype("invoice"), get_doctype("receipt")
+    assert reads_day_first(invoice, "day_first") and not reads_day_first(invoice, "month_first")
+    assert not reads_day_first(invoice) and reads_day_first(receipt, "month_first")  # a fixed order stays
+    assert values_match(invoice.field("date"), "8-9-2022", "2022-09-08", day_first=reads_day_first(invoice, "day_first"))
 
 
 def test_both_benches_list_every_auto_accepted_wrong_value(tmp_path, settings):
