@@ -98,3 +98,22 @@ def test_an_impossible_date_is_kept_as_printed_and_flagged(tmp_path):
     assert dob.value == "02/30/1943"
     assert dob.normalized is None and dob.status == "needs_review"
     assert "invalid: not a date" in dob.messages
+
+
+def test_a_date_far_along_its_label_s_line_is_another_date_and_is_not_settled():
+    """Given a French invoice whose 'Date limite de paiement' line prints the due date, the label
+    'Date' does not take it as the invoice's date (nor settle it before the model); a date within
+    two words of its label ('Date & Time : 22/12/2017') still is read."""
+    from docproc.pipeline.runner import settled_before_model
+    from docproc.pipeline.types import DocumentText
+    from tests.extract.test_llm_units import page
+
+    invoice = get_doctype("invoice")
+    french = DocumentText((page(["FREE", "Facture n° 562044387 du 02 Juillet 2015",
+                                 "Date limite de paiement le 05 Juillet 2015", "Total TTC 29.99 EUR"]),))
+    date = next(c for c in RulesExtractor().extract(french, invoice).candidates if c.name == "date")
+    assert date.model_confidence < 0.5  # printed beside the label, but not a date of the label's
+    assert "date" not in settled_before_model(french, invoice)
+    receipt = DocumentText((page(["SHOP SDN BHD", "Date & Time : 22/12/2017 10:00", "TOTAL 5.00"]),))
+    date = next(c for c in RulesExtractor().extract(receipt, get_doctype("receipt")).candidates if c.name == "date")
+    assert date.value == "22/12/2017" and date.model_confidence > 0.8

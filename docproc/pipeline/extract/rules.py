@@ -25,6 +25,7 @@ from ..validate import (
 
 VERSION = "1"
 GAP = 0.06  # fraction of the page width that ends a value on its line
+MAX_WORDS_BEFORE_DATE = 2
 
 
 def _norm(token: str) -> str:
@@ -132,8 +133,10 @@ def _shape(spec: FieldSpec, words: list[Word], *, day_first: bool) -> list[Word]
         amounts = [w for w in words if _STRICT_AMOUNT.match(w.text) and normalize_amount(w.text) is not None]
         return amounts[-1:]
     if spec.type == "date":
+        # Within two words of its label ("Date & Time : 22/12/2017"); one further on is another
+        # date the label's line names ("Date limite de paiement le 05 Juillet 2015": a due date).
         for size in (1, 2, 3, 4):
-            for i in range(len(words) - size + 1):
+            for i in range(min(len(words) - size + 1, MAX_WORDS_BEFORE_DATE + 1)):
                 chunk = words[i:i + size]
                 if normalize_date(" ".join(w.text for w in chunk), day_first=day_first):
                     return chunk
