@@ -59,26 +59,13 @@ def combine(signals: dict[str, float]) -> float:
 # scaling: logistic regression on the signals, with a ridge penalty because labelled sets
 # are small). Reviewer outcomes can be appended to the same samples and refitted later.
 
-FEATURES = ("logit_mean", "logit_min", "grounding", "ocr", "valid", "check", "snapped", "plausible",
-            "second_reading", "bias")
+FEATURES = ("logit_mean", "logit_min", "grounding", "ocr", "valid", "check", "snapped", "plausible", "bias")
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibrations"
 
 
 def _logit(p: float) -> float:
     p = min(max(p, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
-
-
-def confirmed(agreement: float | None) -> float:
-    """How strongly a second reading confirms a value, in [0, 1], from its agreement (the share of
-    the value's characters the second recogniser read the same; None: not read again). Steep near
-    full agreement: a second recogniser that confirms every character is strong evidence that
-    the first did not slip, while one that misses a character or two has often slipped itself
-    (Tesseract is the weaker reader), so 0.99 and more count fully, 0.9 half, and no reading as
-    none."""
-    if agreement is None:
-        return 0.0
-    return round(min(1.0, -math.log10(max(1.0 - float(agreement), 0.01)) / 2.0), 4)
 
 
 def feature_vector(signals: dict[str, float]) -> list[float]:
@@ -91,7 +78,6 @@ def feature_vector(signals: dict[str, float]) -> list[float]:
         signals.get("check", 0.5),
         signals.get("snapped", 0.0),
         signals.get("plausible", 1.0),
-        confirmed(signals.get("second_reading")),
         1.0,
     ]
 
@@ -131,30 +117,10 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
-        """A calibration file. One fitted before a signal was added (its features are FEATURES in
-        order, less some) loads with a zero weight on each feature it lacks, so it scores as it
-        did; one naming a feature this version does not know is refused."""
-        features = list(data.get("features", []))
-        if not _older_features(features):
+        if list(data.get("features", [])) != list(FEATURES):
             raise ValueError("calibration was fitted on other features")
-        coefficients = {key: _widen(features, [float(w) for w in weights]) for key, weights in dict(data["coefficients"]).items()}
-        return cls(data["version"], data["engine"], data["model"], data["prompt_version"], coefficients,
+        return cls(data["version"], data["engine"], data["model"], data["prompt_version"], dict(data["coefficients"]),
                    {k: float(v) for k, v in (data.get("thresholds") or {}).items()})
-
-
-def _older_features(features: list[str]) -> bool:
-    """``features`` is FEATURES, or FEATURES less some, in FEATURES' order, with its bias."""
-    if not features or features[-1] != "bias" or len(set(features)) != len(features):
-        return False
-    positions = [FEATURES.index(f) if f in FEATURES else -1 for f in features]
-    return -1 not in positions and positions == sorted(positions)
-
-
-def _widen(features: list[str], weights: list[float]) -> list[float]:
-    if len(weights) != len(features):
-        raise ValueError("calibration weights do not match its features")
-    by_name = dict(zip(features, weights, strict=True))
-    return [by_name.get(f, 0.0) for f in FEATURES]
 
 
 def fit_platt(samples: list[tuple[dict[str, float], bool]], *, ridge: float = 1.0, steps: int = 400) -> list[float]:
@@ -191,7 +157,7 @@ def _newton(x: Any, y: Any, penalty: Any, steps: int) -> Any:
 # others what weak grounding or a low token probability means, instead of calling every
 # value right.
 PER_FIELD = ("check",)
-MONOTONE = ("logit_mean", "logit_min", "grounding", "ocr", "valid", "check", "plausible", "second_reading")
+MONOTONE = ("logit_mean", "logit_min", "grounding", "ocr", "valid", "check", "plausible")
 
 
 def fit_platt_pooled(samples: dict[str, list[tuple[dict[str, float], bool]]], *, ridge: float = 1.0,

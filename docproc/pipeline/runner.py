@@ -469,8 +469,10 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
 
     With ``reread`` (``ocr.second_reading.rereader``: the value's word ids -> a second reading of
     their lines, None for words it cannot read again), each value read by OCR is read again
-    before it is scored: the agreement is its signal ``second_reading``, which the calibration
-    weighs, and where the readings differ a warning names the characters in doubt.
+    before it is routed: the agreement is its signal ``second_reading`` and, where the readings
+    differ, a warning names the characters in doubt. The calibration does not weigh it: as a
+    feature it lifted three wrong totals over their threshold on the shared receipts (the two
+    readings agree on a misread total as well as on the right one).
 
     A value that is printed label text (``labels``) is invalid: normalised to None, with
     ``LABEL_MESSAGE``. A field is auto-accepted only when its confidence reaches its threshold,

@@ -1,0 +1,76 @@
+"""The second reading happens before a value is routed: the agreement is on the field as it is
+scored and routed, the warning names the characters in doubt, and each value's lines are read
+once. It is not weighed by the calibration: measured as a calibration feature on the shared
+receipts it let three wrong totals through (see the README)."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from docproc.doctypes import get_doctype
+from docproc.pipeline.confidence import FEATURES, Calibration
+from docproc.pipeline.ocr.second_reading import SIGNAL, rereader
+from docproc.pipeline.runner import finish_fields
+from docproc.pipeline.types import Candidate, DocumentText, ExtractionOutput, PageImage
+from tests.extract.test_llm_units import RECEIPT_LINES, page
+
+RECEIPT = get_doctype("receipt")
+COMPANY = "HOME MASTER HARDWARE & ELECTRICAL"
+# Believes the model alone: routing follows the confidence, never the second reading.
+MODEL_ONLY = Calibration("test", "test", "m", "receipt-v0",
+                         {"receipt.company": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES]},
+                         thresholds={"receipt.company": 0.95})
+
+
+class Reader:
+    """A second recogniser that reads every crop as ``text`` (the wiring around a real one)."""
+
+    name = "fixed"
+    version = "1"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.crops = 0
+
+    def read_line(self, image) -> str:
+        self.crops += 1
+        return self.text
+
+
+def _company(reader: Reader | None):
+    pages = (page(RECEIPT_LINES),)
+    image = PageImage(page=1, image=Image.new("RGB", (600, 1000), "white"), dpi=200.0)
+    reread = rereader(pages, {1: image}, reader) if reader is not None else None
+    out = ExtractionOutput((Candidate("company", COMPANY, 0.99, extra={"p_mean": 0.99, "p_min": 0.99}),),
+                           "test", "1:m", "receipt-v0")
+    fields = finish_fields(DocumentText(pages), RECEIPT, out, MODEL_ONLY, reread=reread)
+    return next(f for f in fields if f.name == "company")
+
+
+def test_a_value_is_read_again_before_it_is_routed_and_the_doubt_is_shown_not_weighed():
+    agreed = _company(Reader(COMPANY.lower()))
+    assert agreed.signals[SIGNAL] == 1.0 and not [m for m in agreed.messages if "second reading" in m]
+    slipped = _company(Reader("HOME MASTER HARDWARE 8 ELECTRICAL"))
+    assert 0.9 < slipped.signals[SIGNAL] < 1.0
+    [doubt] = [m for m in slipped.messages if "second reading" in m]
+    assert doubt.startswith("warning:") and "[&]" in doubt
+    unread = _company(None)
+    assert SIGNAL not in unread.signals
+    # the same confidence and route whatever the second reading says
+    assert agreed.confidence == slipped.confidence == unread.confidence
+    assert agreed.status == slipped.status == unread.status == "auto_accepted"
+
+
+def test_each_value_is_read_again_once_and_only_on_an_ocr_page_with_its_image():
+    ocr_page = page(RECEIPT_LINES)
+    layer = page(["TOTAL 15.90"], number=2)
+    layer = type(layer)(2, layer.width, layer.height, layer.words, "text_layer", "pdf", "1")
+    image = PageImage(page=1, image=Image.new("RGB", (600, 1000), "white"), dpi=200.0)
+    reader = Reader("x")
+    read = rereader((ocr_page, layer), {1: image}, reader)
+    company_ids = tuple(w.id for w in ocr_page.words if w.line == 0)
+    assert read(company_ids) is not None and read(company_ids) is not None
+    assert reader.crops == 1  # one line, read once
+    assert read(tuple(w.id for w in layer.words)) is None  # a text layer's words are exact
+    assert read((company_ids[0], layer.words[0].id)) is None  # words of two pages are not one value
+    assert read(()) is None and read(("p9-w1",)) is None
