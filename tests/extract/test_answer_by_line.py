@@ -12,11 +12,16 @@ import pytest
 
 from docproc.doctypes import DocTypeError, get_doctype, load_file
 from docproc.pipeline.extract.llm import lines_value
-from docproc.pipeline.extract.prompts import build_prompt, line_refs, numbered_text, parse_line_ref, with_examples
+from docproc.pipeline.extract.prompts import (
+    build_prompt,
+    line_refs,
+    numbered_text,
+    parse_line_ref,
+    with_examples,
+)
 from docproc.pipeline.memory import WorkedExample
 from docproc.pipeline.types import DocumentText
 from tests.extract.test_llm_units import RECEIPT_LINES, FakeModel, page
-
 
 
 def answering_by_line(doctype, *names):
