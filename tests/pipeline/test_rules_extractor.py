@@ -117,3 +117,21 @@ def test_a_date_far_along_its_label_s_line_is_another_date_and_is_not_settled():
     receipt = DocumentText((page(["SHOP SDN BHD", "Date & Time : 22/12/2017 10:00", "TOTAL 5.00"]),))
     date = next(c for c in RulesExtractor().extract(receipt, get_doctype("receipt")).candidates if c.name == "date")
     assert date.value == "22/12/2017" and date.model_confidence > 0.8
+
+
+def test_a_label_is_found_whatever_its_spacing():
+    """Given a text layer that splits a kerned label ("F actuurnummer") or runs one together
+    ("InvoiceNo"), the label is still found and its value read and settled."""
+    from docproc.pipeline.runner import settled_before_model
+    from docproc.pipeline.types import DocumentText
+    from tests.extract.test_llm_units import page
+
+    invoice = get_doctype("invoice")
+    dutch = DocumentText((page(["COOLBLUE B.V.", "F actuurnummer: 993548900", "Ordernummer: 12572103",
+                                "F actuurdatum: 19 april 2014", "Orderdatum: 18 april 2014"]),))
+    read = {c.name: c for c in RulesExtractor().extract(dutch, invoice).candidates}
+    assert read["invoice_number"].value == "993548900" and read["date"].value == "19 april 2014"
+    settled = settled_before_model(dutch, invoice)
+    assert settled["invoice_number"].value == "993548900" and settled["date"].value == "19 april 2014"
+    joined = DocumentText((page(["ACME", "InvoiceNo: 4711"]),))
+    assert next(c for c in RulesExtractor().extract(joined, invoice).candidates if c.name == "invoice_number").value == "4711"

@@ -66,26 +66,23 @@ def _find_labels(lines: list[_Line], doctype: DocType) -> list[_Hit]:
     taken: set[tuple[int, int]] = set()
     hits: list[_Hit] = []
     for field_name, label in labels:
-        want = [t for t in (_norm(x) for x in label.split()) if t]
+        # The label's letters, whatever the spacing: a text layer splits a kerned word
+        # ("F actuurnummer") and prints others run together ("InvoiceNo").
+        want = "".join(t for t in (_norm(x) for x in label.split()) if t)
         if not want:
             continue
         for li, line in enumerate(lines):
             toks = [_norm(w.text) for w in line.words]
             for start in range(len(toks)):
-                if (li, start) in taken or toks[start] != want[0]:
+                if (li, start) in taken or not toks[start] or not want.startswith(toks[start]):
                     continue
-                j, k = start, 0
-                while j < len(toks) and k < len(want):
-                    if (li, j) in taken:
+                j, read = start, ""
+                while j < len(toks) and len(read) < len(want) and (li, j) not in taken:
+                    if not want.startswith(read + toks[j]):
                         break
-                    if toks[j] == "":
-                        j += 1
-                        continue
-                    if toks[j] != want[k]:
-                        break
+                    read += toks[j]
                     j += 1
-                    k += 1
-                if k == len(want) and _starts_cell(line.words, start):
+                if read == want and _starts_cell(line.words, start):
                     # Trailing punctuation-only tokens (":" "#") belong to the label.
                     while j < len(toks) and toks[j] == "" and (li, j) not in taken:
                         j += 1
