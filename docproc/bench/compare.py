@@ -65,4 +65,7 @@ def values_match(spec: FieldSpec, predicted: Any, truth: Any, *, day_first: bool
         # space after a comma ("NO: 28,JALAN" / "No: 28, JALAN") is how the print was spaced
         # or read, not another address.
         return re.sub(r"\s+", "", _text(predicted)) == re.sub(r"\s+", "", _text(truth))
+    if spec.type == "code":
+        # "# 42" and "42" are one number: the number sign is the label's, printed or not.
+        return _text(predicted).lstrip("#").strip() == _text(truth).lstrip("#").strip()
     return _text(predicted) == _text(truth)

@@ -76,6 +76,10 @@ def test_benchmark_compares_phone_numbers_dates_and_amounts_by_value():
     assert not values_match(receipt.field("address"), "No: 28. JALAN ASTANA 1C", "NO: 28,JALAN ASTANA 1C", day_first=True)
     invoice = get_doctype("invoice")
     assert not values_match(invoice.field("invoice_number"), "INV 12", "INV12", day_first=False)  # a code keeps its spaces
+    number = invoice.field("invoice_number")
+    assert values_match(number, "# invoice_number_1", "invoice_number_1", day_first=False)  # the number sign aside
+    assert values_match(number, "BLR_WFLD2015", "#BLR_WFLD2015", day_first=False)
+    assert not values_match(number, "12572103", "993548900", day_first=False)
 
 
 def test_an_auto_type_s_dates_are_compared_the_way_its_run_read_them():
