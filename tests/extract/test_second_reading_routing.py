@@ -13,6 +13,7 @@ from docproc.pipeline.ocr.second_reading import SIGNAL, rereader
 from docproc.pipeline.runner import finish_fields
 from docproc.pipeline.types import Candidate, DocumentText, ExtractionOutput, PageImage
 from tests.extract.test_llm_units import RECEIPT_LINES, page
+from tests.ocr.test_second_reading import FixedReader as Reader
 
 RECEIPT = get_doctype("receipt")
 COMPANY = "HOME MASTER HARDWARE & ELECTRICAL"
@@ -20,21 +21,6 @@ COMPANY = "HOME MASTER HARDWARE & ELECTRICAL"
 MODEL_ONLY = Calibration("test", "test", "m", "receipt-v0",
                          {"receipt.company": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES]},
                          thresholds={"receipt.company": 0.95})
-
-
-class Reader:
-    """A second recogniser that reads every crop as ``text`` (the wiring around a real one)."""
-
-    name = "fixed"
-    version = "1"
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.crops = 0
-
-    def read_line(self, image) -> str:
-        self.crops += 1
-        return self.text
 
 
 def _company(reader: Reader | None):
