@@ -50,3 +50,24 @@ def test_doubts_name_each_cause_and_are_empty_for_clean_evidence():
     assert doubts({"ocr": 0.99, "check": 1.0}) == ()
     assert doubts({}) == ()
     assert len(doubts({"ocr": 0.5, "check": 0.5})) == 2
+
+
+def test_a_labelled_value_printed_nowhere_by_its_label_waits_for_a_person():
+    """The saeco invoice's customer number, printed under 'Klant', was auto-accepted as its invoice
+    number (labelled 'Factuur'): a labelled value not printed by any of its labels is held."""
+    from docproc.pipeline.runner import NOT_BY_LABEL
+    from docproc.pipeline.types import Candidate as C
+
+    invoice = get_doctype("invoice")
+    doc = DocumentText((page(["SAECO", "Klant SCONL0303006280999", "Factuurnummer VF1005193039", "Totaal 49,99"]),))
+    weights = {f"invoice.{n}": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES] for n in invoice.field_names}
+    cal = Calibration("test", "test", "m", "invoice-v0", weights)
+
+    def number(value):
+        out = ExtractionOutput((C("invoice_number", value, 0.999, extra={"p_mean": 0.999, "p_min": 0.999}),),
+                               "test", "1:m", "invoice-v0")
+        return next(f for f in finish_fields(doc, invoice, out, cal) if f.name == "invoice_number")
+
+    right, elsewhere = number("VF1005193039"), number("SCONL0303006280999")
+    assert right.status == "auto_accepted", right.reasons
+    assert elsewhere.status == "needs_review" and NOT_BY_LABEL in elsewhere.messages
