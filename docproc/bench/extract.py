@@ -40,6 +40,7 @@ from docproc.pipeline.runner import (
     doubts,
     extraction_tokens,
     finish_fields,
+    ocr_for_type,
     read_page,
     run_extractor,
     timed,
@@ -129,6 +130,7 @@ def documents_read(dataset: Path, entries: list[dict[str, Any]], cache_dir: Path
     reader = engines.get_second_reader()
     for entry in entries:
         path = dataset / entry["file"]
+        doctype = get_doctype(entry["doc_type"])
         timings = Timings()
         images: dict[int, PageImage] = {}
         try:
@@ -137,7 +139,8 @@ def documents_read(dataset: Path, entries: list[dict[str, Any]], cache_dir: Path
             for n in range(1, ingested.page_count + 1):
                 upright: list[PageImage] = []
                 page = read_page(path, ingested, n, ocr=engines.get_ocr, limits=limits, timings=timings,
-                                 cache=DiskStageCache(cache_dir, entry["id"]), charset=get_doctype(entry["doc_type"]).charset,
+                                 cache=DiskStageCache(cache_dir, entry["id"]), charset=doctype.charset,
+                                 detector=doctype.ocr.given(),
                                  on_image=upright.append if reader is not None else None)
                 if upright and page.source == "ocr":
                     images[n] = upright[0]
@@ -147,7 +150,7 @@ def documents_read(dataset: Path, entries: list[dict[str, Any]], cache_dir: Path
             continue
         reread = None
         if reader is not None and images:
-            text_share = float(getattr(engines.get_ocr(), "text_share", 1.0))
+            text_share = float(getattr(ocr_for_type(engines.get_ocr(), doctype), "text_share", 1.0))
             reread = timed(rereader(tuple(pages), images, reader, text_share=text_share), timings, "second_reading")
         documents.append({"id": entry["id"], "doc_type": entry["doc_type"], "truth": entry["fields"],
                           "document": DocumentText(tuple(pages)), "split": split_of(entry["id"]),

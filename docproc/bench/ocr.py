@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -328,12 +329,13 @@ def assembled_texts(engine: Any, page: PageImage, out: Any) -> dict[str, str]:
 
 
 def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | None, ocr_dpi: int,
-                       cache_dir: Path | None = None, progress=None, doctype_charset: bool = False) -> dict[str, Any]:
+                       cache_dir: Path | None = None, progress=None, by_type: bool = False,
+                       fixed: Iterable[str] = ()) -> dict[str, Any]:
     """Per field, the share of ground-truth values found in rapidocr's raw text and in the
     product's assembled texts (see ``assembled_texts``), on a ``manifest.jsonl`` data set.
 
-    With ``doctype_charset`` each document is read under its document type's ``charset`` (as
-    the pipeline reads it), not the ``charset`` of ``options``.
+    With ``by_type`` each document is read as the pipeline reads its document type (the type's
+    ``charset`` and ``ocr`` settings over ``options``), except for the options named in ``fixed``.
 
     Each page is prepared as the runner prepares it (upright, deskewed, sized for the engine);
     rapidocr's output is cached on disk under ``cache_dir/<engine version>/`` so a re-run (another
@@ -343,11 +345,12 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
     from docproc.doctypes import get_doctype
     from docproc.pipeline.preprocess import prepare_page
     from docproc.pipeline.render import page_image
-    from docproc.pipeline.runner import ocr_for_charset
+    from docproc.pipeline.runner import ocr_for_reading
 
     configured = registry.build_engine("ocr", "rapidocr", options)
     engine = configured
-    charsets: set[str] = set()
+    fixed = set(fixed)
+    readings: set[str] = set()
     entries = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
     entries = [e for e in entries if e.get("fields")]
     if limit:
@@ -361,9 +364,13 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
         if progress:
             progress(entry["id"])
         path = dataset / entry["file"]
-        if doctype_charset:
-            engine = ocr_for_charset(configured, get_doctype(entry["doc_type"]).charset)
-        charsets.add(getattr(engine, "charset", ""))
+        if by_type:
+            doctype = get_doctype(entry["doc_type"])
+            detector = {k: v for k, v in doctype.ocr.given().items()
+                        if (k if k == "max_side_len" else f"det_{k}") not in fixed}
+            engine = ocr_for_reading(configured, "all" if "charset" in fixed else doctype.charset, detector)
+        readings.add(json.dumps({"charset": engine.charset, **engine.det, "max_side_len": engine.max_side_len},
+                                sort_keys=True))
         cached = cache_dir / engine.version / f"{entry['id']}.json" if cache_dir is not None else None
         reading = json.loads(cached.read_text()) if cached is not None and cached.is_file() else None
         if reading is None:
@@ -407,7 +414,8 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
     return {
         "dataset": dataset.name, "documents": len(per_document), "engine": engine.version,
         "options": {k: v for k, v in options.items() if k not in ("device", "threads")},
-        "charsets": sorted(charsets),
+        # what each document was read with, where the document types changed the options
+        "readings": [json.loads(r) for r in sorted(readings)],
         "coverage": summary,
         "fields": {name: {"total": t["total"], **{k: round(v / t["total"], 4) for k, v in t.items() if k != "total"}}
                    for name, t in fields.items()},
@@ -419,7 +427,8 @@ def run_coverage_bench(dataset: Path, *, options: dict[str, Any], limit: int | N
 
 def coverage_markdown(report: dict[str, Any]) -> str:
     lines = [f"# OCR coverage ceiling: {report['dataset']} ({report['documents']} documents)", "",
-             f"Engine `{report['engine']}`, options `{json.dumps(report['options'], sort_keys=True)}`.", "",
+             f"Engine `{report['engine']}`, options `{json.dumps(report['options'], sort_keys=True)}`; read with "
+             + ", ".join(f"`{json.dumps(r, sort_keys=True)}`" for r in report.get("readings", ())) + ".", "",
              "Share of ground-truth values found in the text, whitespace and case aside (and, second figure, "
              "letters and digits only). raw: rapidocr's lines in its own order; assembled: the page's words "
              "after the product's line building and reading order (what is stored and what the rules read); "

@@ -24,17 +24,19 @@ from .schema import (
     FieldSpec,
     ItemsSum,
     NotAfter,
+    OcrSettings,
     Vocabulary,
 )
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = SHIPPED_DIR / "templates"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-DOCTYPE_KEYS = ("name", "title", "description", "date_order", "charset", "template", "prompt_version", "words",
+DOCTYPE_KEYS = ("name", "title", "description", "date_order", "charset", "ocr", "template", "prompt_version", "words",
                 "fields", "checks")
 FIELD_KEYS = ("name", "type", "description", "labels", "threshold", "required", "prompt_hint", "validators",
               "memory", "position", "answer", "snap", "fields")
 WORD_KEYS = tuple(f.name for f in dataclass_fields(Vocabulary))
+OCR_KEYS = tuple(f.name for f in dataclass_fields(OcrSettings))
 
 
 class DocTypeError(ValueError):
@@ -267,6 +269,7 @@ def parse_doctype(text: str, path: Path | str = "<text>") -> DocType:
         date_order=r.choice(data, "date_order", "the document type", ("day_first", "month_first", "auto"),  # type: ignore[arg-type]
                             "month_first"),
         charset=r.choice(data, "charset", "the document type", ("latin", "ascii", "all"), "all"),  # type: ignore[arg-type]
+        ocr=_ocr(r, data["ocr"]) if "ocr" in data else OcrSettings(),
         template=template,
         prompt_version=str(prompt_version),
         words=_words(r, data["words"]) if "words" in data else Vocabulary(),
@@ -274,6 +277,28 @@ def parse_doctype(text: str, path: Path | str = "<text>") -> DocType:
         checks=checks,
         source=str(path),
     )
+
+
+def _ocr(r: _Reader, node: _Node) -> OcrSettings:
+    data = r.mapping(node, "'ocr'", OCR_KEYS)
+    values: dict[str, float | int] = {}
+    for key in ("unclip_ratio", "box_thresh", "thresh"):
+        if key not in data:
+            continue
+        value = data[key].value
+        low_open = key != "unclip_ratio"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0 < value < 1 if low_open else 0 < value <= 10):
+            bounds = "a number between 0 and 1 (both excluded)" if low_open else "a number above 0, at most 10"
+            raise r.fail(data[key], f"'ocr': {key!r} must be {bounds}")
+        values[key] = float(value)
+    if "max_side_len" in data:
+        value = data["max_side_len"].value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise r.fail(data["max_side_len"], "'ocr': 'max_side_len' must be a whole number of pixels, 0 for no "
+                                               "shrinking")
+        values["max_side_len"] = value
+    return OcrSettings(**values)  # type: ignore[arg-type]
 
 
 def load_file(path: Path) -> DocType:

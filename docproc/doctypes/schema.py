@@ -105,6 +105,29 @@ class Vocabulary:
 
 
 @dataclass(frozen=True, slots=True)
+class OcrSettings:
+    """Text-detector settings a type's scanned pages are read with, where the configured engine
+    has such a detector (rapidocr); None keeps the engine's configured value. Receipts' long,
+    tightly set lines lose their first and last characters to a tight detector; a form's taller
+    boxes pull a neighbouring label into a value, so the choice is the type's, measured with
+    ``manage.py bench_ocr --coverage``."""
+
+    # How far a detected text kernel is grown into its box (> 0).
+    unclip_ratio: float | None = None
+    # The mean text probability a box needs to be kept, in (0, 1).
+    box_thresh: float | None = None
+    # The probability a pixel needs to count as text, in (0, 1).
+    thresh: float | None = None
+    # The longest side a page is shrunk to before detection; 0 keeps it as the preprocessing sized it.
+    max_side_len: int | None = None
+
+    def given(self) -> dict[str, float | int]:
+        """The settings the type sets, by name."""
+        return {name: value for name in ("unclip_ratio", "box_thresh", "thresh", "max_side_len")
+                if (value := getattr(self, name)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
 class DocType:
     name: str
     title: str
@@ -113,6 +136,7 @@ class DocType:
     date_order: DateOrder = "month_first"
     # Letters the documents are printed in (for OCR): "latin", "ascii" or "all".
     charset: Charset = "all"
+    ocr: OcrSettings = field(default_factory=OcrSettings)
     # Cross-field checks, from docproc.pipeline.validate.cross_check.
     checks: tuple[Check, ...] = ()
     # Name of a form template (docproc/doctypes/templates/NAME.json) read before the extractor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -134,12 +134,13 @@ def read_page(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     charset: str = "all",
+    detector: Mapping[str, float | int] | None = None,
 ) -> PageWords:
     """Words of one page (``read_page_words``) with the values of its filled AcroForm widgets
     flattened in (``forms.merge_form_widgets``): over a text layer or over OCR of a scan, the
     typed value wins where it overlaps what was read of the page."""
     words = read_page_words(path, ingested, page, ocr=ocr, limits=limits, timings=timings, cache=cache,
-                            on_stage=on_stage, on_image=on_image, charset=charset)
+                            on_stage=on_stage, on_image=on_image, charset=charset, detector=detector)
     if ingested.content_type != "application/pdf":
         return words
     with timings.stage("form_fields"):
@@ -158,13 +159,15 @@ def read_page_words(
     on_stage: StageCallback | None = None,
     on_image: ImageCallback | None = None,
     charset: str = "all",
+    detector: Mapping[str, float | int] | None = None,
 ) -> PageWords:
     """Words of one page: the PDF text layer when usable and covering what is visible, else
     OCR of the rendered page made upright, deskewed and sized for the engine (``preprocess``).
 
     ``charset`` (the document type's: ``latin``, ``ascii``; ``all`` leaves the engine as
-    configured) restricts the recogniser of an engine that can (``for_charset``); the engine's
-    version says so, so cached readings under another character set are not reused.
+    configured) restricts the recogniser, and ``detector`` (the type's ``ocr`` settings) sets the
+    text detector, of an engine that can (``for_reading``); the engine's version says so, so
+    cached readings under other settings are not reused.
 
     ``on_image`` receives the upright image an OCR'd page's boxes refer to; on a cache hit the
     stored correction is applied to a fresh rendering instead of detecting it again.
@@ -177,7 +180,7 @@ def read_page_words(
             usable = text_layer_is_usable(words) and text_layer_ink_coverage(path, page, words) >= limits.min_text_coverage
         if usable:
             return words
-    engine = ocr_for_charset(ocr(), charset)
+    engine = ocr_for_reading(ocr(), charset, detector)
     if cache is not None and (hit := cache.get(page, "ocr", engine.name, engine.version)) is not None:
         if on_image is not None:
             transform = hit.get("transform") or {}
@@ -206,12 +209,19 @@ def read_page_words(
     return words
 
 
-def ocr_for_charset(engine: OcrEngine, charset: str) -> OcrEngine:
-    """``engine`` reading under ``charset`` where it can restrict its recogniser; else itself."""
-    restrict = getattr(engine, "for_charset", None)
-    if charset == "all" or restrict is None:
+def ocr_for_reading(engine: OcrEngine, charset: str = "all",
+                    detector: Mapping[str, float | int] | None = None) -> OcrEngine:
+    """``engine`` reading under ``charset`` and ``detector`` settings where it can take them
+    (``for_reading``); else itself, as configured."""
+    adjust = getattr(engine, "for_reading", None)
+    if (charset == "all" and not detector) or adjust is None:
         return engine
-    return restrict(charset)  # type: ignore[no-any-return]
+    return adjust(charset, detector)  # type: ignore[no-any-return]
+
+
+def ocr_for_type(engine: OcrEngine, doctype: DocType) -> OcrEngine:
+    """``engine`` as it reads the pages of ``doctype`` (its ``charset`` and ``ocr`` settings)."""
+    return ocr_for_reading(engine, doctype.charset, doctype.ocr.given())
 
 
 def layout_page(
@@ -570,10 +580,11 @@ def read_document(
     on_image: ImageCallback | None = None,
     layout: Callable[[], LayoutEngine] | None = None,
     charset: str = "all",
+    detector: Mapping[str, float | int] | None = None,
     keep_ocr_images: bool = False,
 ) -> DocumentRead:
-    """Ingest and read every page: text layer or OCR (recognising ``charset``: the document
-    type's), form widgets, layout and reading order. Raises ``PipelineError`` with a code;
+    """Ingest and read every page: text layer or OCR (recognising ``charset`` with ``detector``
+    settings: the document type's), form widgets, layout and reading order. Raises ``PipelineError`` with a code;
     whatever ``ocr`` raises when a page needs OCR passes through (a caller that only reads text
     layers gives a getter that raises). With ``keep_ocr_images`` the upright image of each OCR'd
     page is kept in ``images``, for a second reading of the chosen values' lines."""
@@ -595,7 +606,7 @@ def read_document(
 
         words = read_page(path, ingested, n, ocr=ocr, limits=limits, timings=timings, cache=cache,
                           on_stage=on_stage, on_image=keep if layout is not None or keep_ocr_images else on_image,
-                          charset=charset)
+                          charset=charset, detector=detector)
         if keep_ocr_images and upright and words.source == "ocr":
             images[n] = upright[0]
         if layout is not None:
@@ -720,8 +731,9 @@ def process_file(
     are read again (see ``extract_document``).
     """
     read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout,
-                         charset=doctype.charset, keep_ocr_images=second_reader is not None)
-    text_share = float(getattr(ocr(), "text_share", 1.0)) if read.images else 1.0
+                         charset=doctype.charset, detector=doctype.ocr.given(),
+                         keep_ocr_images=second_reader is not None)
+    text_share = float(getattr(ocr_for_type(ocr(), doctype), "text_share", 1.0)) if read.images else 1.0
     return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage, recall=recall,
                             memory_options=memory_options, calibrations=calibrations, second_reader=second_reader,
                             text_share=text_share)

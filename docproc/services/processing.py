@@ -204,7 +204,7 @@ def _document_read_pages(doc: Document, *, ocr, stage_prefix: str = "") -> tuple
     with local_copy(doc.file) as path:  # the worker may share no disk with the web app
         read = read_document(path, ocr=ocr, limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage,
                              on_image=keep_upright, layout=engines.get_layout if engines.get_layout() is not None else None,
-                             charset=get_doctype(doc.doc_type).charset)
+                             charset=get_doctype(doc.doc_type).charset, detector=get_doctype(doc.doc_type).ocr.given())
         for page in read.pages:
             try:
                 image = upright.get(page.page) or page_image(

@@ -53,6 +53,10 @@ def test_type_knowledge_comes_from_the_files():
 def test_only_name_and_type_are_required_and_the_rest_has_defaults():
     dt = parse_doctype("name: lab_report\nfields:\n  - {name: patient, type: name}\n")
     assert (dt.title, dt.date_order, dt.charset, dt.checks, dt.template) == ("Lab report", "month_first", "all", (), "")
+    assert dt.ocr.given() == {}
+    wide = parse_doctype("name: slip\nocr: {unclip_ratio: 2, thresh: 0.2, max_side_len: 0}\n"
+                         "fields:\n  - {name: total, type: amount}\n")
+    assert wide.ocr.given() == {"unclip_ratio": 2.0, "thresh": 0.2, "max_side_len": 0}
     f = dt.field("patient")
     assert (f.required, f.review_threshold, f.labels, f.validators, f.memory, f.position, f.prompt_hint) == (
         True, 0.9, (), (), "none", "any", "")
@@ -78,6 +82,12 @@ BAD = [
      "    earlier: a\n    later: b\n", 7, "earlier 'a' is a text field, not date"),
     ("name: x\nfields:\n  - {name: a, type: text}\nchecks:\n  - {check: add_up}\n", 5, "'check' must be one of"),
     ("name: Pet Claim\nfields:\n  - {name: a, type: text}\n", 1, "must be lower case"),
+    ("name: x\nocr:\n  unclip: 2\nfields:\n  - {name: a, type: text}\n", 3, "unknown key 'unclip' in 'ocr'"),
+    ("name: x\nocr:\n  box_thresh: 1.2\nfields:\n  - {name: a, type: text}\n", 3,
+     "'box_thresh' must be a number between 0 and 1"),
+    ("name: x\nocr:\n  max_side_len: -5\nfields:\n  - {name: a, type: text}\n", 3,
+     "'max_side_len' must be a whole number"),
+    ("name: x\nocr: wide\nfields:\n  - {name: a, type: text}\n", 2, "'ocr' must be a mapping"),
     ("name: x\ntemplate: w9\nfields:\n  - {name: a, type: text}\n", 2, "no form template 'w9'"),
     ("name: x\nfields:\n  - {name: a, type: text\n", 4, "not valid YAML"),
     ("name: x\ndate_order: dmy\nfields:\n  - {name: a, type: date}\n", 2, "day_first, month_first"),

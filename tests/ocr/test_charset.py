@@ -38,7 +38,7 @@ def test_ascii_recognition_never_emits_a_non_ascii_character(rapid_engine):
     if not Path(FONT).is_file():
         pytest.skip("DejaVu fonts (Debian fonts-dejavu-core) are not installed")
     crops = [line_image("Café Müller 12,50 €"), line_image("Total 73.00")]
-    read = {cs: rapid_engine.for_charset(cs).read_crops(crops) for cs in ("all", "latin", "ascii")}
+    read = {cs: rapid_engine.for_reading(cs).read_crops(crops) for cs in ("all", "latin", "ascii")}
 
     assert "é" in read["all"][0][0] and "ü" in read["latin"][0][0] and "€" in read["latin"][0][0]
     ascii_text = read["ascii"][0][0]
@@ -46,9 +46,9 @@ def test_ascii_recognition_never_emits_a_non_ascii_character(rapid_engine):
     assert ascii_text.startswith("Caf") and "12,50" in ascii_text
     assert read["all"][1][0] == read["latin"][1][0] == read["ascii"][1][0] == "Total 73.00"
     # the views share one loaded model and never share stored results
-    versions = {rapid_engine.for_charset(cs).version for cs in ("all", "latin", "ascii")}
+    versions = {rapid_engine.for_reading(cs).version for cs in ("all", "latin", "ascii")}
     assert len(versions) == 3 and all(len(v) <= 50 for v in versions)
-    assert rapid_engine.for_charset(rapid_engine.charset) is rapid_engine
+    assert rapid_engine.for_reading(rapid_engine.charset) is rapid_engine
 
 
 @pytest.mark.slow
@@ -102,20 +102,78 @@ def test_the_document_type_charset_reaches_the_ocr_engine(rapid_engine, tmp_path
     from PIL import Image
 
     from docproc.doctypes import get_doctype
+    from docproc.doctypes.schema import OcrSettings
     from docproc.pipeline.extract.rules import RulesExtractor
-    from docproc.pipeline.runner import Limits, process_file
+    from docproc.pipeline.runner import Limits, ocr_for_type, process_file
 
     if not Path(FONT).is_file():
         pytest.skip("DejaVu fonts (Debian fonts-dejavu-core) are not installed")
     path = tmp_path / "receipt.png"
     Image.fromarray(np.vstack([line_image("Café Müller"), line_image("Total 73.00")])).save(path)
-    receipt = get_doctype("receipt")
+    receipt = replace(get_doctype("receipt"), ocr=OcrSettings())
     assert receipt.charset == "ascii" and rapid_engine.charset == "all"
     result = process_file(path, receipt, ocr=lambda: rapid_engine, extractor=RulesExtractor(), limits=Limits())
     page = result.pages[0]
-    assert page.engine_version == rapid_engine.for_charset("ascii").version != rapid_engine.version
+    assert page.engine_version == rapid_engine.for_reading("ascii").version != rapid_engine.version
     text = " ".join(w.text for w in page.words)
     assert "73.00" in text and all(" " <= ch <= "~" for ch in text), text
     everything = process_file(path, replace(receipt, charset="all"), ocr=lambda: rapid_engine,
                               extractor=RulesExtractor(), limits=Limits())
     assert everything.pages[0].engine_version == rapid_engine.version
+    # the type's detector settings reach the engine the same way
+    wide = replace(receipt, ocr=OcrSettings(unclip_ratio=2.4, max_side_len=0))
+    widened = process_file(path, wide, ocr=lambda: rapid_engine, extractor=RulesExtractor(), limits=Limits())
+    view = rapid_engine.for_reading("ascii", {"unclip_ratio": 2.4, "max_side_len": 0})
+    assert widened.pages[0].engine_version == view.version == ocr_for_type(rapid_engine, wide).version
+    assert view.version not in (rapid_engine.version, page.engine_version)
+
+
+def printed_lines(lines: list[str]):
+    from PIL import Image, ImageDraw, ImageFont
+
+    from docproc.pipeline.types import PageImage
+
+    image = Image.new("RGB", (900, 80 + 70 * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, text in enumerate(lines):
+        draw.text((40, 40 + 70 * i), text, font=ImageFont.truetype(FONT, 30), fill="black")
+    return PageImage(page=1, image=image, dpi=200.0)
+
+
+def test_a_view_reads_with_its_detector_settings_and_leaves_the_engine_as_it_was(rapid_engine):
+    """Given the configured engine and a view of it with a wider unclip, lower thresholds and no
+    shrinking, when a page is read by the engine, then by the view, then by the engine again,
+    then the view's boxes are taller (its detector grows them more), the engine reads the same
+    both times (the shared models are set back for it), and each keeps its own version."""
+    if not Path(FONT).is_file():
+        pytest.skip("DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+    page = printed_lines(["LIGHTROOM GALLERY SDN BHD", "TOTAL RM 73.00"])
+    wide = rapid_engine.for_reading("all", {"unclip_ratio": 2.4, "box_thresh": 0.3, "thresh": 0.2,
+                                            "max_side_len": 0})
+    assert wide is not rapid_engine and wide.version != rapid_engine.version
+    assert (wide.det, wide.max_side_len) == ({"unclip_ratio": 2.4, "box_thresh": 0.3, "thresh": 0.2}, 0)
+    assert wide.text_share < rapid_engine.text_share
+    before = rapid_engine.read(page)
+    widened = wide.read(page)
+    after = rapid_engine.read(page)
+
+    def height(words) -> float:
+        return sum(w.bbox[3] - w.bbox[1] for w in words) / len(words)
+
+    assert [w.text for w in before.words] == [w.text for w in after.words] and before.words
+    assert [w.bbox for w in before.words] == [w.bbox for w in after.words]
+    assert "73.00" in " ".join(w.text for w in widened.words)
+    assert height(widened.words) > 1.1 * height(before.words)
+    assert widened.engine_version == wide.version
+
+
+def test_a_view_keeps_what_it_is_not_given_and_refuses_what_it_cannot_take(rapid_engine):
+    assert rapid_engine.for_reading("all", {}) is rapid_engine
+    assert rapid_engine.for_reading("all", dict(rapid_engine.det)) is rapid_engine
+    view = rapid_engine.for_reading("ascii", {"thresh": 0.2})
+    assert view.charset == "ascii" and view.det == {**rapid_engine.det, "thresh": 0.2}
+    assert view.max_side_len == rapid_engine.max_side_len
+    with pytest.raises(ValueError, match="box_thresh"):
+        rapid_engine.for_reading("all", {"box_thresh": 1.0})
+    with pytest.raises(ValueError, match="unknown rapidocr detector settings: dilate"):
+        rapid_engine.for_reading("all", {"dilate": 1})

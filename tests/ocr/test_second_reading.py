@@ -65,7 +65,7 @@ def test_tesseract_reads_again_what_rapidocr_read(printed_page, rapid_engine, te
     assert 0 < reading.agreement < 1
 
     # rapidocr's recogniser can be the second reader too (another character set, the same crops)
-    again = read_again(printed_page, company, rapid_engine.for_charset("ascii"), text_share=rapid_engine.text_share)
+    again = read_again(printed_page, company, rapid_engine.for_reading("ascii"), text_share=rapid_engine.text_share)
     assert again is not None and again.agreement == 1.0
 
 

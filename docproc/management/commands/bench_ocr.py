@@ -74,9 +74,9 @@ class Command(BaseCommand):
             report = run_coverage_bench(dataset, options=options, limit=limit, ocr_dpi=dpi or app_engines.limits().ocr_dpi,
                                         cache_dir=Path(settings.DATA_DIR) / "bench-ocr" / "coverage" / dataset.name,
                                         progress=lambda doc_id: self.stderr.write(f"{doc_id} ...", ending="\r"),
-                                        # Read as the pipeline reads: under the document type's
-                                        # character set, unless --set charset=... says otherwise.
-                                        doctype_charset=not any(s.startswith("charset=") for s in opts["set"]))
+                                        # Read as the pipeline reads: with the document type's
+                                        # character set and OCR settings, except where --set says.
+                                        by_type=True, fixed={s.partition("=")[0] for s in opts["set"]})
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         json_path, md_path = write_coverage_report(report, out, name=opts["name"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +81,8 @@ class RapidOcrEngine:
             log.warning("DOCPROC_DEVICE=cuda but onnxruntime has no CUDA provider (install onnxruntime-gpu); using CPU")
         threads = max(1, int(threads or 1))
         self.charset: Charset = check_charset(charset)
-        self.det = {"unclip_ratio": float(det_unclip_ratio), "box_thresh": float(det_box_thresh),
-                    "thresh": float(det_thresh)}
-        if not (self.det["unclip_ratio"] > 0 and 0 < self.det["box_thresh"] < 1 and 0 < self.det["thresh"] < 1):
-            raise ValueError(f"rapidocr detector settings out of range: {self.det} "
-                             "(unclip_ratio > 0, box_thresh and thresh in (0, 1))")
-        self.max_side_len = int(max_side_len or 0)
-        if self.max_side_len < 0:
-            raise ValueError(f"rapidocr max_side_len must be 0 (no shrinking) or positive, not {max_side_len}")
+        self.det, self.max_side_len = _checked_detector(
+            {"unclip_ratio": det_unclip_ratio, "box_thresh": det_box_thresh, "thresh": det_thresh}, max_side_len)
         params = {
             "Global.log_level": "warning",
             "Global.return_word_box": True,
@@ -127,22 +122,39 @@ class RapidOcrEngine:
         the printed characters about 1.8; measured on receipts)."""
         return round(1.8 / (1.0 + self.det["unclip_ratio"]), 3)
 
-    def for_charset(self, charset: str) -> RapidOcrEngine:
-        """This engine reading under another character set: the same loaded models (no second
-        load), its own ``version`` so stored results of the two never mix."""
-        chosen = check_charset(charset)
-        if chosen == self.charset:
+    def for_reading(self, charset: str = "all", detector: Mapping[str, float | int] | None = None) -> RapidOcrEngine:
+        """This engine reading under another character set (``all`` keeps the configured one)
+        and detector settings (``unclip_ratio``, ``box_thresh``, ``thresh``, ``max_side_len``; those
+        not given keep the configured ones): the same loaded models (no second load), its own
+        ``version`` so stored results of the two never mix."""
+        chosen = self.charset if charset == "all" else check_charset(charset)
+        unknown = set(detector or {}) - {"unclip_ratio", "box_thresh", "thresh", "max_side_len"}
+        if unknown:
+            raise ValueError(f"unknown rapidocr detector settings: {', '.join(sorted(unknown))}")
+        given = dict(detector or {})
+        det, max_side_len = _checked_detector({**self.det, **{k: v for k, v in given.items() if k in self.det}},
+                                              given.get("max_side_len", self.max_side_len))
+        if chosen == self.charset and det == self.det and max_side_len == self.max_side_len:
             return self
         view = copy.copy(self)
-        view.charset = chosen
-        view.version = self._version(chosen)
+        view.charset, view.det, view.max_side_len = chosen, det, max_side_len
+        view.version = view._version(chosen)
         return view
+
+    def _configure(self) -> None:
+        """Point the shared models at this view's settings (under ``_lock``): views of one engine
+        share its sessions, so every read sets what it reads with."""
+        self._decode.charset = self.charset
+        post = self._ocr._load_det_model().postprocess_op
+        post.unclip_ratio, post.box_thresh, post.thresh = (self.det["unclip_ratio"], self.det["box_thresh"],
+                                                           self.det["thresh"])
+        self._ocr.max_side_len = self.max_side_len or _NO_SHRINK
 
     def recognise(self, page: PageImage) -> Any:
         """rapidocr's own output for the page (lines: ``txts``, ``boxes``, ``scores``, ``word_results``)."""
         bgr = np.ascontiguousarray(np.asarray(page.image.convert("RGB"))[:, :, ::-1])
         with self._lock:
-            self._decode.charset = self.charset
+            self._configure()
             return self._ocr(bgr, use_det=True, use_cls=True, use_rec=True, return_word_box=True)
 
     def read(self, page: PageImage) -> PageWords:
@@ -166,7 +178,7 @@ class RapidOcrEngine:
         if not images:
             return []
         with self._lock:
-            self._decode.charset = self.charset
+            self._configure()
             out = self._ocr._load_rec_model()(TextRecInput(img=images, return_word_box=False))
         return [(str(t), float(s)) for t, s in zip(out.txts, out.scores, strict=True)]
 
@@ -201,6 +213,7 @@ class RapidOcrEngine:
     def _detect_small(self, bgr: np.ndarray) -> Any:
         """Text boxes of a small page: the detector capped at 640 px (the page reader upsizes the
         short side to 736 px; orientation needs far less, a fifth of the cost on a receipt)."""
+        self._configure()
         detector = self._ocr._load_det_model()
         saved = detector.limit_side_len, detector.limit_type
         detector.limit_side_len, detector.limit_type = 640, "max"
@@ -294,6 +307,18 @@ def _split_spaces(token: str, poly: Any, score: float, width: float, height: flo
     if " " not in token:
         return [Word(id="", text=token, bbox=polygon_bbox(points, width, height), confidence=clamp01(score), line=line)]
     return split_line(token, points, score, width, height, line=line)
+
+
+def _checked_detector(det: Mapping[str, Any], max_side_len: Any) -> tuple[dict[str, float], int]:
+    """Detector settings as floats and the page limit as pixels, or ``ValueError`` saying the range."""
+    checked = {key: float(det[key]) for key in ("unclip_ratio", "box_thresh", "thresh")}
+    if not (checked["unclip_ratio"] > 0 and 0 < checked["box_thresh"] < 1 and 0 < checked["thresh"] < 1):
+        raise ValueError(f"rapidocr detector settings out of range: {checked} "
+                         "(unclip_ratio > 0, box_thresh and thresh in (0, 1))")
+    side = int(max_side_len or 0)
+    if side < 0:
+        raise ValueError(f"rapidocr max_side_len must be 0 (no shrinking) or positive, not {max_side_len}")
+    return checked, side
 
 
 def _package_version() -> str:
