@@ -183,10 +183,7 @@ def read_page_words(
     engine = ocr_for_reading(ocr(), charset, detector)
     if cache is not None and (hit := cache.get(page, "ocr", engine.name, engine.version)) is not None:
         if on_image is not None:
-            transform = hit.get("transform") or {}
-            image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
-            on_image(apply_transform(image, rotation=int(transform.get("rotation", 0)),
-                                     skew=float(transform.get("skew", 0.0))))
+            on_image(upright_again(path, ingested, page, hit.get("transform") or {}, limits=limits))
         return codec.page_words_from_dict(hit)
     if on_stage:
         on_stage("render", page)
@@ -207,6 +204,30 @@ def read_page_words(
         payload["transform"] = {"rotation": image.rotation, "skew": image.skew, "dpi": image.dpi}
         cache.put(page, "ocr", engine.name, engine.version, payload)
     return words
+
+
+def upright_again(path: Path, ingested: IngestedFile, page: int, transform: Mapping[str, Any], *,
+                  limits: Limits) -> PageImage:
+    """The upright image an OCR'd page was read on, from a fresh rendering and the correction
+    its stored reading recorded (``transform``: rotation, skew and the prepared page's dpi)."""
+    image = page_image(path, ingested.content_type, page, dpi=limits.ocr_dpi, max_image_pixels=limits.max_image_pixels)
+    dpi = float(transform.get("dpi") or image.dpi)
+    return apply_transform(image, rotation=int(transform.get("rotation", 0)), skew=float(transform.get("skew", 0.0)),
+                           scale=round(dpi / image.dpi, 4) if image.dpi else 1.0)
+
+
+def ocr_images(path: Path, read: DocumentRead, *, cache: StageCache, limits: Limits) -> dict[int, PageImage]:
+    """The upright images of ``read``'s OCR'd pages (as ``read_document(keep_ocr_images=True)``
+    keeps them), for a stage that starts from a stored reading: each rebuilt from its stored OCR
+    result's correction; a page whose result is no longer stored is left out."""
+    images: dict[int, PageImage] = {}
+    for page in read.pages:
+        if page.source != "ocr" or page.page in read.images:
+            continue
+        hit = cache.get(page.page, "ocr", page.engine, page.engine_version)
+        if hit is not None:
+            images[page.page] = upright_again(path, read.ingested, page.page, hit.get("transform") or {}, limits=limits)
+    return {**read.images, **images}
 
 
 def ocr_for_reading(engine: OcrEngine, charset: str = "all",

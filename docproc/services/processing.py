@@ -41,7 +41,15 @@ from docproc.pipeline.extract.prompts import numbered_text
 from docproc.pipeline.ingest import ingest_file
 from docproc.pipeline.labels import LABEL_MESSAGE, label_text
 from docproc.pipeline.render import page_image
-from docproc.pipeline.runner import DocumentResult, doubts, extract_document, read_document, template_labels
+from docproc.pipeline.runner import (
+    DocumentResult,
+    doubts,
+    extract_document,
+    ocr_for_type,
+    ocr_images,
+    read_document,
+    template_labels,
+)
 from docproc.pipeline.types import DocumentRead, DocumentText, PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
 from docproc.pipeline.visual_lines import reline
@@ -495,11 +503,18 @@ def document_extract(*, document_id) -> str | None:
             return memory.memory_recall(client_id=doc.client_id, doc_type=doc.doc_type, fingerprint=fingerprint)
 
         with local_copy(doc.file) as path:  # the worker may share no disk with the web app
+            text_share = 1.0
+            if engines.get_second_reader() is not None and any(p.source == "ocr" for p in read.pages):
+                # The stored reading holds no images: the OCR'd pages are rendered again and given
+                # the correction OCR recorded, so the chosen values' lines can be read again.
+                read = dataclasses.replace(read, images=ocr_images(path, read, cache=DbStageCache(doc.id),
+                                                                   limits=engines.limits()))
+                text_share = float(getattr(ocr_for_type(engines.get_ocr(), doctype), "text_share", 1.0))
             result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage,
                                       recall=recall if memory.memory_enabled() else None,
                                       memory_options=memory.memory_options(),
                                       calibrations=calibration_lookup(client_id=doc.client_id, doc_type=doc.doc_type),
-                                      second_reader=engines.get_second_reader)
+                                      second_reader=engines.get_second_reader, text_share=text_share)
     except PipelineError as exc:
         with transaction.atomic():
             _stage_event(doc.id, "extract", "failed", code=exc.code)

@@ -79,7 +79,9 @@ def test_corrupt_second_tiff_frame_fails_at_ocr_with_a_code(make_api_client, tmp
 def test_scanned_claim_gives_boxes_like_a_digital_one(make_api_client, tmp_path, settings):
     """Given a claim scanned upside down, when the services process it with the default engine,
     then its fields carry page and box like the digital claim's, and the stored preview is the
-    upright page those boxes refer to."""
+    upright page those boxes refer to. The extraction stage starts from the stored reading, which
+    keeps no image, and still reads the scanned values' lines again (Tesseract, the default
+    second reader), on the page as OCR read it: the claim number's reading agrees."""
     from PIL import Image
 
     from docproc import engines
@@ -108,6 +110,15 @@ def test_scanned_claim_gives_boxes_like_a_digital_one(make_api_client, tmp_path,
         assert s["page"] == d["page"] == 1
         assert set(s.keys()) == set(d.keys())
         assert all(abs(a - b) < 0.03 for a, b in zip(s["bbox"], d["bbox"], strict=True)), (name, s["bbox"], d["bbox"])
+
+    from docproc.pipeline.ocr.second_reading import SIGNAL
+
+    def second_readings(doc) -> dict[str, float]:
+        return {f.name: f.signals[SIGNAL] for f in doc.fields.all() if SIGNAL in (f.signals or {})}
+
+    if engines.get_second_reader() is not None:
+        assert second_readings(results["scan"][0]).get("claim_number") == 1.0, second_readings(results["scan"][0])
+        assert second_readings(results["digital"][0]) == {}  # a text layer is not read again
 
     doc = results["scan"][0]
     page = doc.pages.get(number=1)
