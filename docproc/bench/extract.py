@@ -329,8 +329,12 @@ def _fit_calibration(rows: list[dict[str, Any]], backend: str, model: str, promp
             samples.setdefault(f"{r['doctype']}.{r['field']}", []).append((r["signals"], r["correct"]))
     samples = {k: v for k, v in samples.items() if len(v) >= 4}
     coefficients = fit_platt_pooled(samples) if samples else {}
+    # The day and a digest of the weights: two fits on one day (another OCR setting, another
+    # rule) are two versions, and the run that used each says which.
     stamp = time.strftime("%Y%m%d")
-    return Calibration(f"{backend}-{model}-{prompt_version}-{stamp}", backend, model, prompt_version, coefficients)
+    digest = hashlib.sha256(json.dumps(coefficients, sort_keys=True).encode()).hexdigest()[:8]
+    return Calibration(f"{backend}-{model}-{prompt_version}-{stamp}-{digest}", backend, model, prompt_version,
+                       coefficients)
 
 
 def _confidences(rows: list[dict[str, Any]], calibration: Calibration) -> list[float]:

@@ -44,6 +44,14 @@ def test_cross_fitted_calibration_scores_each_half_with_the_other_half_and_floor
     assert automation == sorted(automation, reverse=True)  # a higher threshold never accepts more
 
 
+def test_two_fits_on_one_day_are_two_calibration_versions():
+    first = _fit_calibration(_rows(60), "llamacpp", "m", "receipt-v4", {"fit"})
+    again = _fit_calibration(_rows(60), "llamacpp", "m", "receipt-v4", {"fit"})
+    other = _fit_calibration(_rows(60, seed=5), "llamacpp", "m", "receipt-v4", {"fit"})
+    assert first.version == again.version  # the same weights: the same version
+    assert other.version != first.version and other.version.rsplit("-", 1)[0] == first.version.rsplit("-", 1)[0]
+
+
 def test_bench_extract_command_reports_every_field_with_the_rules_backend(tmp_path, settings):
     settings.DATA_DIR = tmp_path / "data"
     dataset = tmp_path / "claims"
