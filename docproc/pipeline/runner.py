@@ -42,6 +42,7 @@ from .memory import (
 from .ocr import OcrEngine
 from .ocr.second_reading import SIGNAL as SECOND_READING
 from .ocr.second_reading import LineReader, SecondReading, rereader, second_readings
+from .prefer_reading import TAKEN, Preferred, prefer_second_reading
 from .preprocess import apply_transform, prepare_page
 from .reading_order import order_words, renumber
 from .render import page_image
@@ -465,6 +466,8 @@ def doubts(signals: dict[str, float]) -> tuple[str, ...]:
         out.append(f"low OCR confidence of its words ({signals['ocr']:.2f})")
     if signals.get("check") == 0.5:
         out.append("one of several values the document prints for this field: a person chooses")
+    if signals.get(TAKEN):
+        out.append("taken from a second reading where the two readings differ: a person confirms it")
     return tuple(out)
 
 
@@ -495,6 +498,28 @@ def _reasons(*, cand: Candidate, confidence: float, threshold: float, messages: 
     return tuple(dict.fromkeys(reasons))
 
 
+def _second_readings_taken(document: DocumentText, doctype: DocType, by_name: dict[str, Candidate],
+                           reread: Callable[[tuple[str, ...]], SecondReading | None]) -> dict[str, Preferred]:
+    """The fields whose second reading is the better one (``prefer_reading``): their candidates
+    in ``by_name`` are replaced by it, on the same words; the reading is the one the field's
+    signal is then taken from (``reread`` reads each set of words once)."""
+    taken: dict[str, Preferred] = {}
+    for spec in doctype.fields:
+        cand = by_name.get(spec.name)
+        if cand is None or cand.value is None or isinstance(cand.value, list) or cand.extra.get("form_field"):
+            continue
+        grounding = ground(cand, document)
+        if not grounding.word_ids:
+            continue
+        better = prefer_second_reading(spec, str(cand.value), reread(grounding.word_ids), document,
+                                       grounding.word_ids, day_first=doctype.day_first)
+        if better is not None:
+            by_name[spec.name] = replace(cand, value=better.value, word_ids=grounding.word_ids,
+                                         extra={**cand.extra, "first_reading": cand.value, "taken": better.reason})
+            taken[spec.name] = better
+    return taken
+
+
 def finish_fields(document: DocumentText, doctype: DocType, extraction: ExtractionOutput,
                   calibration: Calibration | None = None, *,
                   reread: Callable[[tuple[str, ...]], SecondReading | None] | None = None) -> tuple[FieldResult, ...]:
@@ -516,6 +541,7 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
     doctype = for_document(doctype, document)
     day_first = doctype.day_first
     by_name = {c.name: c for c in extraction.candidates}
+    taken = _second_readings_taken(document, doctype, by_name, reread) if reread is not None else {}
     labels = label_text(doctype, document, template_labels(doctype))
     normalized: dict[str, Any] = {}
     messages: dict[str, tuple[str, ...]] = {}
@@ -545,7 +571,10 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
                    and not isinstance(cand.value, list) and not cand.extra.get("form_field") else None)
         if reading is not None:
             signals[SECOND_READING] = reading.agreement
-            if reading.doubtful:
+            if spec.name in taken:
+                signals[TAKEN] = 1.0
+                messages[spec.name] = (*messages[spec.name], taken[spec.name].message)
+            elif reading.doubtful:
                 messages[spec.name] = (*messages[spec.name], reading.message())
         # A calibration fitted to the configured extractor says nothing about a template's values.
         calibrated = (calibration.score(doctype.name, spec.name, signals)
