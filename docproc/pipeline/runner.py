@@ -562,10 +562,11 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
         check = field_check(doctype, spec, cand.value, normalized[spec.name], document)
         plausible = text_plausibility(cand.value) if spec.type in ("text", "name", "address") else None
         signals = field_signals(cand, grounding, document, blocking(messages[spec.name]), check, plausible)
-        if (check == 0.0 and spec.labels and spec.type not in ("amount", "date") and cand.value is not None
+        if (check == 0.0 and spec.labels and cand.value is not None and spec.name not in taken
                 and not cand.extra.get("form_field") and cand.extra.get("source") != "template"):
             # A labelled value printed nowhere by its label was taken from elsewhere on the page
-            # (the saeco invoice's customer number for its invoice number): a person chooses.
+            # (the saeco invoice's customer number for its invoice number; the cash a customer
+            # handed over, on the line below the total's): a person chooses.
             messages[spec.name] = (*messages[spec.name], NOT_BY_LABEL)
         reading = (reread(grounding.word_ids) if reread is not None and grounding.word_ids and cand.value is not None
                    and not isinstance(cand.value, list) and not cand.extra.get("form_field") else None)

@@ -71,3 +71,25 @@ def test_a_labelled_value_printed_nowhere_by_its_label_waits_for_a_person():
     right, elsewhere = number("VF1005193039"), number("SCONL0303006280999")
     assert right.status == "auto_accepted", right.reasons
     assert elsewhere.status == "needs_review" and NOT_BY_LABEL in elsewhere.messages
+
+
+def test_an_amount_off_its_labels_lines_waits_for_a_person_however_sure_the_model():
+    """Two receipts auto-accepted the cash handed over as their total: "50.00" alone on the line
+    under "TOTAL EXCL.GST 28.11", "RM 51.00" under "Total Incl. GST@6% RM 50.80". An amount not
+    on a line of its labels (nor just below a label printed alone) is held."""
+    from docproc.pipeline.runner import NOT_BY_LABEL
+    from docproc.pipeline.types import Candidate as C
+
+    receipt = get_doctype("receipt")
+    doc = DocumentText((page(["SHOP SDN BHD", "Total Incl. GST@6% RM 50.80", "RM 51.00", "CHANGE RM 0.20"]),))
+    weights = {f"receipt.{n}": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES] for n in receipt.field_names}
+    cal = Calibration("test", "test", "m", "receipt-v0", weights)
+
+    def total(value):
+        out = ExtractionOutput((C("total", value, 0.999, extra={"p_mean": 0.999, "p_min": 0.999}),),
+                               "test", "1:m", "receipt-v0")
+        return next(f for f in finish_fields(doc, receipt, out, cal) if f.name == "total")
+
+    right, cash = total("50.80"), total("51.00")
+    assert right.status == "auto_accepted" and right.signals["check"] == 1.0, right.reasons
+    assert cash.status == "needs_review" and cash.signals["check"] == 0.0 and NOT_BY_LABEL in cash.messages
