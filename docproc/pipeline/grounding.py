@@ -173,7 +173,7 @@ def _extend_down(words: list[Word], line_of: dict[str, LineKey], lines: dict[Lin
 
 
 # Look-alikes OCR reads in a short word's first letters: "Te1", "TEI", "Fax" as "F4x" is rarer.
-_LOOK_ALIKES = str.maketrans({"1": "l", "|": "l", "0": "o"})
+_LOOK_ALIKES = str.maketrans({"1": "l", "|": "l", "I": "l", "0": "o"})
 # A line that names who registered the business, not where it is: "Reg No: 1203194-W", "(CO. NO. JM0195368-D)".
 _REGISTRATION = re.compile(r"\b(?:co\.?\s*reg|reg(?:istration)?\.?\s*no|roc\s*no|company\s*(?:reg|no)|co\.?\s*no)\b",
                            re.IGNORECASE)
@@ -183,25 +183,35 @@ def _unslipped_start(text: str) -> str:
     return text[:3].translate(_LOOK_ALIKES) + text[3:]
 
 
-def _without_header_lines(words: list[Word], line_of: dict[str, LineKey], v: _Words) -> tuple[list[Word], int]:
+def _without_header_lines(words: list[Word], line_of: dict[str, LineKey], lines: dict[LineKey, list[Word]],
+                          v: _Words) -> tuple[list[Word], int]:
     """An address without the header lines a model copied in front of it: the company's name (a
-    line with a legal suffix), its registration number, or a shop's or branch's name (a line with
-    no digit before the first line that has one: a street line carries its number; only where two
-    lines stay). Only while what stays holds the postcode; returns the words and how many lines
-    were dropped."""
+    line with a legal suffix or ending in its registration number, judged on the whole printed
+    line, even where the model took only its end), its registration number, or a shop's or
+    branch's name (a line with no digit before the first line that has one: a street line carries
+    its number; only where two lines stay). A line above the company's name goes with it ("Ampang
+    210" / "First City Parking Sdn Bhd"). Only while what stays holds the postcode; returns the
+    words and how many lines were dropped."""
     keys = list(dict.fromkeys(line_of[w.id] for w in words))
     by_line = {key: [w for w in words if line_of[w.id] == key] for key in keys}
-    dropped = 0
+
+    def rest_after(i: int) -> str:
+        return " ".join(w.text for key in keys[i + 1:] for w in by_line[key])
+
+    def named(i: int) -> bool:
+        line = by_line[keys[i]]
+        printed = " ".join(w.text for w in lines.get(keys[i], line))
+        tokens = set(_name_tokens(line)) | set(_name_tokens(lines.get(keys[i], line)))
+        return (bool(tokens & v.legal_suffixes) or bool(_REGISTRATION.search(printed))
+                or bool(TRAILING_REG_NUMBER.search(printed)) or all(REG_NUMBER.match(w.text.strip(".,")) for w in line))
+
+    # the company's name is where the header ends: everything above it goes too
+    dropped = next((i + 1 for i in range(len(keys) - 2, -1, -1) if named(i) and POSTCODE.search(rest_after(i))), 0)
     while len(keys) - dropped >= 2:
-        line = by_line[keys[dropped]]
-        text = " ".join(w.text for w in line)
-        rest = " ".join(w.text for key in keys[dropped + 1:] for w in by_line[key])
-        tokens = set(_name_tokens(line))
-        named = (bool(tokens & v.legal_suffixes) or bool(_REGISTRATION.search(text))
-                 or all(REG_NUMBER.match(w.text.strip(".,")) for w in line))
+        text = " ".join(w.text for w in by_line[keys[dropped]])
         # a line without a digit goes only when two lines stay ("JALAN KAPAR" / "42100 KLANG" is one address)
         unnumbered = not any(ch.isdigit() for ch in text) and len(keys) - dropped >= 3
-        if not (named or unnumbered) or not POSTCODE.search(rest):
+        if not (named(dropped) or unnumbered) or not POSTCODE.search(rest_after(dropped)):
             break
         dropped += 1
     if not dropped:
@@ -307,7 +317,7 @@ def snap_candidate(candidate: Candidate, spec: FieldSpec, document: DocumentText
             if v.contact_word.match(_unslipped_start(w.text)) and i >= 2:
                 words = words[:i]
                 break
-        words, dropped = _without_header_lines(words, line_of, v)
+        words, dropped = _without_header_lines(words, line_of, lines, v)
         if dropped:
             extra["header_lines_dropped"] = dropped
     value = " ".join(w.text for w in words)

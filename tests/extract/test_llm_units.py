@@ -189,6 +189,23 @@ def test_snap_leaves_the_header_lines_a_model_copied_before_an_address_out():
     assert cand.value == "JALAN KAPAR, MUKIM KAPAR 42100 KLANG, SELANGOR" and "header_lines_dropped" not in cand.extra
 
 
+def test_snap_drops_what_stands_above_the_company_name_and_a_name_line_the_model_took_the_end_of():
+    parking = ["Ampang 210", "First City Parking Sdn Bhd", "(961394-X)", "A-09-10 Prima Avenue",
+               "The Tube, 1/39, Dataran Prima", "47301 Petaling Jaya", "Selangor DE", "Tel: 03-7887 2622"]
+    doc = DocumentText((page(parking),))
+    cand = snap_candidate(Candidate("address", " ".join(parking[:7]), 0.9), RECEIPT.field("address"), doc,
+                          vocabulary=RECEIPT.words)
+    assert cand.value == "A-09-10 Prima Avenue The Tube, 1/39, Dataran Prima 47301 Petaling Jaya Selangor DE"
+    assert cand.extra["header_lines_dropped"] == 3
+    mart = ["99 SPEED MART 5/B (519537-X)", "LOT P.T. 2811, JALAN ANGSA,", "TAMAN BERKELEY", "41150 KLANG, SELANGOR",
+            "TEI X :- 03 - 78800732"]
+    doc = DocumentText((page(mart),))
+    cand = snap_candidate(Candidate("address", "5/B (519537-X) LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, "
+                                               "SELANGOR TEI X :- 03 - 78800732", 0.9),
+                          RECEIPT.field("address"), doc, vocabulary=RECEIPT.words)
+    assert cand.value == "LOT P.T. 2811, JALAN ANGSA, TAMAN BERKELEY 41150 KLANG, SELANGOR"
+
+
 def test_snap_extends_an_address_to_its_postcode_line():
     doc = DocumentText((page(RECEIPT_LINES),))
     cand = snap_candidate(Candidate("address", "NO.113G & 115G, JALAN SETIA BANDAR SETIA ALAM", 0.9),
