@@ -96,6 +96,11 @@ _DATE_TEXT = re.compile(
     r"|\b[A-Za-z]{3,9}\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}\b")
 
 
+def date_texts(text: str, *, day_first: bool) -> list[str]:
+    """The real dates ``text`` prints, as printed ("4/02/2017" of "Print Date: 4/02/2017 03:30")."""
+    return [m.group(0) for m in _DATE_TEXT.finditer(text) if normalize_date(m.group(0), day_first=day_first) is not None]
+
+
 def holds_date(text: str, *, day_first: bool) -> bool:
     """Whether ``text`` (one line) prints a real date."""
     return any(normalize_date(m.group(0), day_first=day_first) is not None for m in _DATE_TEXT.finditer(text))

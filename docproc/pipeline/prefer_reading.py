@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from docproc.doctypes import FieldSpec
 
+from .evidence import date_texts
 from .ocr.second_reading import MESSAGE_PREFIX, SecondReading
 from .types import DocumentText
 from .validate import normalize_field
@@ -35,6 +36,7 @@ PATTERN_TYPES = ("date", "amount", "phone", "email", "currency")
 # The two readings must be of the same value, not of two different things the crop held.
 MIN_AGREEMENT = 0.5
 MIN_CHARS_ELSEWHERE = 6  # shorter values are printed "elsewhere" by chance
+AMOUNT_TEXT = re.compile(r"-?\d[\d,.]*[.,]\d{2}\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,12 @@ def prefer_second_reading(spec: FieldSpec, value: str, reading: SecondReading | 
     if not second or _key(second) == _key(reading.first):
         return None
     if spec.type in PATTERN_TYPES or spec.validators:
+        # what the pattern finds in the second reading, not the rest of what the crop held
+        found = (date_texts(second, day_first=day_first) if spec.type == "date"
+                 else AMOUNT_TEXT.findall(second) if spec.type == "amount" else [second])
+        if len(found) != 1:
+            return None
+        second = found[0]
         if _invalid(spec, value, day_first=day_first) and not _invalid(spec, second, day_first=day_first):
             what = f"a valid {spec.type}" if spec.type in PATTERN_TYPES else "a value its checks accept"
             return Preferred(second, "pattern", f"warning: {MESSAGE_PREFIX} ({reading.engine}) reads {second!r}, "

@@ -74,7 +74,7 @@ def _field(lines: list[str], name: str, value: str, reader: Reader):
 
 def test_a_second_reading_that_fits_the_pattern_the_first_breaks_is_taken_and_waits_for_a_person():
     lines = [*RECEIPT_LINES[:6], "DATE: 2O/12/2017", *RECEIPT_LINES[7:]]
-    date = _field(lines, "date", "2O/12/2017", Reader("20/12/2017"))
+    date = _field(lines, "date", "2O/12/2017", Reader("@ 20/12/2017 10:31"))  # the date it prints, not the rest
     assert (date.value, date.normalized) == ("20/12/2017", "2017-12-20")
     assert date.signals[TAKEN] == 1.0 and date.status == "needs_review" and date.valid
     [said] = [m for m in date.messages if "second reading" in m]
@@ -84,6 +84,9 @@ def test_a_second_reading_that_fits_the_pattern_the_first_breaks_is_taken_and_wa
     # a first reading the pattern accepts is kept, whatever the second says
     kept = _field(RECEIPT_LINES, "date", "22/12/2017", Reader("23/12/2017"))
     assert kept.value == "22/12/2017" and TAKEN not in kept.signals
+    # a second reading that prints two dates does not say which one is meant
+    two = _field(lines, "date", "2O/12/2017", Reader("20/12/2017 21/12/2017"))
+    assert two.value == "2O/12/2017" and TAKEN not in two.signals
 
 
 def test_a_second_reading_printed_elsewhere_in_the_document_is_taken_where_the_first_is_not():
