@@ -107,6 +107,32 @@ def test_a_scanned_fill_registers_by_its_labels(blank_form, tmp_path):
     assert regs == {"anchors"}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("turned", [0, 180])
+def test_a_scanned_form_is_turned_upright_where_the_direction_classifier_hardly_leans(blank_form, tmp_path, turned):
+    """The bench's second CMS-1500 scan (fill 1001 at 300 DPI) was turned upside down before OCR:
+    over the form's short labels the direction classifier voted -0.08, and the template then
+    registered to a flipped page and read label text for six fields. The recogniser, which reads
+    the lines far better the right way up, now decides such a vote: the scan stays upright, and
+    the same scan upside down is turned."""
+    from PIL import Image
+
+    from docproc.pipeline.preprocess import prepare_page
+    from docproc.pipeline.render import page_image
+    from fixtures.claims import generate_dataset
+
+    generate_dataset(tmp_path, count=0, cms1500_form=blank_form, cms1500_count=2, cms1500_scans=True)
+    scan = tmp_path / "cms1500-scans" / "cms1500-001.png"
+    if turned:
+        Image.open(scan).rotate(turned, expand=True).save(scan)
+    engine = _ocr()
+    caps = engine.capabilities
+    page = page_image(scan, "image/png", 1, dpi=200, max_image_pixels=Limits().max_image_pixels)
+    upright = prepare_page(page, target_char_height=caps.target_char_height, scorer=caps.upright_score,
+                           orienter=caps.orientation)
+    assert upright.rotation == turned
+
+
 def test_a_document_that_is_not_the_form_yields_no_template_values(tmp_path, blank_form):
     """A generated claim PDF processed as a CMS-1500 does not register: the rules' values stand."""
     from fixtures.claims import make_claim, write_claim_pdf
