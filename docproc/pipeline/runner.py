@@ -449,6 +449,7 @@ LOW_OCR = 0.8  # a field's weakest word below this OCR confidence is named as a 
 
 
 NOT_BY_LABEL = "not printed by any of its labels: a person checks where it was read"
+POINT_UNPLACED = "read as one number where the form's box may print dollars and cents apart: a person places the point"
 
 
 def blocking(messages: tuple[str, ...]) -> tuple[str, ...]:
@@ -568,6 +569,8 @@ def finish_fields(document: DocumentText, doctype: DocType, extraction: Extracti
             # (the saeco invoice's customer number for its invoice number; the cash a customer
             # handed over, on the line below the total's): a person chooses.
             messages[spec.name] = (*messages[spec.name], NOT_BY_LABEL)
+        if cand.extra.get("point_unplaced") and cand.value is not None:
+            messages[spec.name] = (*messages[spec.name], POINT_UNPLACED)
         reading = (reread(grounding.word_ids) if reread is not None and grounding.word_ids and cand.value is not None
                    and not isinstance(cand.value, list) and not cand.extra.get("form_field") else None)
         if reading is not None:

@@ -133,6 +133,23 @@ def test_a_scanned_form_is_turned_upright_where_the_direction_classifier_hardly_
     assert upright.rotation == turned
 
 
+@pytest.mark.slow
+def test_a_scanned_charge_read_as_one_number_waits_for_a_person(blank_form, tmp_path):
+    """On that scan the total charge "2351|83" (dollars and cents in their own boxes) is read as
+    one word, "235183", and was auto-accepted so. The template's value stays as a suggestion and
+    waits for a person to place the point; the other fields of the form still read."""
+    from docproc.pipeline.runner import POINT_UNPLACED
+    from fixtures.claims import generate_dataset
+
+    generate_dataset(tmp_path, count=0, cms1500_form=blank_form, cms1500_count=2, cms1500_scans=True)
+    result = process_file(tmp_path / "cms1500-scans" / "cms1500-001.png", CMS, ocr=_ocr, extractor=RulesExtractor(),
+                          limits=Limits())
+    got = {f.name: f for f in result.fields}
+    charge = got["total_charge"]
+    assert charge.value == "235183" and charge.status == "needs_review" and POINT_UNPLACED in charge.messages
+    assert got["insured_id"].value == "XK752612831" and got["tax_id"].value == "99-4146436"
+
+
 def test_a_document_that_is_not_the_form_yields_no_template_values(tmp_path, blank_form):
     """A generated claim PDF processed as a CMS-1500 does not register: the rules' values stand."""
     from fixtures.claims import make_claim, write_claim_pdf

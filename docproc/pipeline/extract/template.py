@@ -235,12 +235,14 @@ class TemplateExtractor:
                 if reg.loose and not (valid and spec.validators):
                     belief *= 0.8  # only a check digit or code shape vouches for a value then
                 belief = round(belief, 4)
-            candidates.append(Candidate(
-                spec.name, value, belief, tuple(ids),
-                extra={"source": "template", "template": template.name, "registration": reg.kind,
-                       "anchors": reg.anchors, "matched": reg.matched, "fit_residual": reg.residual, "text_layer": digital,
-                       "valid": valid, "trimmed": trimmed},
-            ))
+            extra = {"source": "template", "template": template.name, "registration": reg.kind,
+                     "anchors": reg.anchors, "matched": reg.matched, "fit_residual": reg.residual, "text_layer": digital,
+                     "valid": valid, "trimmed": trimmed}
+            if not digital and spec.type == "amount" and re.fullmatch(r"\d{3,}", value):
+                # A scanned box's dollars and cents read as one number ("2351|83" as "235183"):
+                # where the point goes is a guess, and a person's to make.
+                extra["point_unplaced"] = True
+            candidates.append(Candidate(spec.name, value, belief, tuple(ids), extra=extra))
         # A field typed into its widget is the value itself; the box read of the page only fills
         # the fields nobody typed.
         by_widget = {c.name: c for c in typed}
