@@ -169,6 +169,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
     per_document: list[dict[str, Any]] = []
     unscored: list[dict[str, Any]] = []
     engine_version = prompt_version = ""
+    prompt_versions: dict[str, str] = {}  # document type -> the prompt version its documents were read with
     for doc in documents:
         doctype = get_doctype(doc["doc_type"])
         start = time.perf_counter()
@@ -178,6 +179,8 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
         if not cached:
             seconds.append(elapsed)
         engine_version, prompt_version = extraction.engine_version, extraction.prompt_version
+        if extraction.prompt_version:
+            prompt_versions[doctype.name] = extraction.prompt_version
         started_finish = time.perf_counter()
         reread_before = doc["timings"].seconds.get("second_reading", 0.0)
         fields = finish_fields(doc["document"], doctype, extraction, reread=doc["reread"])
@@ -225,12 +228,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
                 r["confidence"] = confidence
         calibration = _fit_calibration(rows, backend, model, prompt_version, {"fit", "report"})
         thresholds = _thresholds(rows, _confidences(rows, calibration), target, floor)  # for the document type
-        # One file per (backend, model, prompt version): a prompt version names one document type.
-        name = f"{backend}-{model}-{prompt_version}.json"
-        (out / f"calibration-{name}").write_text(json.dumps(calibration.to_json(), indent=2))
-        if opts["install_calibration"]:
-            CALIBRATION_DIR.mkdir(parents=True, exist_ok=True)
-            (CALIBRATION_DIR / name).write_text(json.dumps(calibration.to_json(), indent=2) + "\n")
+        write_calibrations(rows, prompt_versions, backend, model, out, install=opts["install_calibration"])
     else:
         for r in rows:
             r["confidence"] = r["raw_confidence"]
@@ -264,7 +262,7 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
     summary = {
         # The headline: values nobody looks at that are wrong.
         "auto_accepted_wrong": len(auto_wrong),
-        "engine_version": engine_version, "prompt_version": prompt_version,
+        "engine_version": engine_version, "prompt_version": prompt_version, "prompt_versions": prompt_versions,
         "calibration_version": calibration.version if calibration else "",
         "fields": len(rows),
         "unscored_fields": len(unscored),
@@ -317,6 +315,26 @@ def _token_summary(per_document: list[dict[str, Any]]) -> dict[str, Any]:
                for stage in ("model", "extract_other", "second_reading", "finish")},
         },
     }
+
+
+def write_calibrations(rows: list[dict[str, Any]], prompt_versions: dict[str, str], backend: str, model: str,
+                       out: Path, *, install: bool = False) -> list[Path]:
+    """One calibration file per (backend, model, prompt version), fitted on all the rows of its
+    document type: a prompt version names one type, so a data set of several types (claims and
+    CMS-1500 forms) gives one file for each. Written to ``out`` as ``calibration-NAME`` and, with
+    ``install``, where the pipeline loads them; returns the files written to ``out``."""
+    written = []
+    for type_name, version in sorted(prompt_versions.items()):
+        own = _fit_calibration([r for r in rows if r["doctype"] == type_name], backend, model, version,
+                               {"fit", "report"})
+        name = f"{backend}-{model}-{version}.json"
+        path = out / f"calibration-{name}"
+        path.write_text(json.dumps(own.to_json(), indent=2))
+        written.append(path)
+        if install:
+            CALIBRATION_DIR.mkdir(parents=True, exist_ok=True)
+            (CALIBRATION_DIR / name).write_text(json.dumps(own.to_json(), indent=2) + "\n")
+    return written
 
 
 def _fit_calibration(rows: list[dict[str, Any]], backend: str, model: str, prompt_version: str,

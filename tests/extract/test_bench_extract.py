@@ -44,6 +44,20 @@ def test_cross_fitted_calibration_scores_each_half_with_the_other_half_and_floor
     assert automation == sorted(automation, reverse=True)  # a higher threshold never accepts more
 
 
+def test_a_data_set_of_two_types_gives_each_type_its_own_calibration_file(tmp_path):
+    from docproc.bench.extract import write_calibrations
+    from docproc.pipeline.confidence import Calibration
+
+    rows = _rows(40) + [{**r, "doctype": "claim"} for r in _rows(40, seed=9)]
+    written = write_calibrations(rows, {"receipt": "receipt-v5", "claim": "claim-v5"}, "llamacpp", "m", tmp_path)
+    assert sorted(p.name for p in written) == ["calibration-llamacpp-m-claim-v5.json",
+                                               "calibration-llamacpp-m-receipt-v5.json"]
+    for path, kind in zip(sorted(written), ("claim", "receipt"), strict=True):
+        cal = Calibration.from_json(json.loads(path.read_text()))
+        assert cal.prompt_version == f"{kind}-v5" and cal.applies_to("llamacpp", "x:m", f"{kind}-v5")
+        assert set(cal.coefficients) == {f"{kind}.date", f"{kind}.total"}
+
+
 def test_two_fits_on_one_day_are_two_calibration_versions():
     first = _fit_calibration(_rows(60), "llamacpp", "m", "receipt-v4", {"fit"})
     again = _fit_calibration(_rows(60), "llamacpp", "m", "receipt-v4", {"fit"})
