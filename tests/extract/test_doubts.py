@@ -52,23 +52,25 @@ def test_doubts_name_each_cause_and_are_empty_for_clean_evidence():
     assert len(doubts({"ocr": 0.5, "check": 0.5})) == 2
 
 
+def _sure_model_reads(type_name: str, lines: list[str], field: str, value: str):
+    """``field`` of a document printing ``lines`` when a model certain of ``value`` read it, under a
+    calibration that believes the model alone (so only a hold can stop it)."""
+    doctype = get_doctype(type_name)
+    weights = {f"{type_name}.{n}": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES] for n in doctype.field_names}
+    cal = Calibration("test", "test", "m", f"{type_name}-v0", weights)
+    out = ExtractionOutput((Candidate(field, value, 0.999, extra={"p_mean": 0.999, "p_min": 0.999}),),
+                           "test", "1:m", f"{type_name}-v0")
+    return next(f for f in finish_fields(DocumentText((page(lines),)), doctype, out, cal) if f.name == field)
+
+
 def test_a_labelled_value_printed_nowhere_by_its_label_waits_for_a_person():
     """The saeco invoice's customer number, printed under 'Klant', was auto-accepted as its invoice
     number (labelled 'Factuur'): a labelled value not printed by any of its labels is held."""
     from docproc.pipeline.runner import NOT_BY_LABEL
-    from docproc.pipeline.types import Candidate as C
 
-    invoice = get_doctype("invoice")
-    doc = DocumentText((page(["SAECO", "Klant SCONL0303006280999", "Factuurnummer VF1005193039", "Totaal 49,99"]),))
-    weights = {f"invoice.{n}": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES] for n in invoice.field_names}
-    cal = Calibration("test", "test", "m", "invoice-v0", weights)
-
-    def number(value):
-        out = ExtractionOutput((C("invoice_number", value, 0.999, extra={"p_mean": 0.999, "p_min": 0.999}),),
-                               "test", "1:m", "invoice-v0")
-        return next(f for f in finish_fields(doc, invoice, out, cal) if f.name == "invoice_number")
-
-    right, elsewhere = number("VF1005193039"), number("SCONL0303006280999")
+    lines = ["SAECO", "Klant SCONL0303006280999", "Factuurnummer VF1005193039", "Totaal 49,99"]
+    right = _sure_model_reads("invoice", lines, "invoice_number", "VF1005193039")
+    elsewhere = _sure_model_reads("invoice", lines, "invoice_number", "SCONL0303006280999")
     assert right.status == "auto_accepted", right.reasons
     assert elsewhere.status == "needs_review" and NOT_BY_LABEL in elsewhere.messages
 
@@ -78,18 +80,9 @@ def test_an_amount_off_its_labels_lines_waits_for_a_person_however_sure_the_mode
     under "TOTAL EXCL.GST 28.11", "RM 51.00" under "Total Incl. GST@6% RM 50.80". An amount not
     on a line of its labels (nor just below a label printed alone) is held."""
     from docproc.pipeline.runner import NOT_BY_LABEL
-    from docproc.pipeline.types import Candidate as C
 
-    receipt = get_doctype("receipt")
-    doc = DocumentText((page(["SHOP SDN BHD", "Total Incl. GST@6% RM 50.80", "RM 51.00", "CHANGE RM 0.20"]),))
-    weights = {f"receipt.{n}": [1.0 if f == "logit_mean" else 0.0 for f in FEATURES] for n in receipt.field_names}
-    cal = Calibration("test", "test", "m", "receipt-v0", weights)
-
-    def total(value):
-        out = ExtractionOutput((C("total", value, 0.999, extra={"p_mean": 0.999, "p_min": 0.999}),),
-                               "test", "1:m", "receipt-v0")
-        return next(f for f in finish_fields(doc, receipt, out, cal) if f.name == "total")
-
-    right, cash = total("50.80"), total("51.00")
+    lines = ["SHOP SDN BHD", "Total Incl. GST@6% RM 50.80", "RM 51.00", "CHANGE RM 0.20"]
+    right = _sure_model_reads("receipt", lines, "total", "50.80")
+    cash = _sure_model_reads("receipt", lines, "total", "51.00")
     assert right.status == "auto_accepted" and right.signals["check"] == 1.0, right.reasons
     assert cash.status == "needs_review" and cash.signals["check"] == 0.0 and NOT_BY_LABEL in cash.messages
