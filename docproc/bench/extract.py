@@ -216,30 +216,31 @@ def backend_bench(backend: str, documents: list[dict[str, Any]], opts: dict[str,
     calibration = None
     thresholds: dict[str, float] = {}
     fold_thresholds: dict[str, dict[str, float]] = {}
+    key = field_key(rows)
     if backend != "rules":
         model = engine_version.split(":", 1)[-1]
         target, floor = opts["target_precision"], opts["min_threshold"]
         for held_out, train in (("report", "fit"), ("fit", "report")):
             fold = _fit_calibration(rows, backend, model, prompt_version, {train})
             train_rows = [r for r in rows if r["split"] == train]
-            fold_thresholds[held_out] = _thresholds(train_rows, _confidences(train_rows, fold), target, floor)
+            fold_thresholds[held_out] = _thresholds(train_rows, _confidences(train_rows, fold), target, floor, key=key)
             held_rows = [r for r in rows if r["split"] == held_out]
             for r, confidence in zip(held_rows, _confidences(held_rows, fold), strict=True):
                 r["confidence"] = confidence
         calibration = _fit_calibration(rows, backend, model, prompt_version, {"fit", "report"})
-        thresholds = _thresholds(rows, _confidences(rows, calibration), target, floor)  # for the document type
+        thresholds = _thresholds(rows, _confidences(rows, calibration), target, floor, key=key)  # for the document type
         write_calibrations(rows, prompt_versions, backend, model, out, install=opts["install_calibration"])
     else:
         for r in rows:
             r["confidence"] = r["raw_confidence"]
-        configured = {r["field"]: get_doctype(r["doctype"]).field(r["field"]).review_threshold for r in rows}
+        configured = {key(r): get_doctype(r["doctype"]).field(r["field"]).review_threshold for r in rows}
         fold_thresholds = {"fit": configured, "report": configured}
     for r in rows:
-        r["threshold"] = fold_thresholds[r["split"]].get(r["field"], 1.01)
+        r["threshold"] = fold_thresholds[r["split"]].get(key(r), 1.01)
         r["auto"] = r["eligible"] and r["confidence"] >= r["threshold"]
     by_field: dict[str, Any] = {}
-    for name in sorted({r["field"] for r in rows}):
-        rep = [r for r in rows if r["field"] == name]
+    for name in sorted({key(r) for r in rows}):
+        rep = [r for r in rows if key(r) == name]
         auto = [r for r in rep if r["auto"]]
         by_field[name] = {
             "n": len(rep),
@@ -364,11 +365,21 @@ def _confidences(rows: list[dict[str, Any]], calibration: Calibration) -> list[f
     return out
 
 
-def _thresholds(rows: list[dict[str, Any]], confidences: list[float], target: float, floor: float) -> dict[str, float]:
-    """Per field, the lowest threshold whose accepted rows reach ``target`` precision, at least ``floor``."""
+def field_key(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any]], str]:
+    """How a row's field is named in thresholds and per-field figures: its name, or, on a data
+    set of several document types, "type.field" (a claim's and a CMS-1500's policy number are two
+    fields, with their own thresholds)."""
+    if len({r["doctype"] for r in rows}) > 1:
+        return lambda r: f"{r['doctype']}.{r['field']}"
+    return lambda r: r["field"]
+
+
+def _thresholds(rows: list[dict[str, Any]], confidences: list[float], target: float, floor: float, *,
+                key: Callable[[dict[str, Any]], str] = lambda r: r["field"]) -> dict[str, float]:
+    """Per field (``key``), the lowest threshold whose accepted rows reach ``target`` precision, at least ``floor``."""
     samples: dict[str, list[tuple[float, bool, bool]]] = {}
     for r, confidence in zip(rows, confidences, strict=True):
-        samples.setdefault(r["field"], []).append((confidence, r["eligible"], r["correct"]))
+        samples.setdefault(key(r), []).append((confidence, r["eligible"], r["correct"]))
     return {name: max(floor, pick_threshold(field_samples, target)) for name, field_samples in sorted(samples.items())}
 
 

@@ -58,6 +58,24 @@ def test_a_data_set_of_two_types_gives_each_type_its_own_calibration_file(tmp_pa
         assert set(cal.coefficients) == {f"{kind}.date", f"{kind}.total"}
 
 
+def test_two_types_with_a_field_of_one_name_get_a_threshold_each():
+    """A claim's policy number and a CMS-1500's are two fields: one type's wrong values do not
+    raise the other's threshold, and the figures name them apart."""
+    from docproc.bench.extract import field_key
+
+    rows = []
+    for i in range(40):
+        rows.append({"doctype": "claim", "field": "policy_number", "eligible": True, "correct": True})
+        rows.append({"doctype": "cms1500", "field": "policy_number", "eligible": True, "correct": i % 4 != 0})
+    confidences = [0.95] * len(rows)
+    key = field_key(rows)
+    thresholds = _thresholds(rows, confidences, 0.99, 0.9, key=key)
+    assert thresholds == {"claim.policy_number": 0.9, "cms1500.policy_number": 1.01}
+    pooled = _thresholds(rows, confidences, 0.99, 0.9)
+    assert pooled == {"policy_number": 1.01}  # what one name for both did: the claims' values held too
+    assert field_key(rows[:1])(rows[0]) == "policy_number"  # one type: plain names, as before
+
+
 def test_two_fits_on_one_day_are_two_calibration_versions():
     first = _fit_calibration(_rows(60), "llamacpp", "m", "receipt-v4", {"fit"})
     again = _fit_calibration(_rows(60), "llamacpp", "m", "receipt-v4", {"fit"})
