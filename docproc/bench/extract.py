@@ -40,9 +40,9 @@ from docproc.pipeline.runner import (
     doubts,
     extraction_tokens,
     finish_fields,
-    ocr_for_type,
     read_page,
     run_extractor,
+    text_share_for_type,
     timed,
 )
 from docproc.pipeline.types import DocumentText, PageImage, PipelineError
@@ -150,7 +150,7 @@ def documents_read(dataset: Path, entries: list[dict[str, Any]], cache_dir: Path
             continue
         reread = None
         if reader is not None and images:
-            text_share = float(getattr(ocr_for_type(engines.get_ocr(), doctype), "text_share", 1.0))
+            text_share = text_share_for_type(engines.get_ocr(), doctype)
             reread = timed(rereader(tuple(pages), images, reader, text_share=text_share), timings, "second_reading")
         documents.append({"id": entry["id"], "doc_type": entry["doc_type"], "truth": entry["fields"],
                           "document": DocumentText(tuple(pages)), "split": split_of(entry["id"]),

@@ -103,7 +103,7 @@ def date_texts(text: str, *, day_first: bool) -> list[str]:
 
 def holds_date(text: str, *, day_first: bool) -> bool:
     """Whether ``text`` (one line) prints a real date."""
-    return any(normalize_date(m.group(0), day_first=day_first) is not None for m in _DATE_TEXT.finditer(text))
+    return bool(date_texts(text, day_first=day_first))
 
 
 def document_dates(document: Any, *, day_first: bool) -> list[str]:

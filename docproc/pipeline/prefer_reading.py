@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from docproc.doctypes import FieldSpec
 
 from .evidence import date_texts
+from .memory import value_key
 from .ocr.second_reading import MESSAGE_PREFIX, SecondReading
 from .types import DocumentText
 from .validate import normalize_field
@@ -46,10 +47,6 @@ class Preferred:
     message: str
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text).casefold()
-
-
 def _invalid(spec: FieldSpec, value: str, *, day_first: bool) -> bool:
     normalized, messages = normalize_field(spec, value, day_first=day_first)
     return normalized is None or any(not m.startswith("warning:") for m in messages)
@@ -62,7 +59,7 @@ def prefer_second_reading(spec: FieldSpec, value: str, reading: SecondReading | 
     if reading is None or not reading.doubtful or reading.agreement < MIN_AGREEMENT:
         return None
     second = " ".join(reading.second.split())
-    if not second or _key(second) == _key(reading.first):
+    if not second or value_key(second) == value_key(reading.first):
         return None
     if spec.type in PATTERN_TYPES or spec.validators:
         # what the pattern finds in the second reading, not the rest of what the crop held
@@ -76,11 +73,11 @@ def prefer_second_reading(spec: FieldSpec, value: str, reading: SecondReading | 
             return Preferred(second, "pattern", f"warning: {MESSAGE_PREFIX} ({reading.engine}) reads {second!r}, "
                                                 f"{what} where the first reading {reading.first!r} is not; taken")
         return None
-    if spec.type not in ("text", "name", "address") or spec.labels or len(_key(second)) < MIN_CHARS_ELSEWHERE:
+    if spec.type not in ("text", "name", "address") or spec.labels or len(value_key(second)) < MIN_CHARS_ELSEWHERE:
         return None
     own = set(word_ids)
-    elsewhere = _key(" ".join(w.text for w in document.words() if w.id not in own))
-    if _key(second) in elsewhere and _key(reading.first) not in elsewhere:
+    elsewhere = value_key(" ".join(w.text for w in document.words() if w.id not in own))
+    if value_key(second) in elsewhere and value_key(reading.first) not in elsewhere:
         return Preferred(second, "document", f"warning: {MESSAGE_PREFIX} ({reading.engine}) reads {second!r}, "
                                              f"which the document prints elsewhere, where the first reading "
                                              f"{reading.first!r} is printed nowhere else; taken")

@@ -246,6 +246,13 @@ def ocr_for_type(engine: OcrEngine, doctype: DocType) -> OcrEngine:
     return ocr_for_reading(engine, doctype.charset, doctype.ocr.given())
 
 
+def text_share_for_type(engine: OcrEngine, doctype: DocType) -> float:
+    """The share of a word box's height the text fills on ``doctype``'s OCR'd pages (the engine's
+    ``text_share`` under the type's detector settings; 1.0 for an engine that does not say), for
+    cutting the second reading's line crops."""
+    return float(getattr(ocr_for_type(engine, doctype), "text_share", 1.0))
+
+
 def layout_page(
     path: Path,
     ingested: IngestedFile,
@@ -787,7 +794,7 @@ def process_file(
     read = read_document(path, ocr=ocr, limits=limits, cache=cache, on_stage=on_stage, on_image=on_image, layout=layout,
                          charset=doctype.charset, detector=doctype.ocr.given(),
                          keep_ocr_images=second_reader is not None)
-    text_share = float(getattr(ocr_for_type(ocr(), doctype), "text_share", 1.0)) if read.images else 1.0
+    text_share = text_share_for_type(ocr(), doctype) if read.images else 1.0
     return extract_document(path, doctype, read, extractor=extractor, on_stage=on_stage, recall=recall,
                             memory_options=memory_options, calibrations=calibrations, second_reader=second_reader,
                             text_share=text_share)

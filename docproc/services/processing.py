@@ -45,10 +45,10 @@ from docproc.pipeline.runner import (
     DocumentResult,
     doubts,
     extract_document,
-    ocr_for_type,
     ocr_images,
     read_document,
     template_labels,
+    text_share_for_type,
 )
 from docproc.pipeline.types import DocumentRead, DocumentText, PageImage, PipelineError
 from docproc.pipeline.validate import normalize_field
@@ -209,10 +209,11 @@ def _document_read_pages(doc: Document, *, ocr, stage_prefix: str = "") -> tuple
         upright[image.page] = image
 
     previews = {}
+    doctype = get_doctype(doc.doc_type)
     with local_copy(doc.file) as path:  # the worker may share no disk with the web app
         read = read_document(path, ocr=ocr, limits=engines.limits(), cache=DbStageCache(doc.id), on_stage=on_stage,
                              on_image=keep_upright, layout=engines.get_layout if engines.get_layout() is not None else None,
-                             charset=get_doctype(doc.doc_type).charset, detector=get_doctype(doc.doc_type).ocr.given())
+                             charset=doctype.charset, detector=doctype.ocr.given())
         for page in read.pages:
             try:
                 image = upright.get(page.page) or page_image(
@@ -509,7 +510,7 @@ def document_extract(*, document_id) -> str | None:
                 # the correction OCR recorded, so the chosen values' lines can be read again.
                 read = dataclasses.replace(read, images=ocr_images(path, read, cache=DbStageCache(doc.id),
                                                                    limits=engines.limits()))
-                text_share = float(getattr(ocr_for_type(engines.get_ocr(), doctype), "text_share", 1.0))
+                text_share = text_share_for_type(engines.get_ocr(), doctype)
             result = extract_document(path, doctype, read, extractor=engines.get_extractor(), on_stage=on_stage,
                                       recall=recall if memory.memory_enabled() else None,
                                       memory_options=memory.memory_options(),

@@ -174,15 +174,19 @@ class RapidOcrEngine:
 
     def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """The recogniser alone on line images (BGR or grayscale arrays): (text, score) each."""
-        from rapidocr.ch_ppocr_rec.typings import TextRecInput
-
         images = [np.ascontiguousarray(np.repeat(c[:, :, None], 3, axis=2)) if c.ndim == 2 else c for c in crops]
         if not images:
             return []
         with self._lock:
             self._configure()
-            out = self._ocr._load_rec_model()(TextRecInput(img=images, return_word_box=False))
+            out = self._recognised(images)
         return [(str(t), float(s)) for t, s in zip(out.txts, out.scores, strict=True)]
+
+    def _recognised(self, images: list[np.ndarray]) -> Any:
+        """The recogniser's output on BGR line images, as the models are set now (under ``_lock``)."""
+        from rapidocr.ch_ppocr_rec.typings import TextRecInput
+
+        return self._ocr._load_rec_model()(TextRecInput(img=images, return_word_box=False))
 
     @staticmethod
     def _words(out: Any, width: float, height: float) -> list[Word]:
@@ -243,12 +247,8 @@ class RapidOcrEngine:
         vote = sum(float(score) if str(label) == "0" else -float(score) for label, score in labels) / len(labels)
         if abs(vote) >= WEAK_VOTE:
             return vote
-        from rapidocr.ch_ppocr_rec.typings import TextRecInput
-
-        recogniser = self._ocr._load_rec_model()
-        up = recogniser(TextRecInput(img=crops, return_word_box=False)).scores
-        down = recogniser(TextRecInput(img=[np.ascontiguousarray(np.rot90(c, 2)) for c in crops],
-                                       return_word_box=False)).scores
+        up = self._recognised(crops).scores
+        down = self._recognised([np.ascontiguousarray(np.rot90(c, 2)) for c in crops]).scores
         return float(np.mean(up) - np.mean(down))
 
     def upright_score(self, gray: np.ndarray) -> float:
